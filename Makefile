@@ -1,0 +1,46 @@
+# latent-geometry: `make test` and `make book` are the two commands of the README.
+# Both set up .venv (pinned requirements) and the data first, and are idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+DATA_STAMP := data/FashionMNIST/raw/.ready
+export LATENTGEOM_HOME := $(CURDIR)
+# Two cores: keep torch from oversubscribing when tests or notebooks run.
+export OMP_NUM_THREADS ?= 2
+export PYTHONHASHSEED := 0
+
+.PHONY: setup data test book bench notebook clean clean-cache
+
+setup: $(STAMP)
+
+$(STAMP):
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
+	@rm -f $(VENV)/.installed-* && touch $@
+
+data: $(DATA_STAMP)
+
+$(DATA_STAMP): | $(STAMP)
+	PY=$(PY) bash scripts/get-data.sh
+
+test: setup data
+	$(PY) -m pytest
+
+book: setup data
+	$(PY) scripts/build_book.py
+
+bench: setup
+	$(PY) bench/bench_estimators.py
+
+# Run one notebook through papermill: make notebook NB=book/findings/profile-shape.md ARGS="-p preset paper"
+notebook: setup data
+	$(PY) scripts/run_notebook.py $(NB) $(ARGS)
+
+clean:
+	rm -rf _build results
+
+clean-cache:
+	rm -rf .cache/models

@@ -1,0 +1,56 @@
+"""Build the book: execute every notebook (fresh, no execution cache) and write static HTML.
+
+Prints where the HTML is and how long each notebook took to execute. Any notebook error or
+Sphinx warning fails the build (exit status != 0).
+"""
+from __future__ import annotations
+
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+
+
+def notebook_times() -> list[tuple[str, float]]:
+    env_file = BUILD / ".doctrees" / "environment.pickle"
+    if not env_file.exists():
+        return []
+    with env_file.open("rb") as fh:
+        env = pickle.load(fh)
+    meta = getattr(env, "nb_metadata", {}) or {}
+    rows = []
+    for doc, data in sorted(meta.items()):
+        exec_data = data.get("exec_data") or {}
+        if exec_data.get("runtime") is not None:
+            rows.append((doc, float(exec_data["runtime"])))
+    return rows
+
+
+def main() -> int:
+    # Stale results from an earlier build must not reach the scorecard.
+    shutil.rmtree(ROOT / "results" / "findings", ignore_errors=True)
+    shutil.rmtree(BUILD / ".doctrees", ignore_errors=True)
+    start = time.time()
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT), "-W", "-n", "--keep-going"]
+    print("+", " ".join(cmd), flush=True)
+    status = subprocess.call(cmd, cwd=ROOT)
+    total = time.time() - start
+    times = notebook_times()
+    if times:
+        print("\nNotebook execution times:")
+        for doc, seconds in times:
+            print(f"  {seconds:8.1f} s  {doc}")
+        print(f"  {sum(s for _, s in times):8.1f} s  all notebooks")
+    print(f"\nBook build took {total:.0f} s; exit status {status}.")
+    if status == 0:
+        print(f"HTML: {BUILD / 'html' / 'index.html'}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The pinned pip requirements and environment.yml must list the same packages and versions."""
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _requirements() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[name.lower()] = version
+    return pins
+
+
+def test_environment_yml_matches_requirements():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    conda_pins = {}
+    for item in pip_section:
+        if item.startswith("-e"):
+            continue
+        name, _, version = item.partition("==")
+        conda_pins[name.lower()] = version
+    assert conda_pins == _requirements()
+
+
+def test_every_requirement_is_pinned():
+    assert all(version for version in _requirements().values())
+
+
+def test_owner_packages_present():
+    required = {"jupyter-book", "jupytext", "papermill", "torch", "torchvision", "numpy", "scipy", "altair"}
+    assert required <= set(_requirements())
+    assert _requirements()["jupyter-book"].startswith("1.")
