@@ -1,0 +1,177 @@
+"""Presets and the shared model zoo of the book's findings.
+
+A *preset* fixes the scale of every finding notebook: ``"default"`` runs the book on
+Fashion-MNIST on 2 CPU cores, ``"tiny"`` is for tests (seconds), and ``"paper"`` selects the
+paper's setting (CIFAR-10, CIFAR ResNets and VGGs, 5000 points, q = 10, GPU). Every notebook
+takes the preset name as a papermill parameter and can override single fields.
+
+All notebooks train through :func:`latentgeom.training.train`, so a model trained by one
+notebook is read from the model cache by the next. Curvature profiles are cached the same way
+(:func:`profile`), keyed by the model's config, epoch, the sample and the geometry settings.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .data import load_tensors
+from .geometry import GeometryConfig, curvature_profile
+from .paths import model_cache_dir
+from .training import TrainConfig, TrainedModel, load_checkpoint, train
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The scale of a finding notebook.
+
+    Attributes
+    ----------
+    name : str
+    dataset : str
+        Dataset name (see ``latentgeom.DATASETS``).
+    architectures : tuple of str
+        Model families compared in the profile findings.
+    widths : tuple of int
+        Width multipliers of the zoo (architectures x widths models).
+    train : dict
+        Training settings passed to :class:`TrainConfig` (epochs, n_train, lr, ...).
+    checkpoint_epochs : tuple of int
+        Epochs saved during training (the paper's "during training" panel).
+    mixup_architecture : str
+        The architecture trained with the four recipes of the regularisation finding.
+    n_points : int
+        Training images whose layer geometry is measured (paper: 5000).
+    q : int
+        Smallest singular values perturbed per channel (paper: 10, K = 2**q neighbours).
+    id_resamples : int
+        TwoNN repeats averaged for the tangent dimension (paper: 10).
+    device : str
+        ``"auto"`` uses CUDA when present.
+    """
+
+    name: str
+    dataset: str
+    architectures: tuple[str, ...]
+    widths: tuple[int, ...]
+    train: dict = field(default_factory=dict)
+    checkpoint_epochs: tuple[int, ...] = ()
+    mixup_architecture: str = "resnet_small"
+    n_points: int = 300
+    q: int = 6
+    id_resamples: int = 5
+    device: str = "auto"
+
+    def config(self, architecture: str, width: int | None = None, **overrides) -> TrainConfig:
+        """The TrainConfig of one zoo member (defaults: the preset's first width)."""
+        settings = dict(self.train)
+        settings.update(overrides)
+        return TrainConfig(dataset=self.dataset, model=architecture,
+                           width=self.widths[0] if width is None else width, **settings)
+
+    def zoo(self) -> list[TrainConfig]:
+        """Architectures x widths, each saving the preset's checkpoint epochs."""
+        return [self.config(a, w, checkpoint_epochs=self.checkpoint_epochs)
+                for a in self.architectures for w in self.widths]
+
+    def recipes(self) -> dict[str, TrainConfig]:
+        """The regularisation finding's four recipes on ``mixup_architecture``."""
+        base = self.config(self.mixup_architecture)
+        return {
+            "baseline": base,
+            "mixup": replace(base, mixup_alpha=1.0),
+            "manifold mixup": replace(base, manifold_mixup_alpha=2.0),
+            "no regularisers": replace(base, weight_decay=0.0, augment=False, label_smoothing=0.0),
+        }
+
+    def geometry(self, **overrides) -> GeometryConfig:
+        return GeometryConfig(q=self.q, id_resamples=self.id_resamples, device=self.device, **overrides)
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        name="tiny", dataset="fashion-mnist", architectures=("plain_cnn", "vgg_small", "resnet_small"),
+        widths=(4, 6), train=dict(n_train=512, epochs=2, n_test=500), checkpoint_epochs=(1,),
+        n_points=40, q=3, id_resamples=2),
+    "default": Preset(
+        name="default", dataset="fashion-mnist", architectures=("plain_cnn", "vgg_small", "resnet_small"),
+        widths=(8, 16), train=dict(), checkpoint_epochs=(1, 2), n_points=300, q=6, id_resamples=5),
+    "paper": Preset(
+        name="paper", dataset="cifar10",
+        architectures=("resnet18", "resnet50", "resnet101", "vgg13", "vgg16", "vgg19"), widths=(64,),
+        train=dict(n_train=None, epochs=200, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
+                   augment=True),
+        checkpoint_epochs=(10, 25, 50, 100), mixup_architecture="resnet50",
+        n_points=5000, q=10, id_resamples=10),
+}
+
+
+def get_preset(name: str, **overrides) -> Preset:
+    """A preset by name, with single fields overridden (``None`` values are ignored).
+
+    ``get_preset("default", n_points=1000)``; unknown names or fields raise ValueError.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    valid = {f.name for f in fields(Preset)} - {"name"}
+    unknown = set(overrides) - valid
+    if unknown:
+        raise ValueError(f"unknown preset field(s) {sorted(unknown)}; valid: {sorted(valid)}")
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def sample_images(preset: Preset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``n_points`` training images whose geometry is measured (not chosen per class)."""
+    return load_tensors(preset.dataset, split="train", n=preset.n_points, seed=seed)
+
+
+def trajectory(config: TrainConfig, *, device: str = "auto") -> list[TrainedModel]:
+    """The trained model and its saved checkpoints, in epoch order (trains once, then cached)."""
+    final = train(config, device=device)
+    epochs = sorted(set(config.checkpoint_epochs) - {config.epochs})
+    return [load_checkpoint(config, e, device=device) for e in epochs] + [final]
+
+
+def _profile_key(trained: TrainedModel, images: torch.Tensor, geometry: GeometryConfig) -> str:
+    h = hashlib.sha256()
+    h.update(trained.config.key().encode())
+    h.update(str(trained.epoch).encode())
+    h.update(json.dumps(asdict(replace(geometry, device="any", batch_size=0, max_bytes=0)), sort_keys=True).encode())
+    h.update(hashlib.sha256(images.contiguous().numpy().tobytes()).digest())
+    return h.hexdigest()[:32]
+
+
+def profile(trained: TrainedModel, images: torch.Tensor, geometry: GeometryConfig, *,
+            cache: bool = True, progress: bool = True) -> pd.DataFrame:
+    """:func:`curvature_profile` of a trained model, cached on disk next to the model cache.
+
+    The returned frame gains the columns ``model, width, epoch, test_accuracy`` for charts.
+    """
+    path = model_cache_dir().parent / "profiles" / f"{_profile_key(trained, images, geometry)}.json"
+    frame = None
+    if cache and path.is_file():
+        try:
+            frame = pd.read_json(io.StringIO(path.read_text()), orient="records")
+        except ValueError:
+            frame = None  # a truncated file is recomputed
+    if frame is None:
+        frame = curvature_profile(trained.model, images, geometry, progress=progress)
+        if cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(frame.to_json(orient="records"))
+            os.replace(tmp, path)
+    frame = frame.copy()
+    frame.insert(0, "model", trained.config.model)
+    frame.insert(1, "width", trained.config.width)
+    frame.insert(2, "epoch", trained.epoch)
+    frame.insert(3, "test_accuracy", trained.test_accuracy)
+    return frame

@@ -1,0 +1,217 @@
+"""Per-layer geometry of a trained network: intrinsic dimension and curvature profiles.
+
+This is the pipeline of Kaufman & Azencot (2023), section by section of
+``shared/specs/curvature.md``:
+
+1. per layer, the tangent dimension ``d`` is the TwoNN intrinsic dimension of the layer's
+   activations over the sample, averaged over resamples and rounded;
+2. neighbourhoods are made in *input* space and pushed through the network: for the
+   ``paper`` estimator, the 2**q - 1 binary SVD masks plus the point itself (K = 2**q), with
+   plain k-nearest neighbours (K = 2d) at the input layer; for the ``robust`` estimator,
+   continuous random scalings of the same q singular values at every layer (no cube-vertex
+   collinearity), with ``d`` capped at q * channels, the dimension those perturbations can
+   span at all;
+3. :func:`latentgeom.curvature.mapc` turns each neighbourhood into principal curvatures.
+
+Work is streamed in chunks of points, and layers are grouped so that one chunk's
+neighbourhood activations stay under ``max_bytes``: memory is bounded for any model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .activations import extract, iter_layers, resolve_device
+from .curvature import CurvatureResult, mapc
+from .intrinsic_dimension import pca_id, twonn
+from .neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
+
+MODES = ("paper", "robust")
+
+
+@dataclass(frozen=True)
+class GeometryConfig:
+    """How per-layer geometry is measured.
+
+    Attributes
+    ----------
+    q : int
+        Number of smallest singular values perturbed per channel (paper: 10, K = 2**q).
+    modes : tuple of str
+        Estimator modes to run: ``"paper"`` and/or ``"robust"``.
+    id_resamples : int
+        TwoNN repeats on random 90 % subsets whose mean gives ``d`` (paper: 10 runs).
+    max_bytes : int
+        Memory budget for one chunk's neighbourhood activations (bytes, float32).
+    batch_size : int
+        Forward-pass batch size.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    seed : int
+        Seeds the continuous perturbations and TwoNN resampling.
+    """
+
+    q: int = 6
+    modes: tuple[str, ...] = MODES
+    id_resamples: int = 5
+    max_bytes: int = 1_500_000_000
+    batch_size: int = 512
+    device: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.q, int) or self.q < 1:
+            raise ValueError(f"q must be a positive integer, got {self.q!r}")
+        unknown = set(self.modes) - set(MODES)
+        if unknown or not self.modes:
+            raise ValueError(f"modes must be a non-empty subset of {MODES}, got {self.modes!r}")
+        if self.id_resamples < 1:
+            raise ValueError(f"id_resamples must be >= 1, got {self.id_resamples}")
+        if self.max_bytes < 1_000_000:
+            raise ValueError(f"max_bytes must be at least 1e6, got {self.max_bytes}")
+
+
+def layer_dimensions(model, images: torch.Tensor, *, layers: Sequence[str] | None = None,
+                     id_resamples: int = 5, with_pca: bool = False, seed: int = 0,
+                     device: str = "auto", batch_size: int = 512, progress: bool = False) -> pd.DataFrame:
+    """TwoNN (and optionally PC-ID) per probe layer, one layer in memory at a time.
+
+    Returns a DataFrame with columns ``layer, relative_depth, width`` (D, features per image),
+    ``id`` (TwoNN on all points), ``id_mean, id_std`` (over 90 % subsets), ``n_duplicates``
+    and, with ``with_pca``, ``pca_id``.
+    """
+    rows = []
+    for probe, acts in iter_layers(model, images, layers, device=device, batch_size=batch_size):
+        res = twonn(acts, n_resamples=id_resamples, seed=seed)
+        row = dict(layer=probe.name, relative_depth=probe.relative_depth, width=acts.shape[1],
+                   id=res.id, id_mean=res.mean, id_std=res.std, n_duplicates=res.n_duplicates)
+        if with_pca:
+            row["pca_id"] = pca_id(acts)
+        rows.append(row)
+        if progress:
+            print(f"  {probe.name:>12}: D={acts.shape[1]:>6}  TwoNN={res.mean:.1f}±{res.std:.1f}")
+    return pd.DataFrame(rows)
+
+
+def _tangent_dim(id_mean: float, cap: int) -> int:
+    return int(max(1, min(round(id_mean), cap)))
+
+
+def _layer_groups(widths: dict[str, int], k: int, max_bytes: int, min_chunk: int = 4) -> list[list[str]]:
+    """Greedy groups of layers whose neighbourhoods for `min_chunk` points fit the budget."""
+    groups, current, used = [], [], 0
+    for name, width in widths.items():
+        cost = min_chunk * k * width * 4
+        if current and used + cost > max_bytes:
+            groups.append(current)
+            current, used = [], 0
+        current.append(name)
+        used += cost
+    if current:
+        groups.append(current)
+    return groups
+
+
+def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = GeometryConfig(), *,
+                      layers: Sequence[str] | None = None, progress: bool = True) -> pd.DataFrame:
+    """MAPC per probe layer (the curvature profile) of ``model`` on ``images``.
+
+    Parameters
+    ----------
+    model : ProbedModel
+        A network from :func:`latentgeom.models.build_model` (trained or not).
+    images : Tensor, shape [n, C, H, W]
+        The sample points (normalised inputs). The paper uses n = 5000.
+    config : GeometryConfig
+    layers : list of str, optional
+        Probe-layer names (default: all, input to logits).
+
+    Returns
+    -------
+    DataFrame, one row per layer: ``layer, relative_depth, width, id_mean, id_std`` and, for
+    each mode ``M`` in ``config.modes``: ``d_M`` (tangent dimension used), ``K_M``,
+    ``mapc_M`` (the mode's headline), ``max_abs_M`` (mean per-point largest |kappa|) and
+    ``carrying_M`` (mean |kappa| over curvature-carrying directions).
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape [n, C, H, W], got {tuple(images.shape)}")
+    n, channels, height, width_px = images.shape
+    if config.q > min(height, width_px):
+        raise ValueError(f"q={config.q} exceeds min(H, W)={min(height, width_px)} singular values per channel")
+    device = resolve_device(config.device)
+    dims = layer_dimensions(model, images, layers=layers, id_resamples=config.id_resamples,
+                            seed=config.seed, device=config.device, batch_size=config.batch_size)
+    names = list(dims["layer"])
+    widths = dict(zip(names, dims["width"]))
+    k_latent = 2 ** config.q
+    d_paper = {r.layer: _tangent_dim(r.id_mean, min(r.width - 1, k_latent - 2)) for r in dims.itertuples()}
+    # Perturbations of q singular values per channel span at most q * C input directions.
+    d_robust = {r.layer: _tangent_dim(r.id_mean, min(r.width - 1, config.q * channels)) for r in dims.itertuples()}
+
+    results: dict[tuple[str, str], list[CurvatureResult]] = {}
+    groups = _layer_groups(widths, k_latent, config.max_bytes)
+    chunk = max(1, min(n, config.max_bytes // (k_latent * 4 * max(sum(widths[l] for l in g) for g in groups))))
+    generator_seed = config.seed
+    bar = tqdm(total=len(groups) * ((n + chunk - 1) // chunk) * len(config.modes),
+               desc="curvature", disable=not progress, leave=False)
+    for group in groups:
+        for start in range(0, n, chunk):
+            x = images[start:start + chunk]
+            points = extract(model, x, group, device=config.device, batch_size=config.batch_size)
+            for mode in config.modes:
+                if mode == "paper":
+                    perturbed = svd_perturbations(x, config.q)
+                else:
+                    perturbed = continuous_svd_perturbations(x, config.q, k_latent - 1,
+                                                             seed=generator_seed + start)
+                flat = perturbed.flatten(0, 1)
+                acts = extract(model, flat, group, device=config.device, batch_size=config.batch_size)
+                for name in group:
+                    if name == "input" and mode == "paper":
+                        continue  # the paper uses data kNN at the input layer (below)
+                    p = points[name]
+                    nb = acts[name].reshape(len(x), k_latent - 1, -1)
+                    nb = torch.cat([p[:, None, :], nb], dim=1)  # the point itself: K = 2**q
+                    d = d_paper[name] if mode == "paper" else d_robust[name]
+                    results.setdefault((mode, name), []).append(
+                        mapc(p.to(device), nb.to(device), d, mode=mode))
+                bar.update(1)
+    bar.close()
+
+    if "paper" in config.modes and "input" in names:
+        flat = images.flatten(1)
+        d = d_paper["input"] = _tangent_dim(dims.set_index("layer").loc["input", "id_mean"],
+                                            min(flat.shape[1] - 1, n - 2))
+        k = min(2 * d, n - 1)
+        results[("paper", "input")] = [mapc(flat, knn_neighbourhoods(flat, k), d, mode="paper")]
+
+    rows = dims.to_dict("records")
+    for row in rows:
+        for mode in config.modes:
+            res = CurvatureResult.concatenate(results[(mode, row["layer"])])
+            row.update({f"d_{mode}": res.d, f"K_{mode}": res.K, f"mapc_{mode}": res.mapc,
+                        f"max_abs_{mode}": res.max_abs, f"carrying_{mode}": res.carrying_mean_abs})
+    return pd.DataFrame(rows)
+
+
+def curvature_gap(profile: pd.DataFrame, mode: str = "paper") -> dict[str, float]:
+    """The curvature gap between the last two probe layers of a profile.
+
+    ``normalised`` is (MAPC_L - MAPC_{L-1}) / MAPC_{L-1}, the definition that fits the paper's
+    plotted magnitudes (spec step 9); ``raw`` is MAPC_L - MAPC_{L-1}; ``ratio`` is
+    MAPC_L / MAPC_{L-1}.
+    """
+    column = f"mapc_{mode}"
+    if column not in profile:
+        raise ValueError(f"profile has no column {column!r}; modes measured: "
+                         f"{[c[5:] for c in profile.columns if c.startswith('mapc_')]}")
+    ordered = profile.sort_values("relative_depth")
+    last, before = float(ordered[column].iloc[-1]), float(ordered[column].iloc[-2])
+    if before <= 0:
+        raise ValueError(f"MAPC of the penultimate layer is {before}; the normalised gap is undefined")
+    return {"raw": last - before, "normalised": (last - before) / before, "ratio": last / before}
