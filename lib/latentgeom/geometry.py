@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: its notebook bar warns without ipywidgets
 
 from .activations import extract, iter_layers, resolve_device
 from .curvature import CurvatureResult, mapc
@@ -151,7 +151,10 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     k_latent = 2 ** config.q
     d_paper = {r.layer: _tangent_dim(r.id_mean, min(r.width - 1, k_latent - 2)) for r in dims.itertuples()}
     # Perturbations of q singular values per channel span at most q * C input directions.
-    d_robust = {r.layer: _tangent_dim(r.id_mean, min(r.width - 1, config.q * channels)) for r in dims.itertuples()}
+    # The robust fit also needs K >= 1 + d + d(d+1)/2 neighbours (intercept, gradient, Hessian).
+    d_fit = max(d for d in range(1, k_latent) if 1 + d + d * (d + 1) // 2 <= k_latent) if k_latent >= 3 else 1
+    d_robust = {r.layer: _tangent_dim(r.id_mean, min(r.width - 1, config.q * channels, d_fit))
+                for r in dims.itertuples()}
 
     results: dict[tuple[str, str], list[CurvatureResult]] = {}
     groups = _layer_groups(widths, k_latent, config.max_bytes)

@@ -1,0 +1,65 @@
+"""Trained-model cache: one file per (config key, epoch), written atomically, verified on load.
+
+A file holds a sha256 digest line followed by the torch-serialised payload. A truncated,
+corrupt or foreign file is reported, removed and treated as a miss, so the caller retrains
+instead of crashing.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from .paths import model_cache_dir
+
+FORMAT = b"latentgeom-model-v1"
+
+
+def path_for(key: str, epoch: int, directory: Path | None = None) -> Path:
+    """Cache file of ``key`` at ``epoch``."""
+    return Path(directory or model_cache_dir()) / f"{key}-e{epoch:04d}.pt"
+
+
+def save(key: str, epoch: int, payload: dict, directory: Path | None = None) -> Path:
+    """Store ``payload`` (state_dict, config, metrics) atomically: temp file + rename."""
+    path = path_for(key, epoch, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    body = buffer.getvalue()
+    header = FORMAT + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(header + body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load(key: str, epoch: int, directory: Path | None = None) -> dict | None:
+    """The payload stored for ``key`` at ``epoch``, or None (missing, or corrupt and removed)."""
+    path = path_for(key, epoch, directory)
+    if not path.is_file():
+        return None
+    try:
+        raw = path.read_bytes()
+        header, _, body = raw.partition(b"\n")
+        fmt, _, digest = header.partition(b" ")
+        if fmt != FORMAT or hashlib.sha256(body).hexdigest().encode() != digest:
+            raise ValueError("checksum mismatch (truncated or corrupt file)")
+        return torch.load(io.BytesIO(body), map_location="cpu", weights_only=False)
+    except Exception as err:  # any unreadable file is a cache miss, never a crash
+        warnings.warn(f"model cache file {path.name} is unusable ({err}); removing it and retraining",
+                      RuntimeWarning, stacklevel=2)
+        path.unlink(missing_ok=True)
+        return None

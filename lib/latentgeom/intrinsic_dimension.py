@@ -1,0 +1,259 @@
+"""Intrinsic dimension estimators: TwoNN (Facco et al. 2017), its block analysis, and PC-ID.
+
+TwoNN follows ``shared/specs/intrinsic-dimension.md`` and agrees with
+``skdim.id.TwoNN(discard_fraction=0.1)`` (scikit-dimension 0.5.0): ``F(i) = i / N`` over the N
+kept ratios, the largest ``N - floor((1 - discard_fraction) N)`` ratios discarded, slope of a
+least-squares line through the origin. Two deliberate differences, both invisible on data
+without ties: exact-duplicate rows are removed *before* the neighbour search (and counted),
+and points with ``r1 == r2`` (ratio exactly 1) are dropped, as the spec asks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._checks import as_tensor, check_int
+
+__all__ = ["TwoNNResult", "twonn", "twonn_block_analysis", "pca_id"]
+
+# Rows per block of the chunked distance search: bounds memory at CHUNK x N doubles.
+_CHUNK_BYTES = 256 * 2**20
+# At or below this many features a k-d tree beats the dense search (CPU only).
+_KDTREE_MAX_DIM = 16
+# Float32 candidates per row; their exact distances are recomputed in float64.
+_N_CANDIDATES = 8
+
+
+@dataclass(frozen=True)
+class TwoNNResult:
+    """Outcome of :func:`twonn`.
+
+    Attributes
+    ----------
+    id : float
+        TwoNN estimate on all kept points.
+    mean, std : float or None
+        Mean and standard deviation (ddof=1) over random 90 % subsets; ``None`` when
+        ``n_resamples == 0``.
+    n_points : int
+        Rows given.
+    n_duplicates : int
+        Exact-duplicate rows removed before the neighbour search.
+    n_used : int
+        Points in the final linear fit (after dropping ``r1 == r2`` and the discarded fraction).
+    """
+
+    id: float
+    mean: float | None
+    std: float | None
+    n_points: int
+    n_duplicates: int
+    n_used: int
+
+    def __float__(self) -> float:
+        return float(self.id)
+
+
+def _two_nearest(X: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Exact float64 distances r1 <= r2 of every row of ``X`` [N, D] to its two nearest
+    other rows. Rows must be unique.
+
+    Low-dimensional CPU data goes through a k-d tree (exact). Otherwise candidates come from
+    the Gram trick in float32 (one matmul per chunk, half the cost of float64) and the
+    distances to them are recomputed exactly as norms of differences in float64; a row is
+    accepted only when a rounding-error bound certifies that no non-candidate can be closer
+    than its second neighbour, and the few uncertified rows are searched again in float64.
+    """
+    n, dim = X.shape
+    Xs = X.to(torch.float64)
+    if X.device.type == "cpu" and dim <= _KDTREE_MAX_DIM:
+        from scipy.spatial import cKDTree
+        arr = Xs.numpy()
+        dist, _ = cKDTree(arr).query(arr, k=3)
+        return dist[:, 1].copy(), dist[:, 2].copy()  # unique rows: column 0 is the point itself
+    Xc = Xs - Xs.mean(0)  # centring shrinks |x|^2 and with it the Gram trick's rounding error
+    n_cand = min(n - 1, _N_CANDIDATES)
+    idx = _candidates(Xc.to(torch.float32), n_cand)
+    exact = torch.linalg.vector_norm(Xc[idx] - Xc[:, None, :], dim=2)  # [N, n_cand], exact
+    r, order = torch.sort(exact, dim=1)
+    if n_cand < n - 1:
+        sq = (Xc * Xc).sum(1)
+        # |fl32(d2) - d2| <= gamma * (|x|^2 + |y|^2) with gamma ~ (dim + 3) * eps32 (worst case).
+        gamma = (dim + 3) * float(torch.finfo(torch.float32).eps)
+        bound = gamma * (sq + sq.max())
+        worst_cand = exact.max(1).values ** 2  # every non-candidate's approx d2 was >= the largest
+        ok = (worst_cand - 2 * bound) > r[:, 1] ** 2
+        bad = (~ok).nonzero().flatten()
+        if bad.numel():
+            idx64 = _candidates(Xc, 2, rows=bad)
+            r[bad, :2] = torch.sort(torch.linalg.vector_norm(Xc[idx64] - Xc[bad, None, :], dim=2), dim=1).values
+    r = r[:, :2].cpu().numpy()
+    return r[:, 0].copy(), r[:, 1].copy()
+
+
+def _candidates(Xc: torch.Tensor, k: int, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Indices [len(rows), k] of the k smallest Gram-trick distances of ``rows`` (default all)
+    to the other rows of ``Xc``, in ``Xc``'s dtype, chunked to bound memory."""
+    n = Xc.shape[0]
+    rows = torch.arange(n, device=Xc.device) if rows is None else rows
+    sq = (Xc * Xc).sum(1)
+    chunk = max(1, min(len(rows), _CHUNK_BYTES // (Xc.element_size() * n)))
+    out = torch.empty((len(rows), k), dtype=torch.long, device=Xc.device)
+    for start in range(0, len(rows), chunk):
+        r = rows[start:start + chunk]
+        d2 = sq[r, None] + sq[None, :] - 2.0 * (Xc[r] @ Xc.T)
+        d2[torch.arange(len(r), device=Xc.device), r] = float("inf")  # exclude self by index
+        out[start:start + len(r)] = torch.topk(d2, k, dim=1, largest=False).indices
+    return out
+
+
+def _fit(r1: np.ndarray, r2: np.ndarray, discard_fraction: float) -> tuple[float, int]:
+    keep = r2 > r1  # r1 == r2 gives log(mu) = 0: drop (spec step 3)
+    mu = np.sort(r2[keep] / r1[keep])
+    n = mu.size
+    n_fit = int(np.floor((1.0 - discard_fraction) * n))
+    if n_fit < 2:
+        raise ValueError(f"TwoNN needs at least 2 ratios in the fit, got {n_fit} "
+                         f"({n} usable points, discard_fraction={discard_fraction})")
+    x = np.log(mu[:n_fit])
+    y = -np.log1p(-np.arange(1, n_fit + 1) / n)
+    return float(np.dot(x, y) / np.dot(x, x)), n_fit
+
+
+def _unique_rows(X: torch.Tensor) -> torch.Tensor:
+    return torch.unique(X, dim=0)
+
+
+def _prepare(X, name="X") -> torch.Tensor:
+    t = as_tensor(X, name, ndim=2)
+    if t.shape[1] < 1:
+        raise ValueError(f"{name} has no features (shape {tuple(t.shape)})")
+    return t
+
+
+def _twonn_unique(U: torch.Tensor, discard_fraction: float) -> tuple[float, int]:
+    if U.shape[0] < 3:
+        raise ValueError(f"TwoNN needs at least 3 unique points, got {U.shape[0]}")
+    r1, r2 = _two_nearest(U)
+    return _fit(r1, r2, discard_fraction)
+
+
+def twonn(X, discard_fraction: float = 0.1, n_resamples: int = 0, seed: int = 0) -> TwoNNResult:
+    """TwoNN intrinsic dimension (Facco et al. 2017) of the rows of ``X``.
+
+    Parameters
+    ----------
+    X : array-like or Tensor, shape [n_points, n_features]
+        Points in Euclidean space (numpy, or torch on CPU/CUDA; the neighbour search runs on
+        the tensor's device in float64).
+    discard_fraction : float in [0, 1)
+        Fraction of the largest ratios mu = r2 / r1 left out of the fit (spec: 0.1).
+    n_resamples : int
+        Number of random 90 % subsets (without replacement) for the error bar; 0 skips it.
+    seed : int
+        Seed of the subsets.
+
+    Returns
+    -------
+    TwoNNResult
+        ``float(result)`` is the estimate. Duplicated rows are removed first and counted in
+        ``n_duplicates``.
+
+    Raises
+    ------
+    ValueError
+        Non-finite values, fewer than 3 unique points, a bad ``discard_fraction``.
+    """
+    if not 0.0 <= float(discard_fraction) < 1.0:
+        raise ValueError(f"discard_fraction must be in [0, 1), got {discard_fraction}")
+    n_resamples = check_int(n_resamples, "n_resamples", minimum=0)
+    t = _prepare(X)
+    n_points = t.shape[0]
+    U = _unique_rows(t)
+    n_dup = n_points - U.shape[0]
+    est, n_used = _twonn_unique(U, discard_fraction)
+    mean = std = None
+    if n_resamples:
+        rng = np.random.default_rng(seed)
+        size = int(round(0.9 * U.shape[0]))
+        vals = []
+        for _ in range(n_resamples):
+            sel = torch.as_tensor(np.sort(rng.choice(U.shape[0], size=size, replace=False)), device=U.device)
+            vals.append(_twonn_unique(U[sel], discard_fraction)[0])
+        mean = float(np.mean(vals))
+        std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    return TwoNNResult(id=est, mean=mean, std=std, n_points=n_points, n_duplicates=n_dup, n_used=n_used)
+
+
+def twonn_block_analysis(X, max_blocks: int = 20, seed: int = 0, discard_fraction: float = 0.1) -> pd.DataFrame:
+    """TwoNN estimate versus sample size: split the (deduplicated) points into b = 1..max_blocks
+    random disjoint blocks and estimate the ID of each block.
+
+    Parameters
+    ----------
+    X : array-like or Tensor, shape [n_points, n_features]
+    max_blocks : int
+        Largest number of blocks (spec: 20). Block counts whose blocks would hold fewer than
+        3 points are skipped.
+    seed : int
+        Seed of the random partitions (a fresh permutation per b).
+    discard_fraction : float
+
+    Returns
+    -------
+    DataFrame with columns ``n_blocks`` (b), ``block_size`` (points per block, N // b),
+    ``id_mean`` and ``id_std`` (mean and std, ddof=0, of the b block estimates). A plateau of
+    ``id_mean`` over ``block_size`` marks a trustworthy scale.
+    """
+    max_blocks = check_int(max_blocks, "max_blocks", minimum=1)
+    U = _unique_rows(_prepare(X))
+    n = U.shape[0]
+    if n < 3:
+        raise ValueError(f"TwoNN needs at least 3 unique points, got {n}")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(1, max_blocks + 1):
+        if n // b < 3:
+            break
+        perm = torch.as_tensor(rng.permutation(n), device=U.device)
+        ests = [_twonn_unique(U[block], discard_fraction)[0] for block in torch.tensor_split(perm, b)]
+        rows.append({"n_blocks": b, "block_size": n // b, "id_mean": float(np.mean(ests)),
+                     "id_std": float(np.std(ests))})
+    return pd.DataFrame(rows, columns=["n_blocks", "block_size", "id_mean", "id_std"])
+
+
+def pca_id(X, variance: float = 0.9) -> int:
+    """PC-ID: number of principal components of the standardised features needed to explain
+    ``variance`` of the total variance (the linear baseline of Ansuini et al. 2019).
+
+    Parameters
+    ----------
+    X : array-like or Tensor, shape [n_points, n_features]
+    variance : float in (0, 1]
+
+    Returns
+    -------
+    int
+        Zero-variance features are dropped before standardising (they carry no variance and
+        would divide by zero); a sample without any varying feature gives 0.
+    """
+    if not 0.0 < float(variance) <= 1.0:
+        raise ValueError(f"variance must be in (0, 1], got {variance}")
+    t = _prepare(X).to(torch.float64)
+    if t.shape[0] < 2:
+        raise ValueError(f"pca_id needs at least 2 points, got {t.shape[0]}")
+    t = t - t.mean(0)
+    sd = t.std(0)
+    scale = sd.abs().max()
+    keep = sd > 1e-12 * scale if scale > 0 else torch.zeros_like(sd, dtype=torch.bool)
+    if not bool(keep.any()):
+        return 0
+    z = t[:, keep] / sd[keep]
+    # Singular values of the smaller side: eigenvalues of the n x n or p x p Gram matrix.
+    gram = z @ z.T if z.shape[0] <= z.shape[1] else z.T @ z
+    ev = torch.linalg.eigvalsh(gram).flip(0).clamp_min(0).cpu().numpy()
+    frac = np.cumsum(ev) / ev.sum()
+    return int(min(np.searchsorted(frac, float(variance) - 1e-12) + 1, ev.size))

@@ -1,0 +1,269 @@
+"""Training with the paper's recipe (SGD + momentum + cosine schedule), cached by config.
+
+``train(TrainConfig(...))`` trains once; the same config later comes from the model cache
+(:mod:`latentgeom.cache`). Regularisers are options: weight decay, augmentation (random crop
++ flip), mixup, manifold mixup, label smoothing; ``random_labels`` permutes the training
+labels; ``epochs=0`` gives the untrained network. Deterministic under ``seed`` on CPU.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import cache
+from .activations import resolve_device
+from .data import DATASETS, augment_batch, dataset_info, load_tensors
+from .models import MODELS, ProbedModel, build_model
+
+CONFIG_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained model (and so its cache key).
+
+    Attributes
+    ----------
+    dataset, model : str
+        Names from ``DATASETS`` and ``MODELS``.
+    width, depth : int
+        Model size knobs (see :func:`latentgeom.models.build_model`).
+    n_train : int or None
+        Training images (a seeded subset of the training split; None = all).
+    epochs : int
+        Passes over the training subset; 0 = untrained.
+    batch_size, lr, momentum, weight_decay :
+        SGD settings; the learning rate follows a cosine schedule to 0 over all steps.
+    augment : bool
+        Random crop (4-pixel padding) + horizontal flip.
+    mixup_alpha, manifold_mixup_alpha : float
+        Beta(alpha, alpha) mixing of inputs / of a random hidden layer (0 = off).
+    label_smoothing : float in [0, 1)
+    random_labels : bool
+        Train on a seeded permutation of the labels (memorisation).
+    checkpoint_epochs : tuple of int
+        Epochs whose weights are also cached.
+    n_test : int or None
+        Test images for the test accuracy (None = the whole test split).
+    seed : int
+        Seeds initialisation, data order, augmentation and mixing.
+    """
+
+    dataset: str = "fashion-mnist"
+    model: str = "plain_cnn"
+    width: int = 16
+    depth: int | None = None
+    n_train: int | None = 12000
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    augment: bool = False
+    mixup_alpha: float = 0.0
+    manifold_mixup_alpha: float = 0.0
+    label_smoothing: float = 0.0
+    random_labels: bool = False
+    checkpoint_epochs: tuple[int, ...] = ()
+    n_test: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        dataset_info(self.dataset)
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {MODELS}")
+        for name in ("width", "batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("n_train", "n_test", "depth"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
+        for name in ("lr", "momentum", "weight_decay", "mixup_alpha", "manifold_mixup_alpha"):
+            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.mixup_alpha > 0 and self.manifold_mixup_alpha > 0:
+            raise ValueError("choose mixup_alpha or manifold_mixup_alpha, not both")
+        object.__setattr__(self, "checkpoint_epochs", tuple(sorted(set(int(e) for e in self.checkpoint_epochs))))
+        bad = [e for e in self.checkpoint_epochs if not 0 <= e <= self.epochs]
+        if bad:
+            raise ValueError(f"checkpoint_epochs {bad} are outside 0..epochs={self.epochs}")
+
+    def key(self) -> str:
+        """Stable hash of the config (checkpoint epochs excluded: they do not change the weights)."""
+        content = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checkpoint_epochs"}
+        content["version"] = CONFIG_VERSION
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:24]
+
+    @classmethod
+    def no_regularisers(cls, **kwargs) -> "TrainConfig":
+        """The recipe without weight decay, augmentation, mixup or label smoothing."""
+        kwargs.update(weight_decay=0.0, augment=False, mixup_alpha=0.0, manifold_mixup_alpha=0.0,
+                      label_smoothing=0.0)
+        return cls(**kwargs)
+
+
+@dataclass
+class TrainedModel:
+    """A network and how it scores: accuracies are fractions in [0, 1]."""
+
+    model: ProbedModel
+    config: TrainConfig
+    epoch: int
+    train_accuracy: float
+    test_accuracy: float
+    history: list[dict] = field(default_factory=list)
+
+
+def _new_model(config: TrainConfig) -> ProbedModel:
+    info = DATASETS[config.dataset]
+    return build_model(config.model, num_classes=info.num_classes, in_channels=info.channels,
+                       image_size=info.image_size, width=config.width, depth=config.depth, seed=config.seed)
+
+
+def _training_data(config: TrainConfig):
+    images, labels = load_tensors(config.dataset, "train", n=config.n_train, seed=config.seed)
+    if config.random_labels:
+        g = torch.Generator().manual_seed(config.seed + 1)
+        labels = labels[torch.randperm(len(labels), generator=g)]
+    return images, labels
+
+
+def accuracy(model: ProbedModel, images: torch.Tensor, labels: torch.Tensor, device, batch_size=1000) -> float:
+    """Fraction of ``images`` [N, C, H, W] classified as ``labels`` [N]."""
+    was = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for s in range(0, len(images), batch_size):
+            correct += (model(images[s:s + batch_size].to(device)).argmax(1).cpu() == labels[s:s + batch_size]).sum().item()
+    model.train(was)
+    return correct / max(1, len(images))
+
+
+def _payload(model, config, epoch, train_acc, test_acc, history):
+    return dict(state_dict={k: v.cpu() for k, v in model.state_dict().items()}, config=asdict(config),
+                epoch=epoch, train_accuracy=train_acc, test_accuracy=test_acc, history=list(history))
+
+
+def _from_payload(config: TrainConfig, payload: dict, device) -> TrainedModel:
+    model = _new_model(config)
+    model.load_state_dict(payload["state_dict"])
+    model.to(device).eval()
+    return TrainedModel(model, config, payload["epoch"], payload["train_accuracy"],
+                        payload["test_accuracy"], payload.get("history", []))
+
+
+def train(config: TrainConfig, *, device: str = "auto", cache_models: bool = True,
+          progress: bool = True) -> TrainedModel:
+    """Train ``config`` (or load it from the cache) and return the model with its accuracies.
+
+    Checkpoint epochs are cached on the way. A corrupt cache file is retrained, not fatal.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    dev = resolve_device(device)
+    key = config.key()
+    if cache_models:
+        payload = cache.load(key, config.epochs)
+        missing = [e for e in config.checkpoint_epochs if cache.load(key, e) is None]
+        if payload is not None and not missing:
+            return _from_payload(config, payload, dev)
+
+    torch.manual_seed(config.seed)
+    model = _new_model(config).to(dev)
+    images, labels = _training_data(config)
+    test_images, test_labels = load_tensors(config.dataset, "test", n=config.n_test, seed=config.seed)
+    optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(images) / config.batch_size)
+    total = max(1, steps_per_epoch * config.epochs)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    g = torch.Generator().manual_seed(config.seed + 2)
+    rng = np.random.default_rng(config.seed + 3)
+    history: list[dict] = []
+
+    def save(epoch, train_acc, test_acc):
+        if cache_models:
+            cache.save(key, epoch, _payload(model, config, epoch, train_acc, test_acc, history))
+
+    def evaluate():
+        return accuracy(model, images, labels, dev), accuracy(model, test_images, test_labels, dev)
+
+    if config.epochs == 0 or 0 in config.checkpoint_epochs:
+        tr, te = evaluate()
+        save(0, tr, te)
+        if config.epochs == 0:
+            return TrainedModel(model.eval(), config, 0, tr, te, history)
+
+    bar = tqdm(range(1, config.epochs + 1), desc=f"train {config.model} w{config.width}", disable=not progress,
+               leave=False)
+    for epoch in bar:
+        model.train()
+        start, seen, loss_sum = time.time(), 0, 0.0
+        order = torch.randperm(len(images), generator=g)
+        for s in range(0, len(images), config.batch_size):
+            idx = order[s:s + config.batch_size]
+            x, y = images[idx], labels[idx]
+            if config.augment:
+                x = augment_batch(x, g)
+            x, y = x.to(dev), y.to(dev)
+            alpha = config.mixup_alpha or config.manifold_mixup_alpha
+            if alpha > 0:
+                lam = float(rng.beta(alpha, alpha))
+                perm = torch.randperm(len(y), generator=g).to(dev)
+                mix_fn = lambda h: lam * h + (1 - lam) * h[perm]  # noqa: E731
+                k = 0 if config.mixup_alpha > 0 else int(rng.integers(0, model.n_mixable + 1))
+                out = model(x, mix=(k, mix_fn))
+                loss = lam * F.cross_entropy(out, y, label_smoothing=config.label_smoothing) + \
+                    (1 - lam) * F.cross_entropy(out, y[perm], label_smoothing=config.label_smoothing)
+            else:
+                loss = F.cross_entropy(model(x), y, label_smoothing=config.label_smoothing)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            seen += len(y)
+            loss_sum += loss.item() * len(y)
+        seconds = time.time() - start
+        record = dict(epoch=epoch, loss=loss_sum / seen, seconds=seconds, images_per_second=seen / seconds)
+        if epoch in config.checkpoint_epochs or epoch == config.epochs:
+            record["train_accuracy"], record["test_accuracy"] = evaluate()
+            history.append(record)
+            save(epoch, record["train_accuracy"], record["test_accuracy"])
+        else:
+            history.append(record)
+        bar.set_postfix(loss=f"{record['loss']:.3f}")
+    final = history[-1]
+    return TrainedModel(model.eval(), config, config.epochs, final["train_accuracy"], final["test_accuracy"], history)
+
+
+def load_checkpoint(config: TrainConfig, epoch: int, *, device: str = "auto",
+                    train_if_missing: bool = True) -> TrainedModel:
+    """The model of ``config`` after ``epoch`` epochs (0 = untrained, or a checkpoint epoch)."""
+    allowed = {0, config.epochs, *config.checkpoint_epochs}
+    if epoch not in allowed:
+        raise ValueError(f"epoch {epoch} is not saved for this config; available: {sorted(allowed)}")
+    dev = resolve_device(device)
+    payload = cache.load(config.key(), epoch)
+    if payload is None:
+        if epoch == 0:
+            from dataclasses import replace
+            return train(replace(config, epochs=0, checkpoint_epochs=()), device=device, progress=False)
+        if not train_if_missing:
+            raise FileNotFoundError(f"epoch {epoch} of {config.model} is not in the model cache")
+        train(config, device=device)
+        payload = cache.load(config.key(), epoch)
+    return _from_payload(config, payload, dev)

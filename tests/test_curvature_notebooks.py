@@ -1,0 +1,105 @@
+"""The five curvature-paper finding notebooks, executed through papermill at preset="tiny".
+
+One module-scoped model/profile cache is shared by all notebooks, so the tiny zoo trains once
+(as in the book, where each notebook reuses the models of the ones before it).
+"""
+import math
+
+import pytest
+
+from latentgeom.results import VERDICTS
+
+from notebooks import execute, finding, parameter_names
+
+NOTEBOOKS = [
+    "curvature-1-profile-shape",
+    "curvature-2-untrained",
+    "curvature-3-gap-accuracy",
+    "curvature-4-id-vs-curvature",
+    "curvature-5-mixup",
+]
+COMMON = {"preset", "n_points", "q", "seed"}
+EXTRA = {
+    "curvature-1-profile-shape": {"width"},
+    "curvature-2-untrained": {"width"},
+    "curvature-3-gap-accuracy": {"n_boot"},
+    "curvature-4-id-vs-curvature": {"n_boot"},
+    "curvature-5-mixup": {"mixup_architecture"},
+}
+
+pytestmark = pytest.mark.slow
+
+
+def _path(stem):
+    return f"book/findings/{stem}.md"
+
+
+@pytest.fixture(scope="module")
+def shared_env(tmp_path_factory):
+    """Tmp results and caches for the whole module; the papermill kernel inherits os.environ."""
+    root = tmp_path_factory.mktemp("curvature")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LATENTGEOM_RESULTS", str(root / "results"))
+    mp.setenv("LATENTGEOM_CACHE", str(root / "cache" / "models"))
+    mp.setenv("OMP_NUM_THREADS", "2")
+    yield root
+    mp.undo()
+
+
+def _numbers(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_parameters_are_documented(stem):
+    assert parameter_names(_path(stem)) == COMMON | EXTRA[stem]
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_notebook_runs_at_tiny_scale(stem, shared_env, tmp_path):
+    execute(_path(stem), tmp_path, preset="tiny")
+    result = finding(shared_env / "results", stem)
+    assert result["finding_id"] == stem
+    assert result["notebook"] == _path(stem)
+    assert result["verdict"] in VERDICTS
+    assert set(result["estimator_modes"]) == {"paper", "robust"}
+    assert all(v in VERDICTS for v in result["estimator_modes"].values())
+    assert result["verdict"] == result["estimator_modes"]["paper"]
+    assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
+    assert result["parameters"]["name"] == "tiny"
+    assert result["seconds"] > 0 and result["summary"]
+    numbers = list(_numbers(result["ours"]))
+    assert numbers and all(math.isfinite(x) for x in numbers)
+    assert None not in list(_none_leaves(result["ours"]))
+
+
+def _none_leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _none_leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _none_leaves(v)
+    else:
+        yield value
+
+
+def test_invalid_preset_fails_clearly(shared_env, tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown preset 'nope'"):
+        execute(_path(NOTEBOOKS[0]), tmp_path, preset="nope")
+
+
+def test_invalid_override_fails_clearly(shared_env, tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="seed must be an integer"):
+        execute(_path(NOTEBOOKS[3]), tmp_path, preset="tiny", seed=-1)

@@ -1,0 +1,64 @@
+"""The intrinsic-dimension chapter (book/findings/intrinsic-dimension.md) at preset="tiny"."""
+import math
+
+import pytest
+
+from latentgeom.results import VERDICTS
+
+from notebooks import execute, finding, parameter_names
+
+NOTEBOOK = "book/findings/intrinsic-dimension.md"
+FINDINGS = ("id-1-hunchback", "id-2-pca-vs-twonn", "id-3-last-layer-vs-accuracy", "id-4-untrained-random-labels")
+PARAMETERS = {"preset", "dataset", "architectures", "widths", "n_per_class", "n_classes", "n_mixed",
+              "n_resamples", "random_label_epochs", "random_label_n_train", "seed"}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """Tmp results and model cache; the papermill kernel inherits os.environ."""
+    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    return tmp_path
+
+
+def _numbers(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+def test_parameters_are_documented():
+    assert parameter_names(NOTEBOOK) == PARAMETERS
+
+
+def test_notebook_runs_at_tiny_scale(env):
+    execute(NOTEBOOK, env, preset="tiny")
+    for finding_id in FINDINGS:
+        result = finding(env / "results", finding_id)
+        assert result["finding_id"] == finding_id
+        assert result["notebook"] == NOTEBOOK
+        assert result["verdict"] in VERDICTS
+        assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
+        assert result["parameters"]["name"] == "tiny" and result["parameters"]["seed"] == 0
+        assert result["seconds"] > 0 and result["summary"]
+        numbers = list(_numbers(result["ours"]))
+        assert numbers and all(math.isfinite(x) for x in numbers), finding_id
+    corr = finding(env / "results", "id-3-last-layer-vs-accuracy")["ours"]["correlation"]
+    assert -1 <= corr["pearson"] <= 1 and corr["n"] >= 4
+
+
+def test_invalid_parameter_fails_clearly(env):
+    from papermill.exceptions import PapermillExecutionError
+
+    with pytest.raises(PapermillExecutionError, match="n_per_class"):
+        execute(NOTEBOOK, env, preset="tiny", n_per_class=3)
+    with pytest.raises(PapermillExecutionError, match="unknown preset|preset must be one of"):
+        execute(NOTEBOOK, env, preset="huge")
