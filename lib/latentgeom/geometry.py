@@ -8,9 +8,12 @@ This is the pipeline of Kaufman & Azencot (2023), section by section of
 2. neighbourhoods are made in *input* space and pushed through the network: for the
    ``paper`` estimator, the 2**q - 1 binary SVD masks plus the point itself (K = 2**q), with
    plain k-nearest neighbours (K = 2d) at the input layer; for the ``robust`` estimator,
-   continuous random scalings of the same q singular values at every layer (no cube-vertex
+   2**q - 1 continuous random scalings of the same q singular values (no cube-vertex
    collinearity), with ``d`` capped at q * channels, the dimension those perturbations can
-   span at all;
+   span at all, and at the input layer kNN with twice as many neighbours as fit unknowns.
+   (At the input, perturbation neighbourhoods are flat by construction: rebuilding an image
+   is linear in its singular values.) The q perturbed values are the smallest *nonzero*
+   ones (see :data:`latentgeom.neighbourhoods.RELATIVE_FLOOR`);
 3. :func:`latentgeom.curvature.mapc` turns each neighbourhood into principal curvatures.
 
 Work is streamed in chunks of points, and layers are grouped so that one chunk's
@@ -27,7 +30,7 @@ import torch
 from tqdm import tqdm  # not tqdm.auto: its notebook bar warns without ipywidgets
 
 from .activations import extract, iter_layers, resolve_device
-from .curvature import CurvatureResult, mapc
+from .curvature import CurvatureResult, mapc, min_neighbours
 from .intrinsic_dimension import pca_id, twonn
 from .neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
 
@@ -152,7 +155,7 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     d_paper = {r.layer: _tangent_dim(r.id_mean, min(r.width - 1, k_latent - 2)) for r in dims.itertuples()}
     # Perturbations of q singular values per channel span at most q * C input directions.
     # The robust fit also needs K >= 1 + d + d(d+1)/2 neighbours (intercept, gradient, Hessian).
-    d_fit = max(d for d in range(1, k_latent) if 1 + d + d * (d + 1) // 2 <= k_latent) if k_latent >= 3 else 1
+    d_fit = max((d for d in range(1, k_latent) if min_neighbours(d, "robust") <= k_latent - 1), default=1)
     d_robust = {r.layer: _tangent_dim(r.id_mean, min(r.width - 1, config.q * channels, d_fit))
                 for r in dims.itertuples()}
 
@@ -175,23 +178,31 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
                 flat = perturbed.flatten(0, 1)
                 acts = extract(model, flat, group, device=config.device, batch_size=config.batch_size)
                 for name in group:
-                    if name == "input" and mode == "paper":
-                        continue  # the paper uses data kNN at the input layer (below)
+                    if name == "input":
+                        continue  # data kNN at the input layer (below)
                     p = points[name]
                     nb = acts[name].reshape(len(x), k_latent - 1, -1)
-                    nb = torch.cat([p[:, None, :], nb], dim=1)  # the point itself: K = 2**q
+                    if mode == "paper":
+                        nb = torch.cat([p[:, None, :], nb], dim=1)  # the point itself: K = 2**q
                     d = d_paper[name] if mode == "paper" else d_robust[name]
                     results.setdefault((mode, name), []).append(
                         mapc(p.to(device), nb.to(device), d, mode=mode))
                 bar.update(1)
     bar.close()
 
-    if "paper" in config.modes and "input" in names:
+    # At the input, rebuilding an image is linear in its singular values, so perturbation
+    # neighbourhoods are flat by construction: like the paper, use data kNN there.
+    if "input" in names:
         flat = images.flatten(1)
-        d = d_paper["input"] = _tangent_dim(dims.set_index("layer").loc["input", "id_mean"],
-                                            min(flat.shape[1] - 1, n - 2))
-        k = min(2 * d, n - 1)
-        results[("paper", "input")] = [mapc(flat, knn_neighbourhoods(flat, k), d, mode="paper")]
+        input_id = dims.set_index("layer").loc["input", "id_mean"]
+        if "paper" in config.modes:
+            d = _tangent_dim(input_id, min(flat.shape[1] - 1, n - 2))
+            k = min(2 * d, n - 1)  # the paper's K = 2d
+            results[("paper", "input")] = [mapc(flat, knn_neighbourhoods(flat, k), d, mode="paper")]
+        if "robust" in config.modes:
+            d = _tangent_dim(input_id, max(dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1))
+            k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
+            results[("robust", "input")] = [mapc(flat, knn_neighbourhoods(flat, k), d, mode="robust")]
 
     rows = dims.to_dict("records")
     for row in rows:

@@ -21,6 +21,11 @@ __all__ = ["knn_neighbourhoods", "svd_perturbations", "continuous_svd_perturbati
 _CHUNK_BYTES = 256 * 2**20
 # 2**16 - 1 perturbed copies per image is already far beyond the paper's q = 10 (1023 copies).
 _MAX_BINARY_Q = 16
+# Singular values below this fraction of a channel's largest are numerical zeros: scaling them
+# would not move the image. Rank-deficient images (Fashion-MNIST: blank rows and columns, the
+# smallest ~9 of 28 singular values are exactly 0) therefore have their q smallest *nonzero*
+# values perturbed. Full-rank natural images (CIFAR, the paper's data) are unaffected.
+RELATIVE_FLOOR = 1e-4
 
 
 def knn_neighbourhoods(X, k: int) -> torch.Tensor:
@@ -78,7 +83,7 @@ def svd_perturbations(images, q: int) -> torch.Tensor:
     """Binary singular-value masks of every image (the paper's latent neighbourhoods).
 
     For each image and channel, take the SVD of the H x W matrix; for every binary mask over
-    the q smallest singular values except the all-ones (keep-everything) mask, zero the
+    the q smallest nonzero singular values (above ``RELATIVE_FLOOR`` of the largest) except the all-ones (keep-everything) mask, zero the
     masked-out values and rebuild. The same mask is applied to all channels.
 
     Parameters
@@ -103,37 +108,38 @@ def svd_perturbations(images, q: int) -> torch.Tensor:
     if q > 12:
         warnings.warn(f"svd_perturbations(q={q}) makes {2**q - 1} copies of each image", stacklevel=2)
     u, s, vh = _svd(t)
-    r = s.shape[-1]
     bits = torch.arange(2**q - 1, device=t.device)[:, None].bitwise_right_shift(
         torch.arange(q, device=t.device)[None, :]).bitwise_and(1).to(s.dtype)  # [M, q]
-    factors = torch.ones((2**q - 1, r), dtype=s.dtype, device=t.device)
-    factors[:, r - q:] = bits
-    return _rebuild(t.to(torch.float64), u, s, vh, factors[None].expand(t.shape[0], -1, -1)).to(t.dtype)
+    return _rebuild(t.to(torch.float64), u, s, vh, bits[None].expand(t.shape[0], -1, -1)).to(t.dtype)
 
 
 def _rebuild(base, u, s, vh, factors):
     """base [n, C, H, W] (float64 images), u [n, C, H, r], s [n, C, r], vh [n, C, r, W],
-    factors [n, M, r] -> [n, M, C, H, W].
+    factors [n, M, q] -> [n, M, C, H, W].
 
-    Only the perturbed part is rebuilt per copy: x' = x + U diag((f - 1) s) V^T, a rank-q
-    update, so the unperturbed directions stay bit-identical to the original image.
+    Factor i scales the i-th of the q smallest singular values above ``RELATIVE_FLOOR`` of each
+    channel (ascending index = descending value, so i = q - 1 is the smallest). Only the
+    perturbed part is rebuilt per copy: x' = x + U diag((f - 1) s) V^T, a rank-q update, so the
+    unperturbed directions stay bit-identical to the original image.
     """
-    x = base
-    changed = (factors != 1).any(dim=(0, 1))
-    cols = changed.nonzero().flatten()
-    if cols.numel() == 0:
-        return x[:, None].expand(-1, factors.shape[1], -1, -1, -1).clone()
-    uq, vq = u[..., cols], vh[..., cols, :]  # [n, C, H, q], [n, C, q, W]
-    delta = (factors[..., cols] - 1)[:, :, None, :] * s[:, None, :, cols]  # [n, M, C, q]
-    pert = (uq[:, None] * delta[..., None, :]) @ vq[:, None]  # [n, M, C, H, W]
-    return x[:, None] + pert
+    q = factors.shape[-1]
+    rank = (s > RELATIVE_FLOOR * s[..., :1]).sum(-1)                     # [n, C] nonzero values
+    raw = rank[..., None] - q + torch.arange(q, device=s.device)          # [n, C, q]
+    valid = raw >= 0                     # a channel of rank < q has fewer values to perturb
+    idx = raw.clamp(min=0)
+    sq = torch.gather(s, -1, idx) * valid                                 # [n, C, q]
+    uq = torch.gather(u, -1, idx[..., None, :].expand(*u.shape[:-1], q))  # [n, C, H, q]
+    vq = torch.gather(vh, -2, idx[..., :, None].expand(*idx.shape, vh.shape[-1]))  # [n, C, q, W]
+    delta = (factors - 1)[:, :, None, :] * sq[:, None]                     # [n, M, C, q]
+    pert = (uq[:, None] * delta[..., None, :]) @ vq[:, None]               # [n, M, C, H, W]
+    return base[:, None] + pert
 
 
 def continuous_svd_perturbations(images, q: int, n_samples: int, seed: int = 0, low: float = 0.0,
                                  high: float = 1.0) -> torch.Tensor:
     """Continuous random scalings of the q smallest singular values of every channel.
 
-    Each copy multiplies each of the q smallest singular values by an independent factor
+    Each copy multiplies each of the q smallest nonzero singular values by an independent factor
     drawn uniformly from [low, high] (the same factors for all channels of one copy, as with
     the binary masks). Unlike binary masks, whose coordinates sit on cube vertices where
     u_k^2 = u_k, these neighbourhoods make the quadratic fit identifiable.
@@ -158,9 +164,7 @@ def continuous_svd_perturbations(images, q: int, n_samples: int, seed: int = 0, 
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ValueError(f"need finite low < high, got low={low}, high={high}")
     u, s, vh = _svd(t)
-    r = s.shape[-1]
     gen = torch.Generator().manual_seed(int(seed))
     draws = torch.rand((t.shape[0], n_samples, q), generator=gen, dtype=torch.float64)
-    factors = torch.ones((t.shape[0], n_samples, r), dtype=torch.float64)
-    factors[..., r - q:] = low + (high - low) * draws
+    factors = low + (high - low) * draws
     return _rebuild(t.to(torch.float64), u, s, vh, factors.to(t.device)).to(t.dtype)
