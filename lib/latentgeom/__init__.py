@@ -18,7 +18,8 @@ from .geometry import GeometryConfig, curvature_gap, curvature_profile, layer_di
 from .intrinsic_dimension import TwoNNResult, pca_id, twonn, twonn_block_analysis
 from .models import MODELS, ProbeLayer, build_model
 from .neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
-from .results import Correlation, Finding, bootstrap_correlation, load_findings, verdict, write_finding
+from .results import (Correlation, Finding, bootstrap_correlation, load_findings, scorecard, scorecard_html,
+                      verdict, write_finding)
 from .training import TrainConfig, TrainedModel, load_checkpoint, train
 
 __version__ = "0.1.0"
@@ -29,6 +30,6 @@ __all__ = [
     "build_model", "continuous_svd_perturbations", "curvature_gap", "curvature_profile", "extract",
     "get_preset", "iter_layers", "knn_neighbourhoods", "layer_dimensions", "load_checkpoint",
     "load_findings", "load_tensors", "mapc", "pca_id", "plots", "profile", "resolve_device",
-    "results", "sample_images", "svd_perturbations", "train", "trajectory", "twonn",
+    "results", "sample_images", "scorecard", "scorecard_html", "svd_perturbations", "train", "trajectory", "twonn",
     "twonn_block_analysis", "verdict", "write_finding",
 ]

@@ -1,6 +1,7 @@
 """Per-layer activations through forward hooks, flattened per image, on GPU when present."""
 from __future__ import annotations
 
+import numbers
 from typing import Iterator, Sequence
 
 import torch
@@ -50,8 +51,16 @@ def extract(model: ProbedModel, images: torch.Tensor, layers: Sequence[str] | No
     """
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError(f"images must be a tensor [N, C, H, W], got {getattr(images, 'shape', type(images))}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(images) == 0:
+        raise ValueError(f"images is empty (shape {tuple(images.shape)}); pass at least one image")
+    if images.is_floating_point() or images.is_complex():
+        bad = (~torch.isfinite(images)).sum().item()
+        if bad:  # fail before any forward pass, naming the culprit (the input, not a layer)
+            n_nan = torch.isnan(images).sum().item()
+            raise ValueError(f"images contain {bad} non-finite value(s) ({n_nan} NaN, {bad - n_nan} inf) "
+                             f"out of {images.numel()}; remove or impute them first")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     probes = _layers(model, layers)
     dev = resolve_device(device)
     out_device = dev if keep_on_device else torch.device("cpu")

@@ -39,6 +39,16 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 SPLITS = ("train", "test")
 
+# The files torchvision reads under ``root / DatasetInfo.folder`` (named in the missing-data error).
+_EXPECTED_FILES = {
+    "fashion-mnist": "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+                     "t10k-labels-idx1-ubyte",
+    "mnist": "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte",
+    "cifar10": "data_batch_1 ... data_batch_5, test_batch, batches.meta (from cifar-10-python.tar.gz)",
+    "cifar100": "train, test, meta (from cifar-100-python.tar.gz)",
+    "svhn": "train_32x32.mat, test_32x32.mat",
+}
+
 
 def dataset_info(name: str) -> DatasetInfo:
     """The :class:`DatasetInfo` of ``name``; ValueError listing the known names otherwise."""
@@ -71,9 +81,12 @@ def _load_split(name: str, split: str, root: str, download: bool) -> tuple[torch
     except RuntimeError as err:  # torchvision's "Dataset not found or corrupted"
         hint = ("run `make data` (installs the Debian package dataset-fashion-mnist or downloads it)"
                 if name == "fashion-mnist" else "pass download=True on a machine with internet access")
+        where = (Path(root) / info.folder).resolve()
+        # One clear error, not torchvision's traceback underneath it (its message is kept).
         raise FileNotFoundError(
-            f"{name} ({split}) not found under {Path(root) / info.folder}: {hint}, "
-            f"or put torchvision's files there") from err
+            f"{name} ({split}) not found or corrupted under {where}: {hint}, or put torchvision's files "
+            f"there ({_EXPECTED_FILES[name]}); the data root is set by root= or $LATENTGEOM_DATA "
+            f"[torchvision: {err}]") from None
     data = ds.data
     images = torch.as_tensor(np.asarray(data))
     if images.ndim == 3:                      # MNIST family: [N, H, W]
@@ -140,8 +153,15 @@ def load_tensors(name: str = "fashion-mnist", split: str = "train", *, n: int | 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
     for label, value in (("n", n), ("per_class", per_class)):
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                  or value < 1):
             raise ValueError(f"{label} must be a positive integer or None, got {value!r}")
+    if classes is not None:
+        classes = [classes] if isinstance(classes, (int, np.integer)) else list(classes)
+        bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, (int, np.integer))
+               or not 0 <= c < info.num_classes]
+        if bad or not classes:
+            raise ValueError(f"classes must be labels in 0..{info.num_classes - 1} of {name}, got {classes!r}")
     root = str(Path(root) if root is not None else data_dir())
     raw, labels = _load_split(name, split, root, download)
     index = _subset(labels, n, per_class, classes, seed)

@@ -195,10 +195,14 @@ def build_model(name: str, *, num_classes: int = 10, in_channels: int = 1, image
         raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
     for label, value, low in (("width", width, 1), ("num_classes", num_classes, 2),
                               ("in_channels", in_channels, 1), ("image_size", image_size, 8)):
-        if not isinstance(value, int) or value < low:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
-    if depth is not None and (not isinstance(depth, int) or depth < 1):
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
         raise ValueError(f"depth must be a positive integer or None, got {depth!r}")
+    if depth is not None and name in PAPER_MODELS:
+        # The paper's networks have a fixed depth; silently ignoring depth would also give the
+        # same network several cache keys.
+        raise ValueError(f"depth applies to {SMALL_MODELS} only; {name!r} has a fixed depth (pass depth=None)")
     torch.manual_seed(seed)
     c, k = in_channels, num_classes
     if name == "plain_cnn":

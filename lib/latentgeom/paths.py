@@ -38,3 +38,16 @@ def model_cache_dir() -> Path:
 def results_dir() -> Path:
     """Folder for machine-readable results (``$LATENTGEOM_RESULTS`` overrides)."""
     return Path(os.environ.get("LATENTGEOM_RESULTS", home() / "results")).expanduser()
+
+
+def find_toc(start: str | os.PathLike | None = None) -> Path:
+    """The book's ``_toc.yml``: searched from ``start`` (default: the working directory) upwards.
+
+    Book pages execute with their own folder as working directory, so this finds the table of
+    contents of the book being built, wherever the checkout is.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder / "_toc.yml"
+    raise FileNotFoundError(f"no _toc.yml in {here} or any parent folder")

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from . import cache
 from .activations import resolve_device
 from .data import DATASETS, augment_batch, dataset_info, load_tensors
-from .models import MODELS, ProbedModel, build_model
+from .models import MODELS, SMALL_MODELS, ProbedModel, build_model
 
 CONFIG_VERSION = 1
 
@@ -77,26 +77,59 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
+        def is_int(v):
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        def is_number(v):
+            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+                and math.isfinite(v)
+
+        if not isinstance(self.dataset, str):
+            raise ValueError(f"dataset must be a name from {sorted(DATASETS)}, got {self.dataset!r}")
         dataset_info(self.dataset)
-        if self.model not in MODELS:
+        if not isinstance(self.model, str) or self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; choose one of {MODELS}")
         for name in ("width", "batch_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         for name in ("n_train", "n_test", "depth"):
             v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 1):
+            if v is not None and (not is_int(v) or v < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 0:
+        if not is_int(self.epochs) or self.epochs < 0:
             raise ValueError(f"epochs must be an integer >= 0, got {self.epochs!r}")
-        for name in ("lr", "momentum", "weight_decay", "mixup_alpha", "manifold_mixup_alpha"):
-            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) >= 0):
-                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
+        if not is_int(self.seed) or not 0 <= self.seed < 2 ** 62:
+            raise ValueError(f"seed must be an integer in [0, 2**62), got {self.seed!r}")
+        for name in ("lr", "momentum", "weight_decay", "mixup_alpha", "manifold_mixup_alpha", "label_smoothing"):
+            if not (is_number(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)!r}")
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.mixup_alpha > 0 and self.manifold_mixup_alpha > 0:
             raise ValueError("choose mixup_alpha or manifold_mixup_alpha, not both")
-        object.__setattr__(self, "checkpoint_epochs", tuple(sorted(set(int(e) for e in self.checkpoint_epochs))))
+        for name in ("augment", "random_labels"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.depth is not None and self.model not in SMALL_MODELS:
+            raise ValueError(f"depth applies to {SMALL_MODELS} only; {self.model!r} has a fixed depth")
+        # Plain Python types, so that equal configs (lr=1 and lr=1.0) share one cache key.
+        for name in ("width", "batch_size", "n_train", "n_test", "depth", "epochs", "seed"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
+        for name in ("lr", "momentum", "weight_decay", "mixup_alpha", "manifold_mixup_alpha", "label_smoothing"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("augment", "random_labels"):
+            object.__setattr__(self, name, bool(getattr(self, name)))
+        try:
+            epochs = [e for e in self.checkpoint_epochs]
+        except TypeError:
+            raise ValueError(f"checkpoint_epochs must be a sequence of epochs, got {self.checkpoint_epochs!r}") \
+                from None
+        if not all(is_int(e) for e in epochs):
+            raise ValueError(f"checkpoint_epochs must be integers, got {self.checkpoint_epochs!r}")
+        object.__setattr__(self, "checkpoint_epochs", tuple(sorted(set(int(e) for e in epochs))))
         bad = [e for e in self.checkpoint_epochs if not 0 <= e <= self.epochs]
         if bad:
             raise ValueError(f"checkpoint_epochs {bad} are outside 0..epochs={self.epochs}")

@@ -1,0 +1,206 @@
+"""latentgeom.activations: per-layer activations, layer subsets, batching, devices, errors, neighbours."""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from latentgeom import activations
+from latentgeom.activations import extract, iter_layers, resolve_device
+from latentgeom.data import load_tensors
+from latentgeom.models import build_model
+from latentgeom.paths import data_dir
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Real Fashion-MNIST images when present (else seeded noise of the same shape)."""
+    if (data_dir() / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+        return load_tensors("fashion-mnist", "test", n=40, seed=0)[0]
+    return torch.randn(40, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A network with BatchNorm and residual blocks, with non-trivial BatchNorm statistics."""
+    net = build_model("resnet_small", width=4, seed=0)
+    net.train()
+    with torch.no_grad():  # a few forward passes in train mode move the running statistics
+        for s in range(3):
+            net(torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(s)) * 2 + 0.5)
+    return net.eval()
+
+
+def _expected(model, x):
+    """Each stage's output computed by hand, flattened per image."""
+    out = {"input": x.flatten(1)}
+    with torch.no_grad():
+        for name, stage in model.stages.items():
+            x = stage(x)
+            out[name] = x.flatten(1)
+    return out
+
+
+def test_extract_all_layers(model, images):
+    acts = extract(model, images, device="cpu")
+    names = [p.name for p in model.probe_layers]
+    assert list(acts) == names                      # probe order
+    expected = _expected(model, images)
+    for name, value in acts.items():
+        assert value.dtype == torch.float32 and value.device.type == "cpu"
+        assert value.ndim == 2 and value.shape == expected[name].shape and value.shape[0] == len(images)
+        assert torch.allclose(value, expected[name], atol=1e-5), name
+    with torch.no_grad():
+        assert torch.allclose(acts["logits"], model(images), atol=1e-5)
+    assert acts["logits"].shape == (40, 10)
+
+
+def test_input_layer_is_the_flattened_images(model, images):
+    acts = extract(model, images, ["input"], device="cpu")
+    assert list(acts) == ["input"]
+    assert torch.equal(acts["input"], images.flatten(1))
+    assert acts["input"].shape == (40, 28 * 28)
+
+
+def test_layer_subset_in_probe_order(model, images):
+    names = [p.name for p in model.probe_layers]
+    wanted = [names[-1], names[2], "input"]            # asked out of order
+    acts = extract(model, images, wanted, device="cpu")
+    assert list(acts) == ["input", names[2], names[-1]]
+    full = extract(model, images, device="cpu")
+    for name in acts:
+        assert torch.equal(acts[name], full[name])
+    single = extract(model, images, names[3], device="cpu")   # one name as a string
+    assert list(single) == [names[3]] and torch.equal(single[names[3]], full[names[3]])
+
+
+def test_batch_size_does_not_change_values(model, images):
+    small = extract(model, images, batch_size=7, device="cpu")
+    large = extract(model, images, batch_size=64, device="cpu")
+    one = extract(model, images[:5], batch_size=1, device="cpu")
+    for name in small:
+        assert torch.allclose(small[name], large[name], atol=1e-5), name
+        assert torch.allclose(one[name], large[name][:5], atol=1e-5), name
+
+
+def test_model_state_is_restored(model, images):
+    model.train()
+    try:
+        extract(model, images[:4], device="cpu")
+        assert model.training                                   # mode restored
+    finally:
+        model.eval()
+    assert all(len(m._forward_hooks) == 0 for m in model.modules())  # hooks removed
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    extract(model, images[:4], device="cpu")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN stats untouched
+
+
+def test_unknown_layer_is_a_clear_error(model, images):
+    with pytest.raises(ValueError, match=r"unknown layer\(s\) \['conv9'\]; valid: \['input', 'stem'"):
+        extract(model, images, ["input", "conv9"], device="cpu")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_images_are_a_clear_error(model, images, bad):
+    x = images[:6].clone()
+    x[2, 0, 5, 5] = bad
+    with pytest.raises(ValueError, match=r"images contain 1 non-finite value"):
+        extract(model, x, device="cpu")
+    with pytest.raises(ValueError, match=r"images contain 1 non-finite value"):
+        next(iter_layers(model, x, device="cpu"))
+
+
+@pytest.mark.parametrize("bad, kwargs, match", [
+    (torch.zeros(3, 28, 28), {}, r"images must be a tensor \[N, C, H, W\]"),
+    ([[0.0]], {}, r"images must be a tensor \[N, C, H, W\]"),
+    (torch.zeros(0, 1, 28, 28), {}, "images is empty"),
+    (torch.zeros(2, 1, 28, 28), dict(batch_size=0), "batch_size must be an integer >= 1"),
+    (torch.zeros(2, 1, 28, 28), dict(batch_size=2.5), "batch_size must be an integer >= 1"),
+    (torch.zeros(2, 1, 28, 28), dict(device="tpu"), "device must be 'auto', 'cpu' or 'cuda"),
+])
+def test_bad_arguments(model, bad, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        extract(model, bad, **{"device": "cpu", **kwargs})
+
+
+def test_devices(model, images):
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    acts = extract(model, images[:4], ["logits"], device="cpu", keep_on_device=True)
+    assert acts["logits"].device.type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present")
+def test_cuda_without_gpu_is_a_clear_error(model, images):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        extract(model, images[:2], device="cuda")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        resolve_device("cuda:0")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(images):
+    net = build_model("resnet_small", width=4, seed=0).eval()
+    cpu = extract(net, images, device="cpu")
+    gpu = extract(net, images, device="cuda")
+    on_device = extract(net, images, ["logits"], device="cuda", keep_on_device=True)
+    assert on_device["logits"].device.type == "cuda"
+    for name in cpu:
+        assert gpu[name].device.type == "cpu"
+        assert torch.allclose(cpu[name], gpu[name], atol=1e-3, rtol=1e-3), name
+
+
+def test_iter_layers_streams_one_layer_at_a_time(model, images, monkeypatch):
+    full = extract(model, images, device="cpu")
+    calls = []
+    real = activations.extract
+
+    def spy(m, x, layers=None, **kwargs):
+        calls.append(list(layers))
+        return real(m, x, layers, **kwargs)
+
+    monkeypatch.setattr(activations, "extract", spy)
+    stream = iter_layers(model, images, device="cpu", batch_size=16)
+    assert inspect.isgenerator(stream) and calls == []       # lazy: nothing computed yet
+    probe, value = next(stream)
+    assert probe.name == "input" and calls == [["input"]]    # one layer per step
+    got = {probe.name: value}
+    for probe, value in stream:
+        got[probe.name] = value
+    assert all(len(c) == 1 for c in calls) and len(calls) == len(model.probe_layers)
+    assert list(got) == list(full)
+    for name in full:
+        assert torch.allclose(got[name], full[name], atol=1e-5), name
+    subset = [p.name for p, _ in iter_layers(model, images[:3], ["logits", "stem"], device="cpu")]
+    assert subset == ["stem", "logits"]
+
+
+def test_perturbed_neighbours_go_through_the_same_layers(model, images):
+    n, k = 8, 5
+    x = images[:n]
+    g = torch.Generator().manual_seed(1)
+    neighbours = x[:, None] + 0.05 * torch.randn(n, k, *x.shape[1:], generator=g)   # [N, K, C, H, W]
+    flat = neighbours.reshape(n * k, *x.shape[1:])
+    layers = ["input", "block1_1", "avgpool", "logits"]
+    nb = {name: v.reshape(n, k, -1) for name, v in extract(model, flat, layers, device="cpu", batch_size=13).items()}
+    # one call with points and neighbours together gives the same values as separate calls
+    both = extract(model, torch.cat([x, flat]), layers, device="cpu", batch_size=64)
+    alone = extract(model, x, layers, device="cpu")
+    for name in layers:
+        assert nb[name].shape[:2] == (n, k)
+        assert torch.allclose(both[name][:n], alone[name], atol=1e-5), name
+        assert torch.allclose(both[name][n:].reshape(n, k, -1), nb[name], atol=1e-5), name
+        for j in (0, k - 1):   # neighbour j of every point, pushed on its own
+            own = extract(model, neighbours[:, j], [name], device="cpu")[name]
+            assert torch.allclose(nb[name][:, j], own, atol=1e-5), name
+    assert torch.allclose(nb["input"], neighbours.flatten(2))
+    # zero-size perturbations reproduce the points' activations exactly
+    same = extract(model, x.repeat_interleave(2, 0), layers, device="cpu")
+    for name in layers:
+        assert torch.allclose(same[name].reshape(n, 2, -1), alone[name][:, None].expand(n, 2, -1), atol=1e-5)
+    # small perturbations give nearby, distinct activations
+    dist_nb = (nb["logits"] - alone["logits"][:, None]).norm(dim=-1)
+    assert (dist_nb > 0).all() and (dist_nb < alone["logits"].norm(dim=-1, keepdim=True) + 1).all()
