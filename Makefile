@@ -13,7 +13,10 @@ export PYTHONHASHSEED := 0
 
 .PHONY: setup data test book bench notebook clean clean-cache
 
+# The venv (re-installed when requirements.txt or pyproject.toml change), then the system
+# packages: Chromium + chromedriver for the site check (quick no-op when present).
 setup: $(STAMP)
+	@bash scripts/setup-system.sh
 
 $(STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -1,10 +1,15 @@
 """Build the book: execute every notebook (fresh, no execution cache) and write static HTML.
 
 Prints where the HTML is and how long each notebook took to execute. Any notebook error or
-Sphinx warning fails the build (exit status != 0).
+Sphinx warning fails the build (exit status != 0). A successful build is then opened page by
+page in headless Chromium (scripts/check_site.py: console errors, broken images, undrawn
+charts or math, off-site scripts fail the build too), which also saves screenshots of the
+landing page and of a finding into _build/html/_screenshots/. LATENTGEOM_SKIP_SITE_CHECK=1
+skips that check (for a machine without Chromium; CI never sets it).
 """
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 import subprocess
@@ -47,9 +52,29 @@ def main() -> int:
             print(f"  {seconds:8.1f} s  {doc}")
         print(f"  {sum(s for _, s in times):8.1f} s  all notebooks")
     print(f"\nBook build took {total:.0f} s; exit status {status}.")
+    if status != 0:
+        return status
+    status = check_site()
     if status == 0:
         print(f"HTML: {BUILD / 'html' / 'index.html'}")
     return status
+
+
+def check_site() -> int:
+    """Open the built site in headless Chromium (scripts/check_site.py); its exit status."""
+    if os.environ.get("LATENTGEOM_SKIP_SITE_CHECK") == "1":
+        print("\nSite check skipped (LATENTGEOM_SKIP_SITE_CHECK=1).")
+        return 0
+    shots = BUILD / "html" / "_screenshots"
+    cmd = [sys.executable, str(ROOT / "scripts" / "check_site.py"), str(BUILD / "html"), "--screenshots", str(shots)]
+    print("\n+", " ".join(cmd), flush=True)
+    status = subprocess.call(cmd, cwd=ROOT)
+    if status != 0:
+        print(f"\nSite check failed (exit status {status}): the build fails.")
+        return status
+    for png in sorted(shots.glob("*.png")):
+        print(f"Screenshot: {png}")
+    return 0
 
 
 if __name__ == "__main__":

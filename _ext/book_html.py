@@ -1,0 +1,48 @@
+"""Sphinx extension (local to this book): keep the static site's pages clean in a browser.
+
+* Drops sphinx-thebe's scripts when thebe is off (``launch_buttons: thebe`` is not set, as in
+  this book): with Sphinx 7.4 its inline ``const THEBE_JS_URL = ...`` config is emitted twice
+  per page, which is a console SyntaxError, and it names a CDN (unpkg) the offline site must
+  not depend on.
+* Removes exact duplicate <script> entries of any other origin.
+
+scripts/check_site.py checks the result in headless Chromium.
+"""
+from __future__ import annotations
+
+
+def _thebe_enabled(app) -> bool:
+    options = getattr(app.config, "html_theme_options", None) or {}
+    launch = options.get("launch_buttons") or {}
+    thebe = getattr(app.config, "thebe_config", None) or {}
+    return bool(launch.get("thebe")) or str(thebe.get("always_load")).lower() == "true"
+
+
+def _is_thebe(js) -> bool:
+    filename = str(getattr(js, "filename", "") or "")
+    body = str((getattr(js, "attributes", None) or {}).get("body", ""))
+    return filename.split("?")[0].endswith("sphinx-thebe.js") or "THEBE_JS_URL" in body
+
+
+def prune_scripts(app, pagename, templatename, context, doctree):
+    scripts = context.get("script_files")
+    if not isinstance(scripts, list):
+        return
+    drop_thebe = not _thebe_enabled(app)
+    kept, seen = [], set()
+    for js in scripts:
+        if drop_thebe and _is_thebe(js):
+            continue
+        attributes = getattr(js, "attributes", None) or {}
+        key = (str(getattr(js, "filename", js)), tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(js)
+    context["script_files"] = kept
+
+
+def setup(app):
+    # Late, so that scripts other extensions add for the page are seen too.
+    app.connect("html-page-context", prune_scripts, priority=900)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,393 @@
+"""Open every page of the built book in headless Chromium and check that it draws offline.
+
+    python scripts/check_site.py _build/html [--screenshots DIR]
+
+The site is served from a local HTTP server on 127.0.0.1, and Chromium resolves no other
+host, so anything that would need the network shows up as a failure. One browser session
+visits every HTML page and the check fails (exit status 1, with a list per page) on:
+
+* any console error (uncaught exceptions, failed resource loads, console.error),
+* any <img> that did not load (naturalWidth 0),
+* any chart that did not draw: an altair/vega placeholder without SVG or canvas, a chart
+  image or inline SVG of zero size, a chart printed as its text repr, an empty cell output,
+* any formula MathJax did not typeset (or a TeX error), MathJax not loading,
+* any off-site <script src>, stylesheet/font/preload <link href> or <iframe src>, and any
+  request the page made to another host.
+
+It saves screenshots of the landing page (index.html, followed to the root page) and of
+the first page under book/findings/ into DIR (default: BUILD_HTML_DIR/_screenshots).
+Exit status 2 means the check could not run (no browser, no selenium, no such directory).
+Needs the Debian packages chromium and chromium-driver (scripts/setup-system.sh), or
+CHROME_BIN / CHROMEDRIVER pointing at a Chrome/Chromium and its chromedriver.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import http.server
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+    "--window-size=1280,900",
+    # Offline for real: no host but the local server resolves, so a CDN reference fails.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+SKIP_DIRS = {"_static", "_sources", "_images", "_screenshots", ".doctrees", "_downloads"}
+SCREENSHOT_MAX_HEIGHT = 5000
+REDIRECT_RE = re.compile(
+    r"""<meta\s+http-equiv=["']?refresh["']?\s+content=["']?\s*\d+\s*;\s*url=([^"'>\s]+)""", re.I
+)
+
+# Waits (asynchronously) for MathJax's typesetting, every image and the web fonts.
+SETTLE_JS = r"""
+const done = arguments[arguments.length - 1];
+const deadline = Date.now() + arguments[0] * 1000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+(async () => {
+  let mathjax = "none";
+  if (document.querySelector(".math, mjx-container, script[src*='mathjax' i]")) {
+    // MathJax's script is deferred, so after the load event it has run unless it failed to load:
+    // give a script-loaded MathJax a short grace, not the whole page timeout.
+    const grace = Math.min(deadline, Date.now() + 3000);
+    while (!(window.MathJax && MathJax.startup && MathJax.startup.promise) && Date.now() < grace) {
+      await sleep(50);
+    }
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+      try { await MathJax.startup.promise; mathjax = "ok"; }
+      catch (e) { mathjax = "error: " + e; }
+    } else { mathjax = "missing"; }
+  }
+  for (const img of document.images) {
+    if (img.loading === "lazy") img.loading = "eager";
+  }
+  const pending = Array.from(document.images).filter((img) => !img.complete);
+  await Promise.race([
+    Promise.all(pending.map((img) => new Promise((r) => {
+      img.addEventListener("load", r); img.addEventListener("error", r);
+    }))),
+    sleep(Math.max(0, deadline - Date.now())),
+  ]);
+  if (document.fonts && document.fonts.ready) {
+    await Promise.race([document.fonts.ready, sleep(2000)]);
+  }
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return mathjax;
+})().then(done, (e) => done("error: " + e));
+"""
+
+# Returns the problems found in the page's DOM, as a list of strings.
+CHECK_JS = r"""
+const mathjaxState = arguments[0];
+const problems = [];
+const here = location.origin;
+const offsite = (url) => {
+  try {
+    const u = new URL(url, location.href);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.origin !== here;
+  } catch (e) { return false; }
+};
+const where = (el) => {
+  const sec = el.closest("section[id]");
+  return sec ? ` (in section #${sec.id})` : "";
+};
+const shown = (el) => (el.checkVisibility ? el.checkVisibility() : el.offsetParent !== null);
+const short = (s, n = 120) => (s.length > n ? s.slice(0, n) + "..." : s);
+
+// Off-site references in the DOM.
+const reported = new Set();
+for (const s of document.querySelectorAll("script[src]")) {
+  if (offsite(s.src)) { problems.push(`off-site script: ${s.src}`); reported.add(s.src); }
+}
+for (const l of document.querySelectorAll("link[href]")) {
+  const rel = (l.getAttribute("rel") || "").toLowerCase();
+  if (/stylesheet|preload|modulepreload|prefetch|preconnect|dns-prefetch|icon|font|manifest/.test(rel)
+      && offsite(l.href)) {
+    problems.push(`off-site <link rel="${rel}">: ${l.href}`);
+    reported.add(l.href);
+  }
+}
+for (const f of document.querySelectorAll("iframe[src], embed[src], object[data]")) {
+  const url = f.src || f.data;
+  if (offsite(url)) { problems.push(`off-site <${f.tagName.toLowerCase()}>: ${url}`); reported.add(url); }
+}
+// Requests the page actually made (CSS @import, fonts, scripts loaded by scripts, ...).
+for (const e of performance.getEntriesByType("resource")) {
+  if (offsite(e.name) && !reported.has(e.name)) { problems.push(`off-site request: ${e.name}`); reported.add(e.name); }
+}
+
+// Images.
+for (const img of document.images) {
+  if (!img.complete || img.naturalWidth === 0) {
+    problems.push(`image did not load: ${img.getAttribute("src")}${where(img)}`);
+  }
+}
+
+// Charts: altair/vega placeholders, chart images and inline SVG in cell outputs.
+for (const v of document.querySelectorAll(".vega-embed, [id^='altair-viz'], .cell_output [id^='view-']")) {
+  if (!v.querySelector("svg, canvas, img")) {
+    problems.push(`chart did not draw: empty vega/altair placeholder <${v.tagName.toLowerCase()} ` +
+                  `id="${v.id}" class="${v.className}">${where(v)}; render charts as SVG (latentgeom.plots)`);
+  }
+}
+const outputs = document.querySelectorAll(".cell_output");
+for (const out of outputs) {
+  const hasContent = out.querySelector("img, svg, canvas, table, iframe, video, audio, math, mjx-container")
+    || out.textContent.trim().length > 0;
+  if (!hasContent) {
+    problems.push(`empty cell output (a chart that did not render?)${where(out)}`);
+  }
+  for (const img of out.querySelectorAll("img")) {
+    if (img.complete && img.naturalWidth > 0 && shown(img)) {
+      const r = img.getBoundingClientRect();
+      if (r.width < 1 || r.height < 1) {
+        problems.push(`chart image has zero size on the page: ${img.getAttribute("src")}${where(img)}`);
+      }
+    }
+  }
+  for (const svg of out.querySelectorAll("svg")) {
+    if (svg.parentElement.closest("svg")) continue;
+    const r = svg.getBoundingClientRect();
+    const w = shown(svg) ? r.width : parseFloat(svg.getAttribute("width") || "0");
+    const h = shown(svg) ? r.height : parseFloat(svg.getAttribute("height") || "0");
+    if (!(w >= 1 && h >= 1)) problems.push(`inline SVG chart has zero size${where(svg)}`);
+    else if (svg.querySelectorAll("*").length < 3) problems.push(`inline SVG chart is blank${where(svg)}`);
+  }
+  for (const pre of out.querySelectorAll("pre")) {
+    const text = pre.textContent.trim();
+    if (/^(alt\.)?(Chart|LayerChart|ConcatChart|HConcatChart|VConcatChart|FacetChart|RepeatChart)\(/.test(text)
+        || /^<(VegaLite|altair\.)/.test(text)) {
+      problems.push(`chart printed as text instead of drawn: "${short(text, 60)}"${where(pre)}`);
+    }
+  }
+}
+
+// Math.
+const formulas = Array.from(document.querySelectorAll(".math")).filter(
+  (el) => !el.closest(".highlight, pre, code"));
+if (formulas.length) {
+  if (mathjaxState === "missing") {
+    problems.push(`MathJax did not load (${formulas.length} formulas on the page)`);
+  } else if (mathjaxState.startsWith("error")) {
+    problems.push(`MathJax failed: ${mathjaxState}`);
+  } else {
+    const raw = formulas.filter((el) => !el.querySelector("mjx-container") && el.tagName !== "MJX-CONTAINER");
+    if (raw.length) {
+      problems.push(`${raw.length} of ${formulas.length} formulas not typeset, e.g. "${short(raw[0].textContent.trim(), 60)}"`);
+    }
+  }
+}
+for (const err of document.querySelectorAll("mjx-merror, [data-mjx-error]")) {
+  problems.push(`TeX error: ${err.getAttribute("data-mjx-error") || short(err.textContent, 80)}`);
+}
+return problems;
+"""
+
+
+@dataclass
+class PageResult:
+    page: str
+    problems: list[str] = field(default_factory=list)
+
+
+def find_browser() -> tuple[str | None, str | None]:
+    """Paths of a Chrome/Chromium binary and of chromedriver (None where not found)."""
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+    browser = os.environ.get("CHROME_BIN") or next((p for p in map(shutil.which, names) if p), None)
+    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    usable = lambda path: path if path and os.access(path, os.X_OK) and Path(path).is_file() else None  # noqa: E731
+    return usable(browser), usable(driver)
+
+
+def html_pages(root: Path) -> list[Path]:
+    pages = []
+    for path in sorted(root.rglob("*.html")):
+        rel = path.relative_to(root)
+        if not SKIP_DIRS.intersection(rel.parts[:-1]):
+            pages.append(rel)
+    return pages
+
+
+def redirect_target(root: Path, page: Path) -> Path | None:
+    """Where a meta-refresh page (like jupyter-book's index.html) points, relative to root."""
+    match = REDIRECT_RE.search((root / page).read_text(errors="replace")[:4000])
+    if not match:
+        return None
+    return Path(os.path.normpath(page.parent / match.group(1).split("#")[0].split("?")[0]))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - signature from the base class
+        pass
+
+    def do_GET(self):
+        # Browsers ask for /favicon.ico by themselves; the book has none, which is fine.
+        if self.path.split("?")[0] == "/favicon.ico" and not Path(self.directory, "favicon.ico").exists():
+            self.send_response(204)
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+def _serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _start_browser(browser: str, driver: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in BROWSER_FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
+
+
+def _screenshot(drv, path: Path) -> None:
+    """Full-page PNG (up to SCREENSHOT_MAX_HEIGHT px tall); the viewport if that fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        size = drv.execute_script(
+            "return [document.documentElement.clientWidth,"
+            " Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)]")
+        clip = {"x": 0, "y": 0, "width": size[0], "height": min(size[1], SCREENSHOT_MAX_HEIGHT), "scale": 1}
+        shot = drv.execute_cdp_cmd("Page.captureScreenshot",
+                                   {"format": "png", "captureBeyondViewport": True, "clip": clip})
+        path.write_bytes(base64.b64decode(shot["data"]))
+    except Exception:  # noqa: BLE001 - any CDP trouble: a plain viewport screenshot will do
+        drv.save_screenshot(str(path))
+
+
+def _console_errors(drv, base: str) -> list[str]:
+    errors = []
+    for entry in drv.get_log("browser"):
+        if entry.get("level") == "SEVERE":
+            message = entry.get("message", "").replace(base + "/", "").replace(base, "")
+            errors.append(f"console error: {message}")
+    return errors
+
+
+def check_site(root: Path, screenshots: Path | None, timeout: float = 30.0,
+               log=print) -> tuple[list[PageResult], dict[str, Path]]:
+    """Check every page under ``root``; returns the per-page results and the screenshots saved."""
+    browser, driver = find_browser()
+    if not browser or not driver:
+        raise RuntimeError(
+            "Chromium and chromedriver are needed to check the site: run `bash scripts/setup-system.sh` "
+            "as root (installs the Debian packages chromium and chromium-driver), or set CHROME_BIN "
+            "and CHROMEDRIVER.")
+    pages = html_pages(root)
+    if not pages:
+        raise RuntimeError(f"no HTML pages under {root}")
+
+    # The pages to photograph: the landing page (index.html, followed) and the first finding.
+    wanted: dict[Path, str] = {}
+    landing = Path("index.html")
+    if (root / landing).exists():
+        target = redirect_target(root, landing)
+        wanted[target if target and (root / target).exists() else landing] = "landing.png"
+    findings = [p for p in pages if p.parts[:2] == ("book", "findings")]
+    if findings:
+        wanted.setdefault(findings[0], "finding.png")
+
+    if screenshots is not None:  # no stale screenshot from an earlier build survives
+        for name in ("landing.png", "finding.png"):
+            (screenshots / name).unlink(missing_ok=True)
+
+    results: list[PageResult] = []
+    saved: dict[str, Path] = {}
+    server, base = _serve(root)
+    drv = None
+    try:
+        drv = _start_browser(browser, driver)
+        drv.set_page_load_timeout(timeout)
+        drv.set_script_timeout(timeout + 10)
+        for page in pages:
+            result = PageResult(page.as_posix())
+            results.append(result)
+            target = redirect_target(root, page)
+            if target is not None:
+                # A redirect page only has to point at a page that exists; that page is checked itself.
+                if not (root / target).exists():
+                    result.problems.append(f"redirects to a missing page: {target.as_posix()}")
+                continue
+            drv.get(f"{base}/{page.as_posix()}")
+            mathjax = drv.execute_async_script(SETTLE_JS, timeout)
+            result.problems.extend(drv.execute_script(CHECK_JS, mathjax))
+            result.problems.extend(_console_errors(drv, base))
+            if screenshots is not None and page in wanted:
+                out = screenshots / wanted[page]
+                _screenshot(drv, out)
+                saved[page.as_posix()] = out
+    finally:
+        if drv is not None:
+            drv.quit()
+        server.shutdown()
+        server.server_close()
+    return results, saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("html_dir", type=Path, help="the built site, e.g. _build/html")
+    parser.add_argument("--screenshots", type=Path, default=None,
+                        help="where to save screenshots (default: HTML_DIR/_screenshots)")
+    parser.add_argument("--no-screenshots", action="store_true", help="save no screenshots")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per page (default 30)")
+    args = parser.parse_args(argv)
+
+    root = args.html_dir.resolve()
+    if not root.is_dir():
+        print(f"check_site: {args.html_dir} is not a directory", file=sys.stderr)
+        return 2
+    shots = None if args.no_screenshots else (args.screenshots or root / "_screenshots").resolve()
+    start = time.time()
+    try:
+        results, saved = check_site(root, shots, timeout=args.timeout)
+    except ImportError as exc:
+        print(f"check_site: {exc}; install the pinned requirements (make setup)", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"check_site: {exc}", file=sys.stderr)
+        return 2
+
+    bad = [r for r in results if r.problems]
+    n_problems = sum(len(r.problems) for r in bad)
+    print(f"check_site: {len(results)} pages checked in headless Chromium in {time.time() - start:.1f} s")
+    for page, path in saved.items():
+        print(f"check_site: screenshot of {page}: {path}")
+    if bad:
+        print(f"check_site: FAILED, {n_problems} problem(s) on {len(bad)} page(s):")
+        for r in bad:
+            print(f"  {r.page}")
+            for problem in r.problems:
+                print(f"    - {problem}")
+        return 1
+    print("check_site: OK (no console errors, broken images, undrawn charts, untypeset math "
+          "or off-site references)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
