@@ -46,3 +46,20 @@ def parameter_names(notebook: str) -> set[str]:
         if "=" in head and not head.startswith((" ", "\t")):
             names.add(head.split("=")[0].strip())
     return names
+
+
+def leaves(value):
+    """Every leaf of a nested JSON value (dicts and lists walked)."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from leaves(v)
+    else:
+        yield value
+
+
+def numbers(value) -> list:
+    """The numeric leaves of a nested JSON value (booleans excluded)."""
+    return [v for v in leaves(value) if isinstance(v, (int, float)) and not isinstance(v, bool)]

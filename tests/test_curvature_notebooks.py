@@ -9,7 +9,7 @@ import pytest
 
 from latentgeom.results import VERDICTS
 
-from notebooks import execute, finding, parameter_names
+from notebooks import execute, finding, leaves, numbers, parameter_names
 
 NOTEBOOKS = [
     "curvature-1-profile-shape",
@@ -46,15 +46,6 @@ def shared_env(tmp_path_factory):
     mp.undo()
 
 
-def _numbers(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _numbers(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _numbers(v)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield value
 
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)
@@ -75,20 +66,11 @@ def test_notebook_runs_at_tiny_scale(stem, shared_env, tmp_path):
     assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
     assert result["parameters"]["name"] == "tiny"
     assert result["seconds"] > 0 and result["summary"]
-    numbers = list(_numbers(result["ours"]))
-    assert numbers and all(math.isfinite(x) for x in numbers)
-    assert None not in list(_none_leaves(result["ours"]))
+    values = numbers(result["ours"])
+    assert values and all(math.isfinite(x) for x in values)
+    assert None not in list(leaves(result["ours"]))
 
 
-def _none_leaves(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _none_leaves(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _none_leaves(v)
-    else:
-        yield value
 
 
 def test_invalid_preset_fails_clearly(shared_env, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 from latentgeom.results import VERDICTS
 
-from notebooks import execute, finding, parameter_names
+from notebooks import execute, finding, numbers, parameter_names
 
 NOTEBOOK = "book/findings/intrinsic-dimension.md"
 FINDINGS = ("id-1-hunchback", "id-2-pca-vs-twonn", "id-3-last-layer-vs-accuracy", "id-4-untrained-random-labels")
@@ -24,15 +24,6 @@ def env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _numbers(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _numbers(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _numbers(v)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield value
 
 
 def test_parameters_are_documented():
@@ -49,8 +40,8 @@ def test_notebook_runs_at_tiny_scale(env):
         assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
         assert result["parameters"]["name"] == "tiny" and result["parameters"]["seed"] == 0
         assert result["seconds"] > 0 and result["summary"]
-        numbers = list(_numbers(result["ours"]))
-        assert numbers and all(math.isfinite(x) for x in numbers), finding_id
+        values = numbers(result["ours"])
+        assert values and all(math.isfinite(x) for x in values), finding_id
     corr = finding(env / "results", "id-3-last-layer-vs-accuracy")["ours"]["correlation"]
     assert -1 <= corr["pearson"] <= 1 and corr["n"] >= 4
 

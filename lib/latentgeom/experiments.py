@@ -12,16 +12,13 @@ notebook is read from the model cache by the next. Curvature profiles are cached
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 import pandas as pd
 import torch
 
+from .cache import cached_frame
 from .data import load_tensors
 from .geometry import GeometryConfig, curvature_profile
 from .paths import model_cache_dir
@@ -161,20 +158,8 @@ def profile(trained: TrainedModel, images: torch.Tensor, geometry: GeometryConfi
     (``width`` is the model's width multiplier; the layer's feature count is ``layer_width``).
     """
     path = model_cache_dir().parent / "profiles" / f"{_profile_key(trained, images, geometry)}.json"
-    frame = None
-    if cache and path.is_file():
-        try:
-            frame = pd.read_json(io.StringIO(path.read_text()), orient="records")
-        except ValueError:
-            frame = None  # a truncated file is recomputed
-    if frame is None:
-        frame = curvature_profile(trained.model, images, geometry, progress=progress)
-        if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(frame.to_json(orient="records"))
-            os.replace(tmp, path)
+    frame = cached_frame(path, lambda: curvature_profile(trained.model, images, geometry, progress=progress),
+                         cache=cache)
     # ``width`` of curvature_profile is the layer's feature count D: keep it as ``layer_width``
     # (the same convention as id_analysis), so ``width`` can be the model's width multiplier.
     frame = frame.rename(columns={"width": "layer_width"})

@@ -21,10 +21,9 @@ neighbourhood activations stay under ``max_bytes``: memory is bounded for any mo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm  # not tqdm.auto: its notebook bar warns without ipywidgets

@@ -21,10 +21,7 @@ input of the final linear classifier), and the hunchback is read on ``input .. l
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Iterable, Sequence
 
@@ -163,22 +160,11 @@ def dimension_profile(trained, images, *, layers: Sequence[str] | None = None, i
     h.update(json.dumps(dict(layers=None if layers is None else list(layers), id_resamples=id_resamples,
                              with_pca=with_pca, seed=seed), sort_keys=True).encode())
     h.update(_images_digest(images))
+    from .cache import cached_frame
+
     path = _cache_path("layers", h.hexdigest()[:32])
-    frame = None
-    if cache and path.is_file():
-        try:
-            frame = pd.read_json(io.StringIO(path.read_text()), orient="records")
-        except ValueError:
-            frame = None  # a truncated file is recomputed
-    if frame is None:
-        frame = layer_dimensions(trained.model, images, layers=layers, id_resamples=id_resamples, with_pca=with_pca,
-                                 seed=seed, device=device)
-        if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(frame.to_json(orient="records"))
-            os.replace(tmp, path)
+    frame = cached_frame(path, lambda: layer_dimensions(trained.model, images, layers=layers, id_resamples=id_resamples,
+                                                        with_pca=with_pca, seed=seed, device=device), cache=cache)
     frame = frame.copy()
     front = dict(model=trained.config.model, width=trained.config.width, epoch=trained.epoch,
                  test_accuracy=trained.test_accuracy,
