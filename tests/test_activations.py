@@ -106,9 +106,9 @@ def test_unknown_layer_is_a_clear_error(model, images):
 def test_non_finite_images_are_a_clear_error(model, images, bad):
     x = images[:6].clone()
     x[2, 0, 5, 5] = bad
-    with pytest.raises(ValueError, match=r"images contain 1 non-finite value"):
+    with pytest.raises(ValueError, match=r"images contains 1 non-finite value"):
         extract(model, x, device="cpu")
-    with pytest.raises(ValueError, match=r"images contain 1 non-finite value"):
+    with pytest.raises(ValueError, match=r"images contains 1 non-finite value"):
         next(iter_layers(model, x, device="cpu"))
 
 

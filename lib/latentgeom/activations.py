@@ -6,6 +6,7 @@ from typing import Iterator, Sequence
 
 import torch
 
+from ._checks import check_finite
 from .models import ProbedModel, ProbeLayer
 
 
@@ -53,12 +54,7 @@ def extract(model: ProbedModel, images: torch.Tensor, layers: Sequence[str] | No
         raise ValueError(f"images must be a tensor [N, C, H, W], got {getattr(images, 'shape', type(images))}")
     if len(images) == 0:
         raise ValueError(f"images is empty (shape {tuple(images.shape)}); pass at least one image")
-    if images.is_floating_point() or images.is_complex():
-        bad = (~torch.isfinite(images)).sum().item()
-        if bad:  # fail before any forward pass, naming the culprit (the input, not a layer)
-            n_nan = torch.isnan(images).sum().item()
-            raise ValueError(f"images contain {bad} non-finite value(s) ({n_nan} NaN, {bad - n_nan} inf) "
-                             f"out of {images.numel()}; remove or impute them first")
+    check_finite(images, "images")  # before any forward pass: blame the input, not a layer
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     probes = _layers(model, layers)

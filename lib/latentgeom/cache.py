@@ -12,7 +12,6 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-
 from typing import Callable
 
 import pandas as pd

@@ -199,7 +199,7 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
             k = min(2 * d, n - 1)  # the paper's K = 2d
             results[("paper", "input")] = [mapc(flat, knn_neighbourhoods(flat, k), d, mode="paper")]
         if "robust" in config.modes:
-            d = _tangent_dim(input_id, max(dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1))
+            d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1), default=1))
             k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
             results[("robust", "input")] = [mapc(flat, knn_neighbourhoods(flat, k), d, mode="robust")]
 

@@ -152,6 +152,7 @@ def dimension_profile(trained, images, *, layers: Sequence[str] | None = None, i
     DataFrame with the columns of ``layer_dimensions`` plus ``model, width, epoch,
     test_accuracy, train_accuracy`` and the ``labels``.
     """
+    from .cache import cached_frame
     from .geometry import layer_dimensions
 
     h = hashlib.sha256()
@@ -160,8 +161,6 @@ def dimension_profile(trained, images, *, layers: Sequence[str] | None = None, i
     h.update(json.dumps(dict(layers=None if layers is None else list(layers), id_resamples=id_resamples,
                              with_pca=with_pca, seed=seed), sort_keys=True).encode())
     h.update(_images_digest(images))
-    from .cache import cached_frame
-
     path = _cache_path("layers", h.hexdigest()[:32])
     frame = cached_frame(path, lambda: layer_dimensions(trained.model, images, layers=layers, id_resamples=id_resamples,
                                                         with_pca=with_pca, seed=seed, device=device), cache=cache)
