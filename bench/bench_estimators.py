@@ -36,9 +36,9 @@ import time
 import numpy as np
 import torch
 
-from latentgeom.curvature import mapc
-from latentgeom.intrinsic_dimension import twonn
-from latentgeom.neighbourhoods import knn_neighbourhoods
+from latentgeom.estimators.curvature import mapc
+from latentgeom.estimators.intrinsic_dimension import twonn
+from latentgeom.estimators.neighbourhoods import knn_neighbourhoods
 from latentgeom.paths import results_dir
 
 RCOND = 1e-6

@@ -1,4 +1,4 @@
-"""latentgeom.activations: per-layer activations, layer subsets, batching, devices, errors, neighbours."""
+"""latentgeom.networks.activations: per-layer activations, layer subsets, batching, devices, errors, neighbours."""
 from __future__ import annotations
 
 import inspect
@@ -6,10 +6,10 @@ import inspect
 import pytest
 import torch
 
-from latentgeom import activations
-from latentgeom.activations import extract, iter_layers, resolve_device
-from latentgeom.data import load_tensors
-from latentgeom.models import build_model
+from latentgeom.networks import activations
+from latentgeom.networks.activations import extract, iter_layers, resolve_device
+from latentgeom.networks.data import load_tensors
+from latentgeom.networks.models import build_model
 from latentgeom.paths import data_dir
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from latentgeom.curvature import CurvatureResult, mapc
-from latentgeom.neighbourhoods import knn_neighbourhoods
+from latentgeom.estimators.curvature import CurvatureResult, mapc
+from latentgeom.estimators.neighbourhoods import knn_neighbourhoods
 
 
 def _frame(D, k, rng):

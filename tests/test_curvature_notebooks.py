@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from latentgeom.results import VERDICTS
+from latentgeom.book.findings import VERDICTS
 
 from notebooks import execute, finding, leaves, numbers, parameter_names
 

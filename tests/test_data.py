@@ -1,4 +1,4 @@
-"""latentgeom.data: real Fashion-MNIST, the other datasets through tiny fake files, augmentation, errors.
+"""latentgeom.networks.data: real Fashion-MNIST, the other datasets through tiny fake files, augmentation, errors.
 
 The CIFAR/MNIST/SVHN tests write a handful of images in torchvision's own on-disk formats into a
 temporary folder; torchvision's md5 check is replaced (here only) by an existence check.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from latentgeom import data as lgdata
-from latentgeom.data import DATASETS, augment_batch, dataset_info, load_tensors
+from latentgeom.networks import data as lgdata
+from latentgeom.networks.data import DATASETS, augment_batch, dataset_info, load_tensors
 from latentgeom.paths import data_dir
 
 FMNIST_RAW = data_dir() / "FashionMNIST" / "raw"

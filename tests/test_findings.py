@@ -1,11 +1,12 @@
-"""Unit tests of latentgeom.findings on synthetic profiles (no training, milliseconds)."""
+"""Unit tests of latentgeom.studies.curvature on synthetic profiles (no training, milliseconds)."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from latentgeom import findings
+import latentgeom as lg
+from latentgeom.studies import curvature as findings
 
 
 def _profile(values, model="m", width=8, epoch=4, acc=0.9, robust_scale=2.0):
@@ -78,25 +79,25 @@ def test_shape_table_and_gap_table_one_row_per_model():
 
 
 def test_mode_loop_verdicts_and_survival_sentence():
-    checks = findings.by_mode(lambda mode: {"a": True, "b": mode == "paper"})
-    verdicts = findings.mode_verdicts(checks)
+    checks = lg.book.findings.by_mode(lambda mode: {"a": True, "b": mode == "paper"})
+    verdicts = lg.book.findings.mode_verdicts(checks)
     assert verdicts == {"paper": "reproduced", "robust": "partly reproduced"}
-    assert "changes" in findings.survives(verdicts)
-    assert "survives" in findings.survives({"paper": "reproduced", "robust": "reproduced"})
-    assert findings.checks_frame(checks).shape == (2, 2)
+    assert "changes" in lg.book.findings.survives(verdicts)
+    assert "survives" in lg.book.findings.survives({"paper": "reproduced", "robust": "reproduced"})
+    assert lg.book.findings.checks_frame(checks).shape == (2, 2)
 
 
 def test_all_finite_and_parameter_checks():
-    assert findings.all_finite({"a": [1, 2.0, {"b": True}], "c": "text"})
-    assert not findings.all_finite({"a": [1, float("nan")]})
-    assert not findings.all_finite({"a": None})
-    findings.check_choice("preset", "tiny", ["tiny", "default"])
+    assert lg.validation.all_finite({"a": [1, 2.0, {"b": True}], "c": "text"})
+    assert not lg.validation.all_finite({"a": [1, float("nan")]})
+    assert not lg.validation.all_finite({"a": None})
+    lg.validation.check_choice("tiny", "preset", ["tiny", "default"])
     with pytest.raises(ValueError, match="preset must be one of"):
-        findings.check_choice("preset", "nope", ["tiny", "default"])
-    findings.check_int("seed", 0)
+        lg.validation.check_choice("nope", "preset", ["tiny", "default"])
+    lg.validation.check_int(0, "seed", minimum=0)
     for bad in (-1, 1.5, True, "3"):
         with pytest.raises(ValueError, match="seed must be an integer"):
-            findings.check_int("seed", bad)
+            lg.validation.check_int(bad, "seed", minimum=0)
 
 
 def test_label_marks_checkpoints():

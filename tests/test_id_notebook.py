@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from latentgeom.results import VERDICTS
+from latentgeom.book.findings import VERDICTS
 
 from notebooks import execute, finding, numbers, parameter_names
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentgeom.intrinsic_dimension import pca_id, twonn, twonn_block_analysis
+from latentgeom.estimators.intrinsic_dimension import pca_id, twonn, twonn_block_analysis
 
 skdim = pytest.importorskip("skdim")
 

@@ -1,4 +1,4 @@
-"""latentgeom.models: every family builds, runs, exposes ordered probe layers; knobs and errors."""
+"""latentgeom.networks.models: every family builds, runs, exposes ordered probe layers; knobs and errors."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from latentgeom import MODELS
-from latentgeom.models import PAPER_MODELS, SMALL_MODELS, ProbedModel, build_model
+from latentgeom.networks.models import PAPER_MODELS, SMALL_MODELS, ProbedModel, build_model
 
 
 def _input_spec(name):

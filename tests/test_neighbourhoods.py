@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from latentgeom.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
+from latentgeom.estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
 
 
 def test_knn_excludes_self_and_orders():

@@ -1,4 +1,4 @@
-"""latentgeom.training: determinism, the untrained epoch 0, the model cache, config validation, options.
+"""latentgeom.networks.training: determinism, the untrained epoch 0, the model cache, config validation, options.
 
 Tiny configs (a few hundred Fashion-MNIST images, one epoch, the smallest networks) and a model
 cache in a temporary folder, so the repository's own ``.cache/models`` is never touched.
@@ -11,10 +11,10 @@ import warnings
 import pytest
 import torch
 
-from latentgeom import cache, training
-from latentgeom.models import build_model
+from latentgeom.networks import model_cache as cache, training
+from latentgeom.networks.models import build_model
 from latentgeom.paths import data_dir, model_cache_dir
-from latentgeom.training import TrainConfig, TrainedModel, load_checkpoint, train
+from latentgeom.networks.training import TrainConfig, TrainedModel, load_checkpoint, train
 
 pytestmark = pytest.mark.skipif(not (data_dir() / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file(),
                                 reason="Fashion-MNIST missing (run `make data`)")

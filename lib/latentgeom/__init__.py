@@ -1,6 +1,6 @@
-"""latentgeom: curvature and intrinsic dimension of deep-network representations.
+"""latentgeom: the geometry of deep-network representations, for the latent-geometry book.
 
-The small public API used by the book's notebooks::
+The small public API used by the book's pages::
 
     import latentgeom as lg
     images, labels = lg.load_tensors("fashion-mnist", n=500)
@@ -8,28 +8,35 @@ The small public API used by the book's notebooks::
     acts = lg.extract(trained.model, images)            # {layer: [n, D] float32}
     lg.twonn(acts["logits"]).id                         # intrinsic dimension
     lg.mapc(points, neighbours, d, mode="robust").mapc  # curvature
+
+Subpackages (``ls lib/latentgeom``): :mod:`.estimators` (pure numpy/torch), :mod:`.networks`
+(data, models, training, activations, model cache), :mod:`.studies` (one module per chapter),
+:mod:`.book` (findings, verdicts, statistics, scorecard, plots), :mod:`.synthetic` (ground-truth
+manifolds), and the shared :mod:`.validation`, :mod:`.storage` and :mod:`.paths`.
 """
-from . import plots, results
-from .activations import extract, iter_layers, resolve_device
-from .curvature import CurvatureResult, mapc
-from .data import DATASETS, load_tensors
-from .experiments import PRESETS, Preset, get_preset, profile, sample_images, trajectory
-from .geometry import GeometryConfig, curvature_gap, curvature_profile, layer_dimensions
-from .intrinsic_dimension import TwoNNResult, pca_id, twonn, twonn_block_analysis
-from .models import MODELS, ProbeLayer, build_model
-from .neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
-from .results import (Correlation, Finding, bootstrap_correlation, load_findings, scorecard, scorecard_html,
-                      verdict, write_finding)
-from .training import TrainConfig, TrainedModel, load_checkpoint, train
+from . import book, estimators, networks, paths, storage, studies, validation
+from .book import plots
+from .book.findings import Finding, load_findings, verdict, write_finding
+from .book.scorecard import scorecard, scorecard_html
+from .book.statistics import Correlation, bootstrap_correlation
+from .estimators import (MODES, CurvatureResult, TwoNNResult, continuous_svd_perturbations, knn_neighbourhoods,
+                         mapc, pca_id, svd_perturbations, twonn, twonn_block_analysis)
+from .networks import (DATASETS, MODELS, ProbeLayer, TrainConfig, TrainedModel, build_model, extract,
+                       iter_layers, load_checkpoint, load_tensors, train)
+from .studies.layerwise import (GeometryConfig, curvature_gap, curvature_profile, dimension_profile,
+                                layer_dimensions, profile)
+from .studies.presets import PRESETS, Preset, get_preset, sample_images, trajectory
+from .validation import resolve_device
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CurvatureResult", "Correlation", "DATASETS", "Finding", "GeometryConfig", "MODELS", "PRESETS",
-    "Preset", "ProbeLayer", "TrainConfig", "TrainedModel", "TwoNNResult", "bootstrap_correlation",
-    "build_model", "continuous_svd_perturbations", "curvature_gap", "curvature_profile", "extract",
-    "get_preset", "iter_layers", "knn_neighbourhoods", "layer_dimensions", "load_checkpoint",
-    "load_findings", "load_tensors", "mapc", "pca_id", "plots", "profile", "resolve_device",
-    "results", "sample_images", "scorecard", "scorecard_html", "svd_perturbations", "train", "trajectory", "twonn",
-    "twonn_block_analysis", "verdict", "write_finding",
+    "MODES", "CurvatureResult", "Correlation", "DATASETS", "Finding", "GeometryConfig", "MODELS", "PRESETS",
+    "Preset", "ProbeLayer", "TrainConfig", "TrainedModel", "TwoNNResult", "book", "bootstrap_correlation",
+    "build_model", "continuous_svd_perturbations", "curvature_gap", "curvature_profile", "dimension_profile",
+    "estimators", "extract", "get_preset", "iter_layers", "knn_neighbourhoods", "layer_dimensions",
+    "load_checkpoint", "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots",
+    "profile", "resolve_device", "sample_images", "scorecard", "scorecard_html", "storage", "studies",
+    "svd_perturbations", "train", "trajectory", "twonn", "twonn_block_analysis", "validation", "verdict",
+    "write_finding",
 ]

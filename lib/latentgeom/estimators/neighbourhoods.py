@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 import torch
 
-from ._checks import as_tensor, check_int
+from ..validation import as_tensor, check_int
 
 __all__ = ["knn_neighbourhoods", "svd_perturbations", "continuous_svd_perturbations"]
 

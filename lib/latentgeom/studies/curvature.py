@@ -1,6 +1,6 @@
-"""Helpers shared by the curvature-paper finding notebooks (``book/findings/curvature-*.md``).
+"""Study code of the curvature chapter (Kaufman & Azencot, ICML 2023): ``book/findings/curvature-*.md``.
 
-The notebooks measure per-layer curvature *profiles* (:func:`latentgeom.profile`: one row
+The pages measure per-layer curvature *profiles* (:func:`latentgeom.profile`: one row
 per probe layer, with ``mapc_M``, ``max_abs_M`` and ``carrying_M`` for each estimator mode
 ``M``) of several models, then run numeric checks on them. What they share lives here:
 
@@ -10,19 +10,18 @@ per probe layer, with ``mapc_M``, ``max_abs_M`` and ``carrying_M`` for each esti
   paper's three segments (input, middle plateau, last layer) and measure the ratios between
   them;
 - :func:`gap_table` gives each model's curvature gap under both estimator modes;
-- :func:`by_mode` / :func:`mode_verdicts` run the same checks under every estimator mode.
+- verdicts under every estimator mode come from :mod:`latentgeom.book.findings`.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .results import verdict
-
-MODES = ("paper", "robust")
+from ..estimators.curvature import MODES
+from .layerwise import curvature_gap, profile
 #: Per-mode quantities of a profile (column ``f"{q}_{mode}"``).
 QUANTITIES = ("mapc", "max_abs", "carrying")
 QUANTITY_TITLES = {
@@ -48,7 +47,7 @@ def profile_models(trained: Iterable, images, geometry, *, labels: Sequence[str]
     (e.g. ``state="trained"``). Profiles come from the profile cache when present.
     """
     if profile_fn is None:
-        from .experiments import profile as profile_fn
+        profile_fn = profile
     trained = list(trained)
     if labels is not None and len(labels) != len(trained):
         raise ValueError(f"got {len(labels)} labels for {len(trained)} models")
@@ -149,8 +148,6 @@ def gap_table(profiles: pd.DataFrame, by: str | Sequence[str] = "label",
               modes: Sequence[str] | None = None, extra: Sequence[str] = ("model", "width", "epoch", "test_accuracy")
               ) -> pd.DataFrame:
     """Curvature gap of every model, per mode: ``gap_M`` (normalised), ``raw_gap_M``, ``ratio_M``."""
-    from .geometry import curvature_gap
-
     by = [by] if isinstance(by, str) else list(by)
     modes = list(modes) if modes is not None else _modes_in(profiles)
     rows = []
@@ -164,54 +161,3 @@ def gap_table(profiles: pd.DataFrame, by: str | Sequence[str] = "label",
                         f"ratio_{mode}": gap["ratio"]})
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def by_mode(fn: Callable[[str], object], modes: Sequence[str] = MODES) -> dict[str, object]:
-    """``{mode: fn(mode)}``: the estimator-mode loop every finding runs."""
-    return {mode: fn(mode) for mode in modes}
-
-
-def mode_verdicts(checks: Mapping[str, Mapping[str, bool]]) -> dict[str, str]:
-    """``{mode: verdict(checks[mode])}``."""
-    return {mode: verdict(c) for mode, c in checks.items()}
-
-
-def survives(modes: Mapping[str, str], primary: str = "paper", better: str = "robust") -> str:
-    """One sentence: does the primary-mode verdict survive the better estimator?"""
-    a, b = modes[primary], modes[better]
-    if a == b:
-        return f"The verdict survives the {better} estimator ({better}: {b})."
-    return f"The verdict changes under the {better} estimator ({primary}: {a}; {better}: {b})."
-
-
-def checks_frame(checks: Mapping[str, Mapping[str, bool]]) -> pd.DataFrame:
-    """Checks of every mode side by side (rows: check, columns: mode)."""
-    return pd.DataFrame({mode: dict(c) for mode, c in checks.items()})
-
-
-def all_finite(value) -> bool:
-    """True when every number in a nested structure of dicts/lists is finite (None counts as not)."""
-    if isinstance(value, Mapping):
-        return all(all_finite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(all_finite(v) for v in value)
-    if value is None:
-        return False
-    if isinstance(value, (bool, np.bool_, str)):
-        return True
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return bool(np.isfinite(value))
-    return True
-
-
-def check_choice(name: str, value, choices: Iterable) -> None:
-    """Raise ValueError unless ``value`` is one of ``choices``."""
-    choices = list(choices)
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def check_int(name: str, value, minimum: int = 0) -> None:
-    """Raise ValueError unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")

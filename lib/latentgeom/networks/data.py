@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .paths import data_dir
+from ..paths import data_dir
 
 
 @dataclass(frozen=True)

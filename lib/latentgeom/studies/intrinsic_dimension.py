@@ -7,8 +7,8 @@ This module holds what the chapter needs more than once:
 
 - :class:`IDSettings`: the chapter's scale per preset (points per class, classes, mixed
   points, TwoNN resamples, the random-label network);
-- :func:`dimension_profile`: :func:`latentgeom.geometry.layer_dimensions` of a trained model,
-  cached on disk next to the model cache and labelled with the model's name, width, epoch and
+- :func:`latentgeom.studies.layerwise.dimension_profile` (re-exported here): per-layer TwoNN
+  of a trained model, cached on disk and labelled with the model's name, width, epoch and
   accuracy;
 - :func:`class_profiles` / :func:`average_over_classes`: the per-class profiles and their mean;
 - :func:`hunchback_summary`, :func:`flatness`, :func:`last_hidden`: the numbers the verdicts
@@ -20,13 +20,15 @@ input of the final linear classifier), and the hunchback is read on ``input .. l
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from ..networks.data import load_tensors
+from .layerwise import dimension_profile
+from .presets import with_overrides
 
 OUTPUT_LAYER = "logits"
 
@@ -107,73 +109,11 @@ def id_settings(preset: str, **overrides) -> IDSettings:
     """The chapter's settings for a preset name, with single fields overridden (None = keep)."""
     if preset not in ID_SETTINGS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(ID_SETTINGS)}")
-    valid = {f.name for f in fields(IDSettings)}
-    unknown = set(overrides) - valid
-    if unknown:
-        raise ValueError(f"unknown intrinsic-dimension setting(s) {sorted(unknown)}; valid: {sorted(valid)}")
-    return replace(ID_SETTINGS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    return with_overrides(ID_SETTINGS[preset], "intrinsic-dimension setting", **overrides)
 
 
 # --------------------------------------------------------------------------------------------
-# Profiles (these need the model stack; imported lazily so the pure helpers stay light)
-
-
-def _cache_path(kind: str, key: str):
-    from .paths import model_cache_dir
-    return model_cache_dir().parent / "id_profiles" / f"{kind}-{key}.json"
-
-
-def _images_digest(images) -> bytes:
-    return hashlib.sha256(images.detach().cpu().contiguous().numpy().tobytes()).digest()
-
-
-def dimension_profile(trained, images, *, layers: Sequence[str] | None = None, id_resamples: int = 10,
-                      with_pca: bool = False, seed: int = 0, device: str = "auto", cache: bool = True,
-                      **labels) -> pd.DataFrame:
-    """TwoNN (and optionally PC-ID) per probe layer of a trained model, cached on disk.
-
-    Parameters
-    ----------
-    trained : TrainedModel
-        From :func:`latentgeom.train`, :func:`latentgeom.trajectory` or ``load_checkpoint``.
-    images : Tensor, shape [n, C, H, W]
-    layers : list of str, optional
-        Probe-layer names (default: all, input to logits).
-    id_resamples, with_pca, seed, device
-        Passed to :func:`latentgeom.geometry.layer_dimensions`.
-    cache : bool
-        Read/write the frame under ``<model cache>/../id_profiles/`` (keyed by the model's
-        config, epoch, the images and the settings).
-    **labels
-        Extra constant columns (e.g. ``class_label=3``), put first.
-
-    Returns
-    -------
-    DataFrame with the columns of ``layer_dimensions`` plus ``model, width, epoch,
-    test_accuracy, train_accuracy`` and the ``labels``.
-    """
-    from .cache import cached_frame
-    from .geometry import layer_dimensions
-
-    h = hashlib.sha256()
-    h.update(trained.config.key().encode())
-    h.update(str(trained.epoch).encode())
-    h.update(json.dumps(dict(layers=None if layers is None else list(layers), id_resamples=id_resamples,
-                             with_pca=with_pca, seed=seed), sort_keys=True).encode())
-    h.update(_images_digest(images))
-    path = _cache_path("layers", h.hexdigest()[:32])
-    frame = cached_frame(path, lambda: layer_dimensions(trained.model, images, layers=layers, id_resamples=id_resamples,
-                                                        with_pca=with_pca, seed=seed, device=device), cache=cache)
-    frame = frame.copy()
-    front = dict(model=trained.config.model, width=trained.config.width, epoch=trained.epoch,
-                 test_accuracy=trained.test_accuracy,
-                 train_accuracy=getattr(trained, "train_accuracy", float("nan")))
-    front.update(labels)
-    # ``width`` of layer_dimensions is the layer's feature count: keep it as ``layer_width``.
-    frame = frame.rename(columns={"width": "layer_width"})
-    for i, (name, value) in enumerate(front.items()):
-        frame.insert(i, name, value)
-    return frame
+# Profiles
 
 
 def last_hidden_layer(model) -> str:
@@ -192,8 +132,6 @@ def last_hidden_layer(model) -> str:
 def class_images(dataset: str, classes: Iterable[int], n_per_class: int, *, split: str = "train",
                  seed: int = 0) -> dict[int, "object"]:
     """``{class: images}`` with ``n_per_class`` images of each class (same images for every model)."""
-    from .data import load_tensors
-
     out = {}
     for c in classes:
         images, labels = load_tensors(dataset, split=split, per_class=n_per_class, classes=[int(c)], seed=seed)

@@ -7,22 +7,21 @@ takes the preset name as a papermill parameter and can override single fields.
 
 All notebooks train through :func:`latentgeom.training.train`, so a model trained by one
 notebook is read from the model cache by the next. Curvature profiles are cached the same way
-(:func:`profile`), keyed by the model's config, epoch, the sample and the geometry settings.
+(:func:`latentgeom.studies.layerwise.profile`), keyed by the model's config, epoch, the sample
+and the geometry settings.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import TypeVar
 
-import pandas as pd
 import torch
 
-from .cache import cached_frame
-from .data import load_tensors
-from .geometry import GeometryConfig, curvature_profile
-from .paths import model_cache_dir
-from .training import TrainConfig, TrainedModel, load_checkpoint, train
+from ..networks.data import load_tensors
+from ..networks.training import TrainConfig, TrainedModel, load_checkpoint, train
+from .layerwise import GeometryConfig
+
+Settings = TypeVar("Settings")
 
 
 @dataclass(frozen=True)
@@ -113,6 +112,20 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def with_overrides(settings: Settings, what: str, **overrides) -> Settings:
+    """A copy of the frozen dataclass ``settings`` with single fields replaced.
+
+    ``None`` values keep the field (so a notebook parameter left at ``None`` means "the
+    preset's"); unknown field names raise ``ValueError`` listing the valid ones. Used for
+    presets and for every chapter's own per-preset settings.
+    """
+    valid = {f.name for f in fields(settings)} - {"name"}
+    unknown = set(overrides) - valid
+    if unknown:
+        raise ValueError(f"unknown {what} field(s) {sorted(unknown)}; valid: {sorted(valid)}")
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
 def get_preset(name: str, **overrides) -> Preset:
     """A preset by name, with single fields overridden (``None`` values are ignored).
 
@@ -120,11 +133,7 @@ def get_preset(name: str, **overrides) -> Preset:
     """
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    valid = {f.name for f in fields(Preset)} - {"name"}
-    unknown = set(overrides) - valid
-    if unknown:
-        raise ValueError(f"unknown preset field(s) {sorted(unknown)}; valid: {sorted(valid)}")
-    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    return with_overrides(PRESETS[name], "preset", **overrides)
 
 
 def sample_images(preset: Preset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,35 +146,3 @@ def trajectory(config: TrainConfig, *, device: str = "auto") -> list[TrainedMode
     final = train(config, device=device)
     epochs = sorted(set(config.checkpoint_epochs) - {config.epochs})
     return [load_checkpoint(config, e, device=device) for e in epochs] + [final]
-
-
-def _profile_key(trained: TrainedModel, images: torch.Tensor, geometry: GeometryConfig) -> str:
-    h = hashlib.sha256()
-    h.update(trained.config.key().encode())
-    h.update(str(trained.epoch).encode())
-    # Settings that do not change the numbers are blanked (not via replace(): max_bytes=0 would
-    # fail GeometryConfig's validation).
-    settings = {**asdict(geometry), "device": "any", "batch_size": 0, "max_bytes": 0}
-    h.update(json.dumps(settings, sort_keys=True).encode())
-    h.update(hashlib.sha256(images.contiguous().numpy().tobytes()).digest())
-    return h.hexdigest()[:32]
-
-
-def profile(trained: TrainedModel, images: torch.Tensor, geometry: GeometryConfig, *,
-            cache: bool = True, progress: bool = True) -> pd.DataFrame:
-    """:func:`curvature_profile` of a trained model, cached on disk next to the model cache.
-
-    The returned frame gains the columns ``model, width, epoch, test_accuracy`` for charts
-    (``width`` is the model's width multiplier; the layer's feature count is ``layer_width``).
-    """
-    path = model_cache_dir().parent / "profiles" / f"{_profile_key(trained, images, geometry)}.json"
-    frame = cached_frame(path, lambda: curvature_profile(trained.model, images, geometry, progress=progress),
-                         cache=cache)
-    # ``width`` of curvature_profile is the layer's feature count D: keep it as ``layer_width``
-    # (the same convention as id_analysis), so ``width`` can be the model's width multiplier.
-    frame = frame.rename(columns={"width": "layer_width"})
-    frame.insert(0, "model", trained.config.model)
-    frame.insert(1, "width", trained.config.width)
-    frame.insert(2, "epoch", trained.epoch)
-    frame.insert(3, "test_accuracy", trained.test_accuracy)
-    return frame

@@ -1,7 +1,8 @@
 """Per-layer geometry of a trained network: intrinsic dimension and curvature profiles.
 
-This is the pipeline of Kaufman & Azencot (2023), section by section of
-``shared/specs/curvature.md``:
+Both the curvature and the intrinsic-dimension chapters measure networks through this module.
+The curvature pipeline is Kaufman & Azencot (2023), step by step as the book's methods page
+"Measuring curvature" describes it:
 
 1. per layer, the tangent dimension ``d`` is the TwoNN intrinsic dimension of the layer's
    activations over the sample, averaged over resamples and rounded;
@@ -21,19 +22,20 @@ neighbourhood activations stay under ``max_bytes``: memory is bounded for any mo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import pandas as pd
 import torch
 from tqdm import tqdm  # not tqdm.auto: its notebook bar warns without ipywidgets
 
-from .activations import extract, iter_layers, resolve_device
-from .curvature import CurvatureResult, mapc, min_neighbours
-from .intrinsic_dimension import pca_id, twonn
-from .neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
-
-MODES = ("paper", "robust")
+from ..estimators.curvature import MODES, CurvatureResult, mapc, min_neighbours
+from ..estimators.intrinsic_dimension import pca_id, twonn
+from ..estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
+from ..networks.activations import extract, iter_layers
+from ..paths import model_cache_dir
+from ..storage import cached_frame, content_key
+from ..validation import resolve_device
 
 
 @dataclass(frozen=True)
@@ -228,3 +230,50 @@ def curvature_gap(profile: pd.DataFrame, mode: str = "paper") -> dict[str, float
     if before <= 0:
         raise ValueError(f"MAPC of the penultimate layer is {before}; the normalised gap is undefined")
     return {"raw": last - before, "normalised": (last - before) / before, "ratio": last / before}
+
+
+
+def _cached(kind: str, trained, images: torch.Tensor, settings: dict, compute, *, cache: bool = True,
+            **labels) -> pd.DataFrame:
+    """A per-layer frame of a trained model, cached under ``<model cache>/../profiles/`` by a
+    content key of ``kind``, the model's config, its epoch, the images and ``settings``.
+
+    The frame gains the leading columns ``model, width, epoch, test_accuracy, train_accuracy``
+    and ``labels`` (``width`` is the model's width multiplier; a layer's feature count is
+    ``layer_width``).
+    """
+    key = content_key(kind, trained.config.key(), trained.epoch, settings, images)
+    path = model_cache_dir().parent / "profiles" / f"{kind}-{key}.json"
+    frame = cached_frame(path, compute, cache=cache).rename(columns={"width": "layer_width"})
+    front = dict(model=trained.config.model, width=trained.config.width, epoch=trained.epoch,
+                 test_accuracy=trained.test_accuracy,
+                 train_accuracy=getattr(trained, "train_accuracy", float("nan")), **labels)
+    for i, (name, value) in enumerate(front.items()):
+        frame.insert(i, name, value)
+    return frame
+
+
+def profile(trained, images: torch.Tensor, geometry: GeometryConfig, *, cache: bool = True,
+            progress: bool = True) -> pd.DataFrame:
+    """:func:`curvature_profile` of a trained model, cached on disk next to the model cache.
+
+    Used by every curvature finding page. Settings that do not change the numbers (device,
+    batch size, memory budget) are left out of the cache key.
+    """
+    settings = {**asdict(geometry), "device": "any", "batch_size": 0, "max_bytes": 0}
+    return _cached("curvature", trained, images, settings,
+                   lambda: curvature_profile(trained.model, images, geometry, progress=progress), cache=cache)
+
+
+def dimension_profile(trained, images: torch.Tensor, *, layers: Sequence[str] | None = None,
+                      id_resamples: int = 10, with_pca: bool = False, seed: int = 0, device: str = "auto",
+                      cache: bool = True, **labels) -> pd.DataFrame:
+    """:func:`layer_dimensions` (TwoNN, optionally PC-ID, per probe layer) of a trained model,
+    cached on disk. Used by the intrinsic-dimension page; ``labels`` become constant leading
+    columns (e.g. ``class_label=3``)."""
+    settings = dict(layers=None if layers is None else list(layers), id_resamples=id_resamples,
+                    with_pca=with_pca, seed=seed)
+    return _cached("dimension", trained, images, settings,
+                   lambda: layer_dimensions(trained.model, images, layers=layers, id_resamples=id_resamples,
+                                            with_pca=with_pca, seed=seed, device=device),
+                   cache=cache, **labels)

@@ -1,26 +1,12 @@
 """Per-layer activations through forward hooks, flattened per image, on GPU when present."""
 from __future__ import annotations
 
-import numbers
 from typing import Iterator, Sequence
 
 import torch
 
-from ._checks import check_finite
+from ..validation import check_finite, check_int, resolve_device
 from .models import ProbedModel, ProbeLayer
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``/``"cuda"``/``"cuda:N"`` validated."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
-    return torch.device(device)
 
 
 def _layers(model: ProbedModel, layers: Sequence[str] | None) -> list[ProbeLayer]:
@@ -55,8 +41,7 @@ def extract(model: ProbedModel, images: torch.Tensor, layers: Sequence[str] | No
     if len(images) == 0:
         raise ValueError(f"images is empty (shape {tuple(images.shape)}); pass at least one image")
     check_finite(images, "images")  # before any forward pass: blame the input, not a layer
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     probes = _layers(model, layers)
     dev = resolve_device(device)
     out_device = dev if keep_on_device else torch.device("cpu")

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import cache
-from .activations import resolve_device
+from . import model_cache as cache
+from ..validation import resolve_device
 from .data import DATASETS, augment_batch, dataset_info, load_tensors
 from .models import MODELS, SMALL_MODELS, ProbedModel, build_model
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._checks import as_tensor, check_int
+from ..validation import as_tensor, check_int
 
 __all__ = ["TwoNNResult", "twonn", "twonn_block_analysis", "pca_id"]
 

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Callable
 
-import pandas as pd
 import torch
 
-from .paths import model_cache_dir
+from ..paths import model_cache_dir
+from ..storage import atomic_write
 
 FORMAT = b"latentgeom-model-v1"
 
@@ -27,38 +24,6 @@ def path_for(key: str, epoch: int, directory: Path | None = None) -> Path:
     return Path(directory or model_cache_dir()) / f"{key}-e{epoch:04d}.pt"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file next to ``path``, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def cached_frame(path: Path, compute: Callable[[], pd.DataFrame], *, cache: bool = True) -> pd.DataFrame:
-    """The DataFrame stored at ``path`` (JSON records), else ``compute()``, stored atomically.
-
-    Used for measured profiles (curvature, intrinsic dimension), whose keys the callers derive
-    from everything that changes the numbers. A truncated file is recomputed.
-    """
-    if cache and path.is_file():
-        try:
-            return pd.read_json(io.StringIO(path.read_text()), orient="records")
-        except ValueError:
-            pass  # a truncated file is recomputed
-    frame = compute()
-    if cache:
-        _write_atomically(path, frame.to_json(orient="records").encode())
-    return frame
-
-
 def save(key: str, epoch: int, payload: dict, directory: Path | None = None) -> Path:
     """Store ``payload`` (state_dict, config, metrics) atomically: temp file + rename."""
     path = path_for(key, epoch, directory)
@@ -66,7 +31,7 @@ def save(key: str, epoch: int, payload: dict, directory: Path | None = None) -> 
     torch.save(payload, buffer)
     body = buffer.getvalue()
     header = FORMAT + b" " + hashlib.sha256(body).hexdigest().encode() + b"\n"
-    _write_atomically(path, header + body)
+    atomic_write(path, header + body)
     return path
 
 

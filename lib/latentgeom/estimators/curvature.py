@@ -54,13 +54,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._checks import as_tensor, check_int, resolve_device
+from ..validation import as_tensor, check_choice, check_int, resolve_device
 
-__all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "min_neighbours"]
+__all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "min_neighbours"]
 
 #: A normal direction "carries" curvature at a point when ||H||_F >= CARRYING_RTOL * the largest.
 CARRYING_RTOL = 0.25
-_MODES = ("paper", "robust")
+#: Estimator modes of :func:`mapc` (see the module docstring).
+MODES = ("paper", "robust")
 _DEFAULT_CHUNK_BYTES = 512 * 2**20
 
 
@@ -210,8 +211,7 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         NaN/inf input, shape mismatch, d out of range, K too small for the fit, unknown
         mode or option.
     """
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    check_choice(mode, "mode", MODES)
     allowed = {"paper": {"rcond"}, "robust": {"n_normal", "rcond"}}[mode]
     unknown = set(mode_options) - allowed
     if unknown:

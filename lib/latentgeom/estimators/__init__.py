@@ -1,0 +1,12 @@
+"""Estimators of representation geometry: pure numpy/torch, no model code.
+
+- :mod:`.intrinsic_dimension`: TwoNN (Facco et al. 2017), its block analysis, PC-ID;
+- :mod:`.curvature`: principal curvatures and MAPC from local quadratic fits (paper and robust modes);
+- :mod:`.neighbourhoods`: data kNN and input-space SVD perturbation neighbourhoods.
+"""
+from .curvature import MODES, CurvatureResult, mapc, min_neighbours
+from .intrinsic_dimension import TwoNNResult, pca_id, twonn, twonn_block_analysis
+from .neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
+
+__all__ = ["MODES", "CurvatureResult", "TwoNNResult", "continuous_svd_perturbations", "knn_neighbourhoods",
+           "mapc", "min_neighbours", "pca_id", "svd_perturbations", "twonn", "twonn_block_analysis"]

@@ -1,0 +1,9 @@
+"""Networks and their data: datasets, model families with named probe layers, training with a
+model cache, and activations read through forward hooks."""
+from .activations import extract, iter_layers
+from .data import DATASETS, load_tensors
+from .models import MODELS, ProbeLayer, ProbedModel, build_model
+from .training import TrainConfig, TrainedModel, load_checkpoint, train
+
+__all__ = ["DATASETS", "MODELS", "ProbeLayer", "ProbedModel", "TrainConfig", "TrainedModel", "build_model",
+           "extract", "iter_layers", "load_checkpoint", "load_tensors", "train"]

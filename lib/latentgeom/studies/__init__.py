@@ -1,0 +1,10 @@
+"""Study code of the book's chapters, one module per paper, on top of shared pieces.
+
+- :mod:`.presets`: the scale of every page (``tiny``, ``default``, ``paper``) and the model zoo;
+- :mod:`.layerwise`: per-layer ID and curvature profiles of a network, cached (both chapters);
+- :mod:`.curvature`: Kaufman & Azencot (ICML 2023), the curvature chapter;
+- :mod:`.intrinsic_dimension`: Ansuini et al. (NeurIPS 2019), the intrinsic-dimension chapter.
+"""
+from . import curvature, intrinsic_dimension, layerwise, presets
+
+__all__ = ["curvature", "intrinsic_dimension", "layerwise", "presets"]

@@ -1,0 +1,175 @@
+"""Every input check of latentgeom, in one place.
+
+Public functions funnel their arguments through these helpers so that bad input fails early
+with one clear ``ValueError`` naming the parameter and the accepted values, instead of a deep
+torch traceback or, worse, a silently wrong number.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+__all__ = ["all_finite", "as_tensor", "check_choice", "check_finite", "check_int", "check_ndim",
+           "check_range", "resolve_device"]
+
+
+def resolve_device(device: str | torch.device | None = "auto", like: torch.Tensor | None = None) -> torch.device:
+    """The torch device to compute on.
+
+    ``"auto"`` or ``None``: the device of ``like`` when it is given (CPU data stays on the CPU,
+    no silent host-to-device copies), else CUDA when available, else CPU. ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"`` and :class:`torch.device` are validated: asking for CUDA on a
+    machine without it is a ``ValueError``, not a late torch error.
+    """
+    if device is None or device == "auto":
+        if like is not None:
+            return like.device
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, torch.device):
+        dev = device
+    elif isinstance(device, str) and (device == "cpu" or device.startswith("cuda")):
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}") from None
+    else:
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+    return dev
+
+
+def as_tensor(x, name: str, *, dtype: torch.dtype | None = None, device: str | torch.device | None = None,
+              ndim: int | Sequence[int] | None = None, finite: bool = True) -> torch.Tensor:
+    """Convert ``x`` (numpy array, torch tensor, nested list) to a torch tensor.
+
+    Parameters
+    ----------
+    x : array-like or Tensor
+    name : str
+        Argument name used in error messages.
+    dtype : torch.dtype, optional
+        Target floating dtype (default: keep floating dtypes, cast others to float64).
+    device : str or torch.device, optional
+        Target device (default: keep the tensor's device; numpy input goes to the CPU).
+    ndim : int or sequence of int, optional
+        Allowed numbers of dimensions.
+    finite : bool
+        Reject NaN / inf values (default True).
+    """
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+        if arr.dtype == object:
+            raise ValueError(f"{name} must be a numeric array, got dtype=object")
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be a real numeric array, got dtype={arr.dtype}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise ValueError(f"{name} must be real, got {t.dtype}")
+    if dtype is None:
+        dtype = t.dtype if t.is_floating_point() else torch.float64
+    t = t.to(device=device if device is not None else t.device, dtype=dtype)
+    if ndim is not None:
+        check_ndim(t, name, ndim)
+    if finite:
+        check_finite(t, name)
+    return t
+
+
+def check_ndim(t, name: str, ndim: int | Sequence[int]) -> None:
+    """Raise ``ValueError`` unless ``t.ndim`` is one of ``ndim``."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if t.ndim not in allowed:
+        want = " or ".join(str(a) for a in allowed)
+        raise ValueError(f"{name} must have {want} dimensions, got shape {tuple(t.shape)}")
+
+
+def check_finite(t, name: str) -> None:
+    """Raise ``ValueError`` naming how many values of ``t`` are NaN or infinite.
+
+    Cheap on large arrays: one reduction (a sum, no temporaries of the array's size) decides
+    the common all-finite case; NaN and inf propagate through it. Only when the sum is not
+    finite (bad values, or an overflow of huge finite ones) are the bad values counted.
+    """
+    if isinstance(t, torch.Tensor):
+        if not t.is_floating_point() or t.numel() == 0:
+            return
+        if math.isfinite(t.sum(dtype=torch.float64).item()):
+            return
+        bad = (~torch.isfinite(t)).sum().item()
+        n_nan = torch.isnan(t).sum().item() if bad else 0
+    else:
+        arr = np.asarray(t)
+        if arr.dtype.kind != "f" or arr.size == 0:
+            return
+        if math.isfinite(float(arr.sum(dtype=np.float64))):
+            return
+        bad = int((~np.isfinite(arr)).sum())
+        n_nan = int(np.isnan(arr).sum()) if bad else 0
+    if bad:
+        raise ValueError(f"{name} contains {bad} non-finite value(s) ({n_nan} NaN, {bad - n_nan} inf) "
+                         f"out of {int(np.prod(tuple(t.shape)))}; remove or impute them first")
+
+
+def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an int; ``ValueError`` (naming ``name`` and the range) unless it is a
+    whole number within ``[minimum, maximum]``. Booleans are refused."""
+    span = "".join([f" >= {minimum}" if minimum is not None else "",
+                    " and" if minimum is not None and maximum is not None else "",
+                    f" <= {maximum}" if maximum is not None else ""])
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be an integer{span}, got {value!r}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an integer{span}, got {value}")
+    return value
+
+
+def check_range(value, name: str, low: float, high: float, *, closed: str = "both") -> float:
+    """``value`` as a float; ``ValueError`` unless ``low <= value <= high`` (``closed`` is
+    ``"both"``, ``"left"``, ``"right"`` or ``"neither"`` for open ends)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    left = v >= low if closed in ("both", "left") else v > low
+    right = v <= high if closed in ("both", "right") else v < high
+    if not (math.isfinite(v) and left and right):
+        lo = "[" if closed in ("both", "left") else "("
+        hi = "]" if closed in ("both", "right") else ")"
+        raise ValueError(f"{name} must be in {lo}{low}, {high}{hi}, got {value!r}")
+    return v
+
+
+def check_choice(value, name: str, choices: Iterable) -> Any:
+    """``value`` unchanged; ``ValueError`` listing the accepted values unless it is one of them."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def all_finite(value) -> bool:
+    """True when every number in a nested structure of dicts/lists is finite (None counts as not)."""
+    if isinstance(value, Mapping):
+        return all(all_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(all_finite(v) for v in value)
+    if value is None:
+        return False
+    if isinstance(value, (bool, np.bool_, str)):
+        return True
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return bool(np.isfinite(value))
+    return True
