@@ -14,7 +14,7 @@ Subpackages (``ls lib/latentgeom``): :mod:`.estimators` (pure numpy/torch), :mod
 :mod:`.book` (findings, verdicts, statistics, scorecard, plots), :mod:`.synthetic` (ground-truth
 manifolds), and the shared :mod:`.validation`, :mod:`.storage` and :mod:`.paths`.
 """
-from . import book, estimators, networks, paths, storage, studies, validation
+from . import book, estimators, networks, paths, storage, studies, synthetic, validation
 from .book import plots
 from .book.findings import Finding, load_findings, verdict, write_finding
 from .book.scorecard import scorecard, scorecard_html
@@ -37,6 +37,6 @@ __all__ = [
     "estimators", "extract", "get_preset", "iter_layers", "knn_neighbourhoods", "layer_dimensions",
     "load_checkpoint", "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots",
     "profile", "resolve_device", "sample_images", "scorecard", "scorecard_html", "storage", "studies",
-    "svd_perturbations", "train", "trajectory", "twonn", "twonn_block_analysis", "validation", "verdict",
+    "svd_perturbations", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis", "validation", "verdict",
     "write_finding",
 ]

@@ -1,0 +1,129 @@
+"""Ground-truth manifolds with known intrinsic dimension and curvature.
+
+Used by the tests, the benchmark (``bench/``) and the methods pages alike, so that every
+estimator is checked against the same truths:
+
+============================  ======================  ====================================
+sampler                       intrinsic dimension     principal curvatures
+============================  ======================  ====================================
+:func:`sphere` S^dim(r)       dim                     1/r in every tangent direction
+:func:`cylinder` radius r     2                       1/r and 0
+:func:`torus` (R, r)          2                       1/r and cos(t)/(R + r cos(t))
+:func:`plane` / cube          dim                     0
+:func:`swiss_roll`            2                       varies (ID test only)
+:func:`local_sphere`          dim                     1/r; K neighbours per point in a
+                                                      geodesic ball of radius rho * r
+============================  ======================  ====================================
+
+Every sampler embeds its manifold by a random rotation into R^D (orthonormal columns, so
+distances and curvatures are preserved), takes a ``seed``, returns float64 numpy arrays and
+optionally adds isotropic Gaussian noise of standard deviation ``noise`` (in absolute units)
+to every coordinate.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import check_int, check_range
+
+__all__ = ["rotation", "sphere", "cylinder", "torus", "plane", "swiss_roll", "local_sphere"]
+
+
+def rotation(D: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """A random D x k matrix with orthonormal columns: an isometric embedding of R^k in R^D."""
+    if D < k:
+        raise ValueError(f"ambient dimension D={D} must be at least the manifold's embedding dimension {k}")
+    return np.linalg.qr(rng.standard_normal((D, k)))[0]
+
+
+def _embed(X: np.ndarray, D: int, noise: float, rng: np.random.Generator) -> np.ndarray:
+    out = X @ rotation(D, X.shape[1], rng).T
+    noise = check_range(noise, "noise", 0, np.inf, closed="left")
+    return out + noise * rng.standard_normal(out.shape) if noise else out
+
+
+def _unit_vectors(rng, shape) -> np.ndarray:
+    z = rng.standard_normal(shape)
+    return z / np.linalg.norm(z, axis=-1, keepdims=True)
+
+
+def sphere(n: int, dim: int = 2, r: float = 1.0, D: int = 10, *, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """[n, D] points uniform on the dim-sphere of radius ``r`` (every principal curvature 1/r)."""
+    n, dim = check_int(n, "n", minimum=1), check_int(dim, "dim", minimum=1)
+    r = check_range(r, "r", 0, np.inf, closed="neither")
+    rng = np.random.default_rng(seed)
+    return _embed(r * _unit_vectors(rng, (n, dim + 1)), D, noise, rng)
+
+
+def cylinder(n: int, r: float = 1.0, D: int = 10, *, height: float = 4.0, noise: float = 0.0,
+             seed: int = 0) -> np.ndarray:
+    """[n, D] points uniform on a cylinder of radius ``r`` and ``height`` (curvatures 1/r and 0)."""
+    n = check_int(n, "n", minimum=1)
+    r = check_range(r, "r", 0, np.inf, closed="neither")
+    rng = np.random.default_rng(seed)
+    t, h = rng.uniform(0, 2 * np.pi, n), rng.uniform(-height / 2, height / 2, n)
+    return _embed(np.stack([r * np.cos(t), r * np.sin(t), h], 1), D, noise, rng)
+
+
+def torus(n: int, R: float = 2.0, r: float = 1.0, D: int = 10, *, noise: float = 0.0,
+          seed: int = 0) -> np.ndarray:
+    """[n, D] points of the torus with tube radius ``r`` around a circle of radius ``R > r``,
+    uniform in the two angles (curvatures 1/r and cos(t) / (R + r cos(t)))."""
+    n = check_int(n, "n", minimum=1)
+    r = check_range(r, "r", 0, np.inf, closed="neither")
+    if not R > r:
+        raise ValueError(f"R must be larger than r, got R={R}, r={r}")
+    rng = np.random.default_rng(seed)
+    t, p = rng.uniform(0, 2 * np.pi, n), rng.uniform(0, 2 * np.pi, n)
+    X = np.stack([(R + r * np.cos(t)) * np.cos(p), (R + r * np.cos(t)) * np.sin(p), r * np.sin(t)], 1)
+    return _embed(X, D, noise, rng)
+
+
+def plane(n: int, dim: int = 2, D: int = 10, *, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """[n, D] points uniform in the unit dim-cube, isometrically embedded (curvature 0)."""
+    n, dim = check_int(n, "n", minimum=1), check_int(dim, "dim", minimum=1)
+    rng = np.random.default_rng(seed)
+    return _embed(rng.random((n, dim)), D, noise, rng)
+
+
+def swiss_roll(n: int, D: int = 3, *, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """[n, D] points of the swiss roll (scikit-learn's parameterisation; intrinsic dimension 2)."""
+    n = check_int(n, "n", minimum=1)
+    rng = np.random.default_rng(seed)
+    t = 1.5 * np.pi * (1 + 2 * rng.random(n))
+    h = 21 * rng.random(n)
+    return _embed(np.stack([t * np.cos(t), h, t * np.sin(t)], 1), D, noise, rng)
+
+
+def local_sphere(n: int, dim: int = 2, r: float = 1.0, D: int = 10, K: int = 20, *, rho: float = 0.1,
+                 noise: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n base points of S^dim(r) in R^D, each with its own K neighbours drawn uniformly in the
+    geodesic ball of radius ``rho * r`` around it.
+
+    Neighbourhoods whose size and count are controlled independently of any sampling density:
+    the ground truth for the curvature estimators (every principal curvature is 1/r).
+
+    Returns
+    -------
+    points : ndarray [n, D]
+    neighbours : ndarray [n, K, D]
+        ``noise`` (absolute standard deviation) is added independently to every coordinate of
+        points and neighbours.
+    """
+    n, dim, K = check_int(n, "n", minimum=1), check_int(dim, "dim", minimum=1), check_int(K, "K", minimum=1)
+    r = check_range(r, "r", 0, np.inf, closed="neither")
+    rho = check_range(rho, "rho", 0, np.pi, closed="neither")
+    noise = check_range(noise, "noise", 0, np.inf, closed="left")
+    rng = np.random.default_rng(seed)
+    Q = rotation(D, dim + 1, rng)
+    x = _unit_vectors(rng, (n, dim + 1))
+    v = rng.standard_normal((n, K, dim + 1))
+    v -= (v * x[:, None]).sum(-1, keepdims=True) * x[:, None]
+    v /= np.linalg.norm(v, axis=-1, keepdims=True)
+    angle = rho * rng.random((n, K, 1)) ** (1 / dim)
+    P = r * x @ Q.T
+    Y = r * (np.cos(angle) * x[:, None] + np.sin(angle) * v) @ Q.T
+    if noise:
+        P = P + noise * rng.standard_normal(P.shape)
+        Y = Y + noise * rng.standard_normal(Y.shape)
+    return P, Y
