@@ -23,17 +23,57 @@ from ..estimators.curvature import MODES
 from ..paths import results_dir
 from ..storage import atomic_write
 
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
+#: A verdict that differs between seeds is never reported as reproduced: it is "unstable".
+UNSTABLE = "unstable across seeds"
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", UNSTABLE)
 
 
 def verdict(checks: Mapping[str, bool]) -> str:
-    """Overall verdict from named pass/fail checks: all pass, some pass, none pass."""
+    """Overall verdict of one run from named pass/fail checks: all pass, some pass, none pass."""
     if not checks:
         raise ValueError("verdict() needs at least one check")
     passed = sum(bool(v) for v in checks.values())
     if passed == len(checks):
         return VERDICTS[0]
     return VERDICTS[1] if passed else VERDICTS[2]
+
+
+@dataclass(frozen=True)
+class SeedAgreement:
+    """Verdicts of the same checks over several seeds, and the one verdict they add up to.
+
+    ``verdict`` is the common verdict when every run agrees, else :data:`UNSTABLE`;
+    ``majority`` is the most frequent one (ties: the less favourable); ``agree`` counts the
+    runs that give ``majority``, out of ``runs``.
+    """
+
+    verdict: str
+    majority: str
+    agree: int
+    runs: int
+    per_seed: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} ({self.agree}/{self.runs} runs {self.majority})" if self.verdict == UNSTABLE \
+            else f"{self.verdict} ({self.agree}/{self.runs} runs)"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def over_seeds(verdicts: Sequence[str]) -> SeedAgreement:
+    """Combine per-seed verdicts (each from :func:`verdict`) into one :class:`SeedAgreement`."""
+    verdicts = tuple(verdicts)
+    if not verdicts:
+        raise ValueError("over_seeds() needs at least one per-seed verdict")
+    unknown = [v for v in verdicts if v not in VERDICTS[:3]]
+    if unknown:
+        raise ValueError(f"per-seed verdicts must be one of {VERDICTS[:3]}, got {unknown}")
+    counts = {v: verdicts.count(v) for v in VERDICTS[:3]}
+    majority = max(reversed(VERDICTS[:3]), key=lambda v: counts[v])  # ties -> the less favourable
+    combined = verdicts[0] if counts[majority] == len(verdicts) else UNSTABLE
+    return SeedAgreement(verdict=combined, majority=majority, agree=counts[majority], runs=len(verdicts),
+                         per_seed=verdicts)
 
 
 def _jsonable(value: Any) -> Any:
@@ -92,7 +132,9 @@ class Finding:
     checks: dict               # named numeric checks -> bool (defined before looking at the data)
     verdict: str
     parameters: dict
-    estimator_modes: dict = field(default_factory=dict)   # mode -> verdict under that estimator mode
+    estimator_modes: dict = field(default_factory=dict)   # instrument -> verdict under that instrument
+    seeds: dict = field(default_factory=dict)   # instrument -> SeedAgreement.as_dict() over the runs
+    spread: dict = field(default_factory=dict)  # headline statistic -> [min, max] over the runs
     paper_value: str = ""      # the paper's headline number, in words (scorecard column)
     our_value: str = ""        # our headline number at this run's scale (scorecard column)
     summary: str = ""
