@@ -1,4 +1,4 @@
 """The book layer: finding results and verdicts, statistics, the scorecard, and charts."""
-from . import findings, plots, scorecard, statistics, tables
+from . import findings, plots, provenance, scorecard, statistics, tables
 
-__all__ = ["findings", "plots", "scorecard", "statistics", "tables"]
+__all__ = ["findings", "plots", "provenance", "scorecard", "statistics", "tables"]
