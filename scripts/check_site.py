@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import argparse
 import base64
-import functools
 import http.server
 import os
 import re
 import shutil
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve import start_server  # noqa: E402 - the one static-site server of scripts/
 
 BROWSER_FLAGS = [
     "--headless",
@@ -232,24 +233,8 @@ def redirect_target(root: Path, page: Path) -> Path | None:
     return Path(os.path.normpath(page.parent / match.group(1).split("#")[0].split("?")[0]))
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - signature from the base class
-        pass
-
-    def do_GET(self):
-        # Browsers ask for /favicon.ico by themselves; the book has none, which is fine.
-        if self.path.split("?")[0] == "/favicon.ico" and not Path(self.directory, "favicon.ico").exists():
-            self.send_response(204)
-            self.end_headers()
-            return
-        super().do_GET()
-
-
 def _serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return start_server(root, quiet=True, background=True)
 
 
 def _start_browser(browser: str, driver: str):

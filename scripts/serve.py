@@ -11,9 +11,43 @@ import argparse
 import functools
 import http.server
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files of the site; a missing /favicon.ico (browsers ask for it by themselves, the
+    book has none) answers 204 rather than a 404 that a browser logs as a console error."""
+
+    quiet = False
+
+    def log_message(self, format, *args):  # noqa: A002 - signature from the base class
+        if not self.quiet:
+            super().log_message(format, *args)
+
+    def do_GET(self):
+        if self.path.split("?")[0] == "/favicon.ico" and not Path(self.directory, "favicon.ico").exists():
+            self.send_response(204)
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+class _QuietSiteHandler(SiteHandler):
+    quiet = True
+
+
+def start_server(root: Path, port: int = 0, *, quiet: bool = False,
+                 background: bool = False) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A server of ``root`` on 127.0.0.1:``port`` (0: any free port) and its base URL; with
+    ``background`` it already serves from a daemon thread."""
+    handler = functools.partial(_QuietSiteHandler if quiet else SiteHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    if background:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port < 65536:
         print(f"serve: --port must be in 0..65535, got {args.port}", file=sys.stderr)
         return 2
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(args.dir))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as server:
-        print(f"serve: http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
+    server, url = start_server(args.dir, args.port)
+    with server:
+        print(f"serve: {url}/ (Ctrl-C stops)", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
