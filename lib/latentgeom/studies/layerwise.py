@@ -218,7 +218,8 @@ def curvature_gap(profile: pd.DataFrame, mode: str = "paper") -> dict[str, float
     """The curvature gap between the last two probe layers of a profile.
 
     ``normalised`` is (MAPC_L - MAPC_{L-1}) / MAPC_{L-1}, the definition that fits the paper's
-    plotted magnitudes (spec step 9); ``raw`` is MAPC_L - MAPC_{L-1}; ``ratio`` is
+    plotted magnitudes (Kaufman & Azencot, ICML 2023, Fig. 4; see the book's page
+    "Curvature 3: the curvature gap and test accuracy"); ``raw`` is MAPC_L - MAPC_{L-1}; ``ratio`` is
     MAPC_L / MAPC_{L-1}.
     """
     column = f"mapc_{mode}"
