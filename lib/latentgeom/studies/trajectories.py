@@ -12,7 +12,8 @@ distance) are in :mod:`latentgeom.estimators.prediction_space`; this module hold
   initial weights), and :func:`checkpoint_steps` (fractional epochs -> optimiser steps);
 - :func:`collect`: trains every run (cached in the model cache, sub-epoch checkpoints via
   ``TrainConfig.checkpoint_steps``) and returns the prediction matrices (:class:`Trajectories`);
-- :func:`embed`, :func:`pair_distances`, :func:`width_table`, :func:`init_table`: the numbers
+- :func:`embed`, :func:`pair_distances`, :func:`factor_table`, :func:`base_points`, :func:`width_table`,
+  :func:`init_table`: the numbers
   the four claims are checked on; :func:`trajectory_chart`, :func:`distance_chart`,
   :func:`progress_chart`: the chapter's altair charts; :func:`write_findings`: its four
   result files.
@@ -299,7 +300,13 @@ def factor_table(pairs: pd.DataFrame) -> pd.DataFrame:
         .sort_values("median", ascending=False)
 
 
-def width_table(data: Trajectories, points: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+def base_points(points: pd.DataFrame, S: TrajectorySettings) -> pd.DataFrame:
+    """The checkpoints of the base-recipe runs (every architecture x width; no variants)."""
+    return points[(points.optimizer == "sgd") & ~points.augmentation.astype(bool) & (points.initialisation == "x1")
+                  & (points.seed == S.seed) & (points.weight_decay == S.weight_decay)]
+
+
+def width_table(points: pd.DataFrame, pairs: pd.DataFrame, S: TrajectorySettings) -> pd.DataFrame:
     """Per architecture: narrow vs widest base run, their trajectory distance and progress.
 
     ``progress_narrow`` / ``progress_wide`` are mean progress over the checkpoints after
@@ -307,9 +314,7 @@ def width_table(data: Trajectories, points: pd.DataFrame, pairs: pd.DataFrame) -
     where the wide network is further along.
     """
     rows = []
-    base = points[(points.optimizer == "sgd") & (points.augmentation == False)  # noqa: E712
-                  & (points.initialisation == "x1") & (points.seed == points.seed.min())
-                  & (points.weight_decay == points.weight_decay.max())]
+    base = base_points(points, S)
     widths = sorted(base.width.unique())
     for arch, group in base.groupby("architecture", sort=False):
         narrow = group[group.width == widths[0]].set_index("step")["progress"]
