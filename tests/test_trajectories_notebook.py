@@ -5,7 +5,7 @@ import pytest
 
 from latentgeom.book.findings import VERDICTS
 
-from notebooks import execute, finding, leaves, numbers, parameter_names
+from notebooks import execute, finding, isolated_env, leaves, numbers, parameter_names
 
 NOTEBOOK = "book/findings/trajectories-prediction-space.md"
 FINDINGS = ("trajectories-1-low-dimension", "trajectories-2-architecture", "trajectories-3-width",
@@ -16,13 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("trajectories")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LATENTGEOM_RESULTS", str(root / "results"))
-    mp.setenv("LATENTGEOM_CACHE", str(root / "cache" / "models"))
-    mp.setenv("OMP_NUM_THREADS", "2")
-    yield root
-    mp.undo()
+    yield from isolated_env(tmp_path_factory, "trajectories")
 
 
 def test_parameters_are_documented():
@@ -37,7 +31,7 @@ def test_notebook_runs_at_tiny_scale(env, tmp_path):
         assert result["verdict"] in VERDICTS[:3]
         assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
         assert result["seconds"] > 0 and result["summary"] and result["our_value"]
-        assert result["parameters"]["n_train"] == 256
+        assert result["parameters"]["name"] == "tiny" and result["parameters"]["n_train"] == 256
         values = numbers(result["ours"])
         assert values and all(math.isfinite(x) for x in values)
         assert None not in list(leaves(result["ours"]))

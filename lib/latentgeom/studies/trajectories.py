@@ -50,6 +50,8 @@ class TrajectorySettings:
 
     Attributes
     ----------
+    name : str
+        The preset (``"tiny"``, ``"default"``).
     dataset : str
     architectures : tuple of str
         Families of the grid, each trained at every width with the base recipe.
@@ -80,6 +82,7 @@ class TrajectorySettings:
     device : str
     """
 
+    name: str = "default"
     dataset: str = "fashion-mnist"
     architectures: tuple[str, ...] = ("mlp", "plain_cnn", "vgg_small", "resnet_small")
     widths: tuple[int, ...] = (4, 8)
@@ -120,7 +123,7 @@ class TrajectorySettings:
 
 SETTINGS: dict[str, TrajectorySettings] = {
     # tests: two cheap families, one epoch on 256 images, checkpoints at 0, 1/4, 1/2, 1 epoch
-    "tiny": TrajectorySettings(architectures=("mlp", "plain_cnn"), widths=(2, 4), variant_architectures=("mlp",),
+    "tiny": TrajectorySettings(name="tiny", architectures=("mlp", "plain_cnn"), widths=(2, 4), variant_architectures=("mlp",),
                                init_architectures=("mlp",), n_train=256, epochs=1, checkpoints=(0, 0.25, 0.5, 1),
                                n_probe=60, n_test=200, n_grid=20),
     # 2 CPU cores, a few minutes from a cold cache: 18 runs of 4 epochs on 2000 images
