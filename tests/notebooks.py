@@ -63,3 +63,17 @@ def leaves(value):
 def numbers(value) -> list:
     """The numeric leaves of a nested JSON value (booleans excluded)."""
     return [v for v in leaves(value) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def isolated_env(tmp_path_factory, name: str, threads: int = 2):
+    """Generator for a module-scoped fixture: tmp results and model cache under one folder
+    (``LATENTGEOM_RESULTS``, ``LATENTGEOM_CACHE``; the papermill kernel inherits os.environ).
+    Yields the folder."""
+    import pytest
+
+    root = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LATENTGEOM_RESULTS", str(root / "results"))
+        mp.setenv("LATENTGEOM_CACHE", str(root / "cache" / "models"))
+        mp.setenv("OMP_NUM_THREADS", str(threads))
+        yield root
