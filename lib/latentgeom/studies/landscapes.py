@@ -118,16 +118,16 @@ class Recipe:
 #: Optimisers known to end in minima of different flatness: small-batch SGD (flat), large-batch
 #: SGD and Adam (sharper), with and without weight decay.
 RECIPES: dict[str, Recipe] = {
-    "SGD bs16": Recipe("sgd", 0.02, 16),
-    "SGD bs16 wd": Recipe("sgd", 0.02, 16, 5e-4),
+    "SGD bs32": Recipe("sgd", 0.02, 32),
+    "SGD bs32 wd": Recipe("sgd", 0.02, 32, 1e-3),
     "SGD bs500": Recipe("sgd", 0.1, 500),
-    "Adam bs100": Recipe("adam", 1e-3, 100),
-    "Adam bs100 wd": Recipe("adam", 1e-3, 100, 1e-2),
+    "Adam bs100": Recipe("adam", 2e-3, 100),
+    "Adam bs100 wd": Recipe("adam", 2e-3, 100, 0.05),
 }
 
 
 @torch.no_grad()
-def error(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2500) -> float:
+def error(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
     """0-1 error (fraction of wrong argmax predictions) of ``net`` on ``images`` [N, 1, 28, 28]."""
     net.eval()
     wrong = sum((net(x).argmax(1) != y).sum().item() for x, y in zip(images.split(batch_size),
@@ -148,15 +148,19 @@ def _fit(net: nn.Sequential, recipe: Recipe, images, labels, *, max_epochs: int,
     binary = any(isinstance(m, BinaryLinear) for m in net.modules())
     for epoch in range(1, max_epochs + 1):
         net.train()
+        mistakes = 0
         for idx in torch.randperm(len(labels), generator=g).split(recipe.batch_size):
             opt.zero_grad()
-            nn.functional.cross_entropy(net(images[idx]), labels[idx]).backward()
+            logits = net(images[idx])
+            nn.functional.cross_entropy(logits, labels[idx]).backward()
             opt.step()
+            mistakes += int((logits.argmax(1) != labels[idx]).sum())
             if binary:  # latent weights of a binary network stay in [-1, 1]
                 with torch.no_grad():
                     for p in net.parameters():
                         p.clamp_(-1, 1)
-        if error(net, images, labels) == 0:
+        # no mistake on any mini-batch of the epoch (seen before each step): then check exactly
+        if mistakes == 0 and error(net, images, labels) == 0:
             break
     return epoch
 
@@ -402,9 +406,10 @@ class LandscapeSettings:
     architectures : tuple of str
         Real-valued networks of claims 1-4 (see :func:`build`).
     recipes : tuple of str
-        Optimisers (keys of :data:`RECIPES`), each run with ``seeds`` seeds.
-    max_epochs : int
-        Training stops at zero training error or after this many epochs.
+        Optimisers (keys of :data:`RECIPES`).
+    seeds, max_epochs : dict
+        Per architecture: runs of every recipe, and the epoch cap (training stops earlier at
+        zero training error).
     sigmas : tuple of float
         Relative noise levels of the local energy; flatness is its mean over them.
     n_perturb : int
@@ -412,7 +417,9 @@ class LandscapeSettings:
     path_points : int
         Points per path (including both ends).
     path_architectures : tuple of str
-        Architectures whose paths (geodesic, linear, one-bend) are measured.
+        Architectures whose geodesic and linear paths are measured.
+    bend_architectures : tuple of str
+        Architectures whose one-bend paths are measured (between minima of different recipes).
     bend_steps : int
         SGD steps of the one-bend path's bend point.
     binary_recipes, binary_seeds, binary_sigmas, binary_max_epochs
@@ -424,25 +431,32 @@ class LandscapeSettings:
     n_test: int = 2000
     architectures: tuple = ("mlp", "cnn")
     recipes: tuple = tuple(RECIPES)
-    seeds: int = 3
-    max_epochs: int = 60
+    seeds: dict = field(default_factory=lambda: {"mlp": 3, "cnn": 2})
+    max_epochs: dict = field(default_factory=lambda: {"mlp": 60, "cnn": 20})
     sigmas: tuple = (0.1, 0.2, 0.3, 0.4, 0.5)
-    n_perturb: int = 4
-    path_points: int = 11
+    n_perturb: int = 3
+    path_points: int = 9
     path_architectures: tuple = ("mlp", "cnn")
+    bend_architectures: tuple = ("mlp",)
     bend_steps: int = 300
-    binary_recipes: tuple = ("SGD bs16", "SGD bs500", "Adam bs100", "Adam bs100 wd")
+    binary_recipes: tuple = ("SGD bs32", "SGD bs500", "Adam bs100", "Adam bs100 wd")
     binary_seeds: int = 3
     binary_sigmas: tuple = (0.2, 0.3, 0.4, 0.5)
-    binary_max_epochs: int = 40
+    binary_max_epochs: int = 30
 
     def __post_init__(self):
         check_int(self.n_train, "n_train", minimum=20)
         check_int(self.n_test, "n_test", minimum=20)
-        check_int(self.seeds, "seeds", minimum=2)
+        for a in self.architectures:
+            if a not in self.seeds or a not in self.max_epochs:
+                raise ValueError(f"seeds and max_epochs must name every architecture {self.architectures}")
+            check_int(self.seeds[a], f"seeds[{a!r}]", minimum=2)
+            check_int(self.max_epochs[a], f"max_epochs[{a!r}]", minimum=1)
         check_int(self.binary_seeds, "binary_seeds", minimum=2)
         check_int(self.path_points, "path_points", minimum=3)
-        for a in (*self.architectures, *self.path_architectures):
+        for a in (*self.path_architectures, *self.bend_architectures):
+            check_choice(a, "path and bend architectures", self.architectures)
+        for a in self.architectures:
             check_choice(a, "architectures", ARCHITECTURES[:2])
         for r in (*self.recipes, *self.binary_recipes):
             check_choice(r, "recipes", RECIPES)
@@ -450,9 +464,10 @@ class LandscapeSettings:
 
 SETTINGS: dict[str, LandscapeSettings] = {
     "tiny": LandscapeSettings(name="tiny", n_train=200, n_test=200, architectures=("mlp",),
-                              recipes=("SGD bs16", "Adam bs100"), seeds=2, max_epochs=3, sigmas=(0.2, 0.5),
+                              recipes=("SGD bs32", "Adam bs100"), seeds={"mlp": 2}, max_epochs={"mlp": 3}, sigmas=(0.2, 0.5),
                               n_perturb=1, path_points=3, path_architectures=("mlp",), bend_steps=5,
-                              binary_recipes=("SGD bs16", "Adam bs100"), binary_seeds=2, binary_sigmas=(0.5,),
+                              bend_architectures=("mlp",),
+                              binary_recipes=("SGD bs32", "Adam bs100"), binary_seeds=2, binary_sigmas=(0.5,),
                               binary_max_epochs=2),
     "default": LandscapeSettings(name="default"),
 }
@@ -513,7 +528,7 @@ def _paths(settings, data, architecture, nets, seed, progress) -> pd.DataFrame:
                      same_recipe=ka[0] == kb[0])
         parts = {"geodesic": path_errors(na, nb, "geodesic", data, settings.path_points),
                  "linear": path_errors(a, b, "linear", data, settings.path_points)}
-        if ka[0] != kb[0]:
+        if ka[0] != kb[0] and architecture in settings.bend_architectures:
             bend = one_bend_path(na, nb, *data["train"], steps=settings.bend_steps, seed=seed)
             first = path_errors(na, bend, "geodesic", data, settings.path_points)
             second = path_errors(bend, nb, "geodesic", data, settings.path_points)
@@ -544,8 +559,8 @@ def run(settings: LandscapeSettings, seed: int = 0, *, progress: bool = True, ca
         if "nets" not in state:
             state["nets"], state["tables"] = {}, []
             for arch in settings.architectures:
-                state["nets"][arch], table = _networks(settings, data, arch, settings.recipes, settings.seeds,
-                                                       settings.max_epochs, settings.sigmas, seed, progress)
+                state["nets"][arch], table = _networks(settings, data, arch, settings.recipes, settings.seeds[arch],
+                                                       settings.max_epochs[arch], settings.sigmas, seed, progress)
                 state["tables"].append(table)
         return state
 
@@ -569,3 +584,97 @@ def run(settings: LandscapeSettings, seed: int = 0, *, progress: bool = True, ca
     out["binary_pairs"] = cached_frame(folder / f"{key}-binary-pairs.json",
                                        lambda: _pairs("binary_mlp", *binary()), cache=cache)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries, charts and result files of the chapter's page
+
+
+def barriers(paths: pd.DataFrame) -> pd.DataFrame:
+    """One row per (architecture, pair, kind): the train and test error barriers (:func:`barrier`),
+    the largest training error on the path and the larger endpoint training error."""
+    rows = []
+    for (arch, pair, kind), g in paths.groupby(["architecture", "pair", "kind"], sort=False):
+        g = g.sort_values("t")
+        rows.append({"architecture": arch, "pair": pair, "kind": kind, "same_recipe": bool(g["same_recipe"].iloc[0]),
+                     "train_barrier": barrier(g["train_error"]), "test_barrier": barrier(g["test_error"]),
+                     "max_train_error": float(g["train_error"].max()),
+                     "end_train_error": float(max(g["train_error"].iloc[0], g["train_error"].iloc[-1]))})
+    return pd.DataFrame(rows)
+
+
+def recipe_table(networks: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per (architecture, recipe): mean errors, flatness, and the mean aligned distance between
+    the recipe's own seeds."""
+    table = networks.groupby(["architecture", "recipe"], sort=False)[
+        ["epochs", "train_error", "test_error", "flatness"]].mean()
+    own = pairs[pairs["same_recipe"]].groupby(["architecture", "recipe_a"], sort=False)[
+        ["distance_aligned", "distance_unaligned"]].mean()
+    own.index.names = ["architecture", "recipe"]
+    return table.join(own)
+
+
+def energy_chart(networks: pd.DataFrame, title: str = "", width: int = 320) -> alt.Chart:
+    """Local energy dE(sigma) against sigma, mean per recipe (one panel per architecture)."""
+    cols = [c for c in networks.columns if c.startswith("dE_")]
+    long = networks.melt(id_vars=["architecture", "recipe", "seed"], value_vars=cols, value_name="dE")
+    long["sigma"] = long["variable"].str[3:].astype(float)
+    return alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("sigma:Q", title="relative weight noise sigma"),
+        y=alt.Y("mean(dE):Q", title="local energy dE (train error rise)"),
+        color=alt.Color("recipe:N"), column=alt.Column("architecture:N"),
+    ).properties(width=width, height=220, title=title)
+
+
+def path_chart(paths: pd.DataFrame, split: str = "train", width: int = 320) -> alt.Chart:
+    """Mean 0-1 error along the paths (geodesic, linear, one bend) against t, per architecture."""
+    check_choice(split, "split", ("train", "test"))
+    return alt.Chart(paths).mark_line(point=True).encode(
+        x=alt.X("t:Q", title="position along the path t"),
+        y=alt.Y(f"mean({split}_error):Q", title=f"mean {split} error"),
+        color=alt.Color("kind:N"), column=alt.Column("architecture:N"),
+    ).properties(width=width, height=220, title=f"{split} error along the paths (mean over pairs)")
+
+
+#: The paper's statements, for the result files (Pittorino et al., ICML 2022).
+PAPER = {
+    1: ("Flatter minimisers generalise better: the local energy correlates with the test error.",
+        "flatter (lower local energy) minima have lower test error, across algorithms"),
+    2: ("After symmetry removal, flatter minima are closer to each other.",
+        "flatter minima lie closer together on the product of spheres"),
+    3: ("Error barriers along geodesics between aligned minima are small, and smaller than along "
+        "linear paths between the raw networks.",
+        "small (near-zero) geodesic barriers; large barriers on linear paths without symmetry removal"),
+    4: ("Minimisers found by gradient-descent variants connect through a zero-training-error path "
+        "with a single bend.", "a one-bend path at zero training error between any two minimisers"),
+    5: ("The same qualitative results hold for networks with binary weights and activations.",
+        "binary networks: flatter minima generalise better and are closer to each other"),
+}
+TITLES = {
+    1: "Flatter minimisers generalise better",
+    2: "After symmetry removal, flatter minima are closer to each other",
+    3: "Small error barriers along geodesics between aligned minima",
+    4: "Minimisers connect through a one-bend path at zero training error",
+    5: "Binary networks: the same qualitative picture",
+}
+SLUGS = {1: "flatness-generalisation", 2: "flat-minima-close", 3: "geodesic-barriers", 4: "one-bend-paths",
+         5: "binary-networks"}
+
+
+def write_findings(notebook: str, settings: LandscapeSettings, parameters: dict, checks: dict, ours: dict,
+                   our_values: dict, seconds: float) -> list:
+    """Write the chapter's five result files (``toroids-<k>-<slug>``); ``checks``, ``ours`` and
+    ``our_values`` are keyed by claim number 1..5. Returns the written paths."""
+    from ..book.findings import Finding, verdict, write_finding
+
+    paths = []
+    for k in range(1, 6):
+        v = verdict(checks[k])
+        failed = [name for name, ok in checks[k].items() if not ok]
+        summary = f"{v}" + (f" (failing: {'; '.join(failed)})" if failed else "") + f". {our_values[k]}."
+        paths.append(write_finding(Finding(
+            finding_id=f"toroids-{k}-{SLUGS[k]}", title=TITLES[k], notebook=notebook, paper_claim=PAPER[k][0],
+            paper={"statement": PAPER[k][1]}, ours=ours[k], checks=checks[k], verdict=v,
+            parameters={**asdict(settings), "dataset": "fashion-mnist", **parameters},
+            paper_value=PAPER[k][1], our_value=our_values[k], summary=summary, seconds=seconds)))
+    return paths
