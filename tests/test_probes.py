@@ -155,6 +155,19 @@ def test_any_module_defaults_to_its_children():
     assert torch.allclose(acts["1"], conv.relu().flatten(1), atol=1e-6)
 
 
+def test_forward_stops_after_the_last_wanted_layer_once_checked():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10).eval()
+    runs = []
+    model.layer4.register_forward_hook(lambda *_: runs.append(1))
+    x = _images(4)
+    first = extract(model, x, ["layer1", "layer2.0"], batch_size=2, device="cpu")
+    assert len(runs) == 1          # batch 1 runs in full (every layer checked to run once), batch 2 stops
+    again = extract(model, x, ["layer2.0", "layer1"], batch_size=4, device="cpu")
+    assert len(runs) == 1          # already checked: stops after layer2.0
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
+
 def test_modules_run_twice_or_never_are_refused(resnet):
     with pytest.raises(ValueError, match=r"'layer1.0.relu' runs 2 times in one forward pass.*probe 'layer1.0'"):
         extract(resnet, _images(2), ["layer1.0.relu"], device="cpu")

@@ -7,6 +7,7 @@ feature extraction). The library's own :class:`ProbedModel` networks keep their 
 """
 from __future__ import annotations
 
+import weakref
 from typing import Iterator, Sequence
 
 import torch
@@ -19,6 +20,11 @@ from .probes import TOKENS, as_features, check_images_fit, probe_layers, probe_m
 
 class _Stop(Exception):
     """Raised by a hook once every wanted layer is captured: nothing after it is needed."""
+
+
+# Layers of a model already seen to run exactly once in a full forward pass: later calls may stop
+# early from their first batch (iter_layers and the curvature chunks call extract many times).
+_RUN_ONCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | ProbeLayer] | str | None = None, *,
@@ -60,9 +66,10 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
     calls: dict[str, int] = {}
     chunks: dict[str, list[torch.Tensor]] = {p.name: [] for p in probes}
     hooked = [p.name for p in probes if p.name != "input"]
-    # A ProbedModel runs each stage once; any other model's first batch runs in full, so that a
-    # module called twice (no single output) or never is caught before stopping early.
-    checked = [isinstance(model, ProbedModel)]
+    # A ProbedModel runs each stage once; any other model's first batch runs in full (unless these
+    # layers were checked before), so that a module called twice (no single output) or never is
+    # caught before stopping early.
+    checked = [isinstance(model, ProbedModel) or set(hooked) <= _RUN_ONCE.get(model, set())]
 
     def make_hook(name):
         def hook(_module, _inputs, output):
@@ -83,9 +90,10 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
                 captured.clear()
                 calls.clear()
                 if hooked:
-                    _forward(model, batch, first=not checked[0])
+                    _forward(model, batch, first=start == 0 and not isinstance(model, ProbedModel))
                     if not checked[0]:
                         _check_calls(model, hooked, calls)
+                        _RUN_ONCE.setdefault(model, set()).update(hooked)
                         checked[0] = True
                 for p in probes:
                     value = batch.flatten(1).float() if p.name == "input" else captured[p.name]
