@@ -24,6 +24,7 @@ from .estimators import (MODES, CurvatureResult, TwoNNResult, continuous_svd_per
 from .estimators.prediction_space import InPCA, bhattacharyya, inpca
 from .networks import (DATASETS, MODELS, ProbeLayer, TrainConfig, TrainedModel, build_model, extract,
                        iter_layers, load_checkpoint, load_tensors, train)
+from .networks import TorchvisionConfig, default_layers, fit_images, probe_layers, torchvision_model, train_torchvision
 from .studies.layerwise import (GeometryConfig, curvature_gap, curvature_profile, dimension_profile,
                                 layer_dimensions, profile)
 from .studies.presets import PRESETS, Preset, get_preset, sample_images, trajectory
@@ -42,3 +43,5 @@ __all__ = [
     "svd_perturbations", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis", "validation", "verdict",
     "write_finding",
 ]
+__all__ += ["TorchvisionConfig", "default_layers", "fit_images", "probe_layers", "torchvision_model",
+            "train_torchvision"]
