@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # System packages the book needs beyond .venv: headless Chromium and its WebDriver
 # (Debian packages chromium, chromium-driver), used by scripts/check_site.py to open every
-# page of the built site in a real browser.
+# page of the built site in a real browser; and Slurm (munge, slurmctld, slurmd,
+# slurm-client), on which tests/test_sweep.py runs the sweep (scripts/start-slurm.sh).
 #
-# Idempotent and quiet: when both are present it does nothing. When they are missing it
+# Idempotent and quiet: when they are present it does nothing. When they are missing it
 # installs them with apt-get if we run as root and apt is available; otherwise it prints how
 # to install them and exits 0 (the site check then fails, or its test skips, with a message).
 set -uo pipefail
@@ -13,6 +14,27 @@ have_browser() {
     { command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
         || command -v google-chrome >/dev/null; } && command -v chromedriver >/dev/null
 }
+
+# Slurm (Debian packages munge, slurmctld, slurmd, slurm-client): the sweep's tests start a
+# single-node cluster with scripts/start-slurm.sh and submit the tiny preset's zoo through it.
+slurm_pkgs="munge slurmctld slurmd slurm-client"
+have_slurm() {
+    command -v munged >/dev/null && command -v slurmctld >/dev/null && command -v slurmd >/dev/null \
+        && command -v sbatch >/dev/null
+}
+if ! have_slurm; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "setup-system: installing Debian packages $slurm_pkgs (single-node Slurm for the sweep's tests)"
+        export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2086
+        apt-get install -y -qq --no-install-recommends $slurm_pkgs >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 \
+                 && apt-get install -y -qq --no-install-recommends $slurm_pkgs >/dev/null 2>&1; } \
+            || echo "setup-system: apt-get could not install $slurm_pkgs" >&2
+    fi
+    have_slurm || echo "setup-system: Slurm is not installed (needs root and apt-get: apt-get install" \
+        "$slurm_pkgs); tests/test_sweep.py's Slurm test skips (it fails under CI=1)" >&2
+fi
 
 if have_browser; then
     exit 0
