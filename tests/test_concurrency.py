@@ -85,10 +85,10 @@ def _race(code, args, env, n, go=None):
     return procs
 
 
-@pytest.mark.slow  # seconds of work, but four processes importing torch
+@pytest.mark.slow  # seconds of work, but three processes importing torch
 def test_racing_processes_compute_one_frame_once(tmp_path):
     entry, log, go = tmp_path / "profiles" / "curvature-x.json", tmp_path / "computed.log", tmp_path / "go"
-    procs = _race(FRAME_CHILD, [entry, log, go, 1.0], _env(tmp_path), 4, go=go)
+    procs = _race(FRAME_CHILD, [entry, log, go, 1.0], _env(tmp_path), 3, go=go)
     outputs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outputs]
     assert len(log.read_text().split()) == 1, "the frame was computed more than once"

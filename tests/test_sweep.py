@@ -78,6 +78,14 @@ def test_plan_covers_the_intrinsic_dimension_page():
                if isinstance(u, sweep.Profile))
 
 
+def test_plan_covers_the_getting_started_page():
+    [unit] = sweep.plan("tiny", ["getting-started"])
+    values = sweep.page_parameters("getting-started.md")
+    assert isinstance(unit, sweep.Train)
+    assert (unit.config.model, unit.config.epochs, unit.config.n_train) == (values["model"], values["epochs"],
+                                                                           values["n_train"])
+
+
 def test_units_pickle_and_jobs_group_by_model():
     units = sweep.plan("tiny", ["curvature"])
     assert pickle.loads(pickle.dumps(units)) == units

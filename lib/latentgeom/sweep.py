@@ -56,7 +56,7 @@ from .storage import CacheMiss, lookup_only
 from .studies.layerwise import GeometryConfig, dimension_profile, profile
 from .validation import check_choice, check_int
 
-__all__ = ["EXECUTORS", "Images", "Profile", "SweepReport", "Train", "chapters", "main", "page_seeds", "plan",
+__all__ = ["EXECUTORS", "Images", "Profile", "SweepReport", "Train", "chapters", "main", "page_parameters", "page_seeds", "plan",
            "run_job", "slurm_available", "sweep", "untrained"]
 
 EXECUTORS = ("auto", "slurm", "local")
@@ -204,11 +204,21 @@ class Profile:
 # Registry and plan
 
 
+def _getting_started(preset: str) -> list:
+    """The model of ``book/getting-started.md`` (no preset: its own parameters, at any preset)."""
+    values = page_parameters("getting-started.md")
+    if "model" not in values:
+        return []
+    names = ("dataset", "model", "epochs", "n_train", "seed")
+    return [Train(TrainConfig(**{k: values[k] for k in names if k in values}))]
+
+
 def chapters() -> dict[str, Callable[[str], list]]:
-    """``{name: work_units}`` of every study module that defines ``work_units(preset)``."""
+    """``{name: work_units}``: every study module that defines ``work_units(preset)``, and the
+    pages without a preset (``getting-started``)."""
     from . import studies
 
-    found = {}
+    found = {"getting-started": _getting_started}
     for info in sorted(pkgutil.iter_modules(studies.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{studies.__name__}.{info.name}")
         fn = getattr(module, "work_units", None)
@@ -224,16 +234,15 @@ def _book_dir() -> Path:
     return checkout if checkout.is_dir() else home() / "book"
 
 
-def page_seeds(page: str, default: Sequence[int] = (0,)) -> tuple[int, ...]:
-    """The seeds a book page runs with: its ``seeds`` parameter, else its ``seed``, else ``default``.
+def page_parameters(page: str) -> dict:
+    """The literal values assigned in a book page's cell tagged ``parameters`` (``{}`` if no page).
 
-    ``page`` is a path under ``book/`` (``"findings/curvature-1-profile-shape.md"``); the
-    values are read from the page's cell tagged ``parameters``, so the sweep follows the
-    pages as they change.
+    ``page`` is a path under ``book/`` (``"findings/curvature-1-profile-shape.md"``): the sweep
+    reads what the pages run with, so it follows the pages as they change.
     """
     path = _book_dir() / page
     if not path.is_file():
-        return tuple(default)
+        return {}
     import jupytext
 
     cells = [c for c in jupytext.read(path).cells if "parameters" in c.metadata.get("tags", [])]
@@ -249,6 +258,12 @@ def page_seeds(page: str, default: Sequence[int] = (0,)) -> tuple[int, ...]:
                     values[node.targets[0].id] = ast.literal_eval(node.value)
                 except ValueError:
                     pass
+    return values
+
+
+def page_seeds(page: str, default: Sequence[int] = (0,)) -> tuple[int, ...]:
+    """The seeds a book page runs with: its ``seeds`` parameter, else its ``seed``, else ``default``."""
+    values = page_parameters(page)
     if values.get("seeds") is not None:
         return tuple(int(s) for s in values["seeds"])
     if isinstance(values.get("seed"), int):
@@ -485,10 +500,10 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
             running[ex.submit(run_job, group, threads)] = group
         states = _squeue(j.job_id for j in running) if kind == "slurm" else None
         for job in list(running):
-            finished = job.paths.result_pickle.exists()
+            finished, crashed = job.paths.result_pickle.exists(), False  # submitit writes it atomically
             if not finished and kind == "slurm" and states is not None and job.job_id not in states:
                 missing[job] = missing.get(job, 0) + 1
-                finished = missing[job] >= 3  # gone from the queue without a result: crashed
+                finished = crashed = missing[job] >= 3  # gone from the queue without a result
             elif not finished and kind != "slurm":
                 finished = job.done()
             if not finished:
@@ -496,6 +511,8 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
             group = running.pop(job)
             bar.update(1)
             try:
+                if crashed:
+                    raise RuntimeError("the job ended without a result (killed, out of memory or out of time?)")
                 report.results.append(job.result())
             except Exception as err:  # the job's own error, or no result at all
                 log = job.paths.stderr
@@ -504,7 +521,8 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
                 bar.write(f"sweep: job {job.job_id} FAILED ({len(group)} units: {group[0].name}, ...)\n"
                           f"       {report.failed[-1]['error']}\n       log: {log}")
         n_running = sum(1 for j in running if states is None or states.get(j.job_id, "RUNNING") == "RUNNING")
-        counts = dict(done=len(report.results), running=n_running, failed=len(report.failed))
+        counts = dict(done=len(report.results), running=n_running, pending=len(running) - n_running + len(queue),
+                      failed=len(report.failed))
         if counts != last:
             bar.set_postfix(counts)
             last = counts
