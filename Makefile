@@ -52,3 +52,11 @@ clean:
 
 clean-cache:
 	rm -rf .cache/models
+
+# Train and profile everything the book's pages need, ahead of the book: on Slurm when a
+# controller answers, else on local processes (README, "Sweeps"). Cached work is skipped.
+#   make sweep PRESET=paper ARGS="--partition gpu --gpus-per-job 1 --time-limit 720"
+PRESET ?= default
+.PHONY: sweep
+sweep: setup data
+	$(PY) -m latentgeom sweep --preset $(PRESET) $(ARGS)

@@ -12,9 +12,11 @@ The small public API used by the book's pages::
 Subpackages (``ls lib/latentgeom``): :mod:`.estimators` (pure numpy/torch), :mod:`.networks`
 (data, models, training, activations, model cache), :mod:`.studies` (one module per chapter),
 :mod:`.book` (findings, verdicts, statistics, scorecard, plots), :mod:`.synthetic` (ground-truth
-manifolds), and the shared :mod:`.validation`, :mod:`.storage` and :mod:`.paths`.
+manifolds), and the shared :mod:`.validation`, :mod:`.storage` and :mod:`.paths`; :mod:`.sweep`
+computes what the pages need on Slurm or local processes (``python -m latentgeom sweep``).
 """
 from . import book, estimators, networks, paths, storage, studies, synthetic, validation
+from . import sweep
 from .book import plots
 from .book.findings import Finding, load_findings, verdict, write_finding
 from .book.scorecard import scorecard, scorecard_html
@@ -40,7 +42,7 @@ __all__ = [
     "estimators", "extract", "get_preset", "inpca", "iter_layers", "knn_neighbourhoods", "layer_dimensions",
     "load_checkpoint", "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots",
     "profile", "resolve_device", "sample_images", "scorecard", "scorecard_html", "storage", "studies",
-    "svd_perturbations", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis", "validation", "verdict",
+    "svd_perturbations", "sweep", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis", "validation", "verdict",
     "write_finding",
 ]
 __all__ += ["TorchvisionConfig", "default_layers", "fit_images", "probe_layers", "torchvision_model",

@@ -3,14 +3,26 @@
 Every file latentgeom writes (trained models, measured profiles, finding results) goes through
 :func:`atomic_write`: a temporary file in the same folder, flushed and fsync'ed, then renamed
 over the target, so a reader never sees half a file and a crash leaves no truncated entry.
+
+Several processes may fill the same caches at once (a sweep's jobs on a cluster, a notebook
+beside them): :func:`file_lock` serialises the *computation* of one entry (an exclusive
+``fcntl.flock`` on a ``.NAME.lock`` file next to it, released by the kernel when its holder
+dies), and whoever gets the lock re-checks the cache first, so an entry is computed once.
+The switches ``LATENTGEOM_NO_TRAIN=1`` (no training on a model-cache miss) and
+``LATENTGEOM_NO_COMPUTE=1`` (no training and no computing of a cached frame either) make a
+miss raise :class:`CacheMiss`: the way to check that the book reads what a sweep computed
+(``python -m latentgeom sweep``).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
 import os
 import tempfile
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,7 +30,61 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["atomic_write", "cached_frame", "content_key"]
+__all__ = ["CacheMiss", "atomic_write", "cache_only", "cached_frame", "content_key", "file_lock", "lookup_only"]
+
+#: Set inside :func:`lookup_only`: a miss raises instead of computing.
+_LOOKUP_ONLY: ContextVar[bool] = ContextVar("latentgeom_lookup_only", default=False)
+
+
+class CacheMiss(RuntimeError):
+    """A cache entry is missing where computing it is switched off (see :func:`cache_only`)."""
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def cache_only(kind: str = "frame") -> bool:
+    """Whether a miss of a ``kind`` entry (``"model"`` or ``"frame"``) must raise :class:`CacheMiss`.
+
+    Models: ``LATENTGEOM_NO_TRAIN`` or ``LATENTGEOM_NO_COMPUTE`` set; frames:
+    ``LATENTGEOM_NO_COMPUTE`` set; both inside :func:`lookup_only`.
+    """
+    if kind not in ("model", "frame"):
+        raise ValueError(f"kind must be 'model' or 'frame', got {kind!r}")
+    return _LOOKUP_ONLY.get() or _flag("LATENTGEOM_NO_COMPUTE") or (kind == "model" and _flag("LATENTGEOM_NO_TRAIN"))
+
+
+@contextmanager
+def lookup_only():
+    """Within this block every cache miss raises :class:`CacheMiss` instead of computing.
+
+    The sweep asks "is this unit done?" by running the unit's own cache lookup in this mode.
+    """
+    token = _LOOKUP_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _LOOKUP_ONLY.reset(token)
+
+
+@contextmanager
+def file_lock(path: str | os.PathLike):
+    """Hold an exclusive lock for the cache entry ``path`` (blocks until it is free).
+
+    The lock is ``fcntl.flock`` on ``.NAME.lock`` next to the entry: it serialises processes
+    on this machine and, on Linux NFS (v4), across the nodes of a cluster; the kernel releases
+    it when the holder exits or crashes, so a killed job never leaves the entry locked. The
+    lock file itself stays (empty, harmless).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
@@ -65,15 +131,32 @@ def cached_frame(path: str | os.PathLike, compute: Callable[[], pd.DataFrame], *
     """The DataFrame stored at ``path`` (JSON records), else ``compute()``, stored atomically.
 
     Callers derive ``path`` from :func:`content_key` of everything that changes the numbers. A
-    file that does not parse is recomputed and replaced.
+    file that does not parse is recomputed and replaced. Safe under concurrency: processes
+    that miss the same entry at once compute it once (under :func:`file_lock`; the others wait
+    and then read it). A miss raises :class:`CacheMiss` where computing is switched off
+    (:func:`cache_only`).
     """
+    if not cache:
+        return compute()
     path = Path(path)
-    if cache and path.is_file():
-        try:
-            return pd.read_json(io.StringIO(path.read_text()), orient="records")
-        except ValueError:
-            pass  # an unreadable file is recomputed
-    frame = compute()
-    if cache:
-        atomic_write(path, frame.to_json(orient="records"))
+    frame = _read_frame(path)
+    if frame is not None:
+        return frame
+    if cache_only("frame"):
+        raise CacheMiss(f"{path.name} is not in the cache and computing is switched off "
+                        f"(LATENTGEOM_NO_COMPUTE or a lookup); run the sweep first: python -m latentgeom sweep")
+    with file_lock(path):
+        frame = _read_frame(path)  # another process may have computed it while we waited
+        if frame is None:
+            frame = compute()
+            atomic_write(path, frame.to_json(orient="records"))
     return frame
+
+
+def _read_frame(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_json(io.StringIO(path.read_text()), orient="records")
+    except ValueError:
+        return None  # an unreadable file is recomputed

@@ -3,18 +3,25 @@
 A file holds a sha256 digest line followed by the torch-serialised payload. A truncated,
 corrupt or foreign file is reported, removed and treated as a miss, so the caller retrains
 instead of crashing.
+
+Concurrency (a sweep's jobs, notebooks beside them): :func:`claim` holds the lock of one
+config key while it is trained, so processes that miss the same model at once train it once:
+the first trains, the others wait and then read its files. A killed trainer leaves at most a
+temporary file (never read) and releases its lock with its process.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterable
 
 import torch
 
 from ..paths import model_cache_dir
-from ..storage import atomic_write
+from ..storage import CacheMiss, atomic_write, cache_only, file_lock
 
 FORMAT = b"latentgeom-model-v1"
 
@@ -52,3 +59,29 @@ def load(key: str, epoch: int, directory: Path | None = None, *, step: bool = Fa
                       RuntimeWarning, stacklevel=2)
         path.unlink(missing_ok=True)
         return None
+
+
+def has(key: str, epochs: Iterable[int], directory: Path | None = None) -> bool:
+    """Whether files for ``key`` exist at every one of ``epochs`` (not verified: see :func:`load`)."""
+    return all(path_for(key, e, directory).is_file() for e in epochs)
+
+
+@contextmanager
+def claim(key: str, epochs: Iterable[int], *, what: str = "model", directory: Path | None = None):
+    """Hold the training lock of ``key`` unless every epoch in ``epochs`` is cached already.
+
+    Used by :func:`latentgeom.networks.training.train` around "look up, else train": the
+    caller re-checks the cache inside the block (another process may have trained it while we
+    waited). Raises :class:`~latentgeom.storage.CacheMiss` on a miss where training is
+    switched off (``LATENTGEOM_NO_TRAIN=1``, see :func:`latentgeom.storage.cache_only`).
+    """
+    epochs = tuple(epochs)
+    if has(key, epochs, directory):
+        yield
+        return
+    if cache_only("model"):
+        raise CacheMiss(f"{what} (key {key}, epochs {sorted(set(epochs))}) is not in the model cache "
+                        f"{Path(directory or model_cache_dir())} and training is switched off "
+                        f"(LATENTGEOM_NO_TRAIN); train it first: python -m latentgeom sweep")
+    with file_lock(path_for(key, 0, directory).with_name(f"{key}.pt")):
+        yield

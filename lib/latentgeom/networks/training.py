@@ -271,9 +271,19 @@ def train(config: TrainConfig, *, device: str = "auto", cache_models: bool = Tru
     """Train ``config`` (or load it from the cache) and return the model with its accuracies.
 
     Checkpoint epochs are cached on the way. A corrupt cache file is retrained, not fatal.
+    Processes asking for the same config at once train it once (:func:`model_cache.claim`);
+    with ``LATENTGEOM_NO_TRAIN=1`` a cache miss raises ``latentgeom.storage.CacheMiss``.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not cache_models:
+        return _train(config, device=device, cache_models=False, progress=progress)
+    with cache.claim(config.key(), {config.epochs, *config.checkpoint_epochs},
+                     what=f"{config.model} w{config.width} ({config.epochs} epochs)"):
+        return _train(config, device=device, cache_models=True, progress=progress)
+
+
+def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bool) -> TrainedModel:
     dev = resolve_device(device)
     key = config.key()
     if cache_models:

@@ -161,3 +161,35 @@ def gap_table(profiles: pd.DataFrame, by: str | Sequence[str] = "label",
                         f"ratio_{mode}": gap["ratio"]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep (python -m latentgeom sweep): what the curvature pages train and measure
+
+
+def work_units(preset: str) -> list:
+    """The units of :mod:`latentgeom.sweep` that ``book/findings/curvature-*.md`` need at ``preset``.
+
+    Per seed of the pages (their ``seed`` parameter, read from the pages): the curvature
+    profile of every zoo member at its final epoch and at every saved checkpoint (findings 1,
+    3, 4), of the untrained twins of the largest-width zoo members (finding 2) and of the
+    regularisation recipes (finding 5), all on the pages' image sample and geometry.
+    """
+    from .. import sweep
+    from .presets import get_preset
+
+    P = get_preset(preset)
+    pages = sorted(p.name for p in (sweep._book_dir() / "findings").glob("curvature-*.md"))
+    seeds = sorted({s for page in pages for s in sweep.page_seeds(f"findings/{page}")} or {0})
+    units = []
+    for seed in seeds:
+        images = sweep.Images(P.dataset, n=P.n_points, seed=seed)  # lg.sample_images(P, seed)
+        geometry = P.geometry(seed=seed)
+        for config in P.zoo():
+            for epoch in sorted({*config.checkpoint_epochs, config.epochs}):
+                units.append(sweep.Profile.curvature(config, epoch, images, geometry))
+            if config.width == max(P.widths):  # finding 2: the largest width's untrained twins
+                units.append(sweep.Profile.curvature(sweep.untrained(config), 0, images, geometry))
+        for config in P.recipes().values():
+            units.append(sweep.Profile.curvature(config, config.epochs, images, geometry))
+    return units

@@ -645,3 +645,39 @@ def write_findings(study: Study, runs: Sequence[Run], evaluations: Sequence[Mapp
         write_finding(finding)
         out.append(finding)
     return out
+# The sweep (python -m latentgeom sweep): what the intrinsic-dimension page trains and measures
+def work_units(preset: str) -> list:
+    """The units of :mod:`latentgeom.sweep` that ``book/findings/intrinsic-dimension.md`` needs.
+    Per seed of the page: per-class TwoNN profiles (PC-ID on the first ``pca_classes``) of the
+    trained zoo and its untrained twins, mixed-class profiles of the first-width models, the
+    last hidden layer of every zoo member and checkpoint, and the random- vs true-label pair.
+    from dataclasses import replace
+    from .. import sweep
+    from ..networks.training import _new_model
+    from .presets import get_preset
+    P = get_preset(preset)
+    S = id_settings(preset)
+    if S.random_label_architecture not in P.architectures:
+        S = replace(S, random_label_architecture=P.architectures[0])
+    units = []
+    for seed in sweep.page_seeds("findings/intrinsic-dimension.md"):
+        kw = dict(id_resamples=S.n_resamples, seed=seed, device=P.device)
+        mixed = sweep.Images(P.dataset, n=S.n_mixed, seed=seed)
+        for config in P.zoo():
+            final = config.epochs
+            for state, model, epoch in (("trained", config, final), ("untrained", sweep.untrained(config), 0)):
+                for c in range(S.n_classes):
+                    images = sweep.Images(P.dataset, per_class=S.n_per_class, classes=(c,), seed=seed)
+                    units.append(sweep.Profile.dimension(model, epoch, images, with_pca=c < S.pca_classes, **kw))
+            if config.width == P.widths[0]:
+                units.append(sweep.Profile.dimension(config, final, replace(mixed, first=S.n_mixed_profile), **kw))
+            last = last_hidden_layer(_new_model(config))
+            for epoch in sorted({*config.checkpoint_epochs, final}):
+                units.append(sweep.Profile.dimension(config, epoch, mixed, layers=[last], **kw))
+        base = replace(P.config(S.random_label_architecture, max(P.widths)), epochs=S.random_label_epochs,
+                       n_train=S.random_label_n_train, checkpoint_epochs=(), weight_decay=0.0, augment=False,
+                       label_smoothing=0.0)
+        rl_images = sweep.Images(P.dataset, n=min(S.n_mixed, S.random_label_n_train or S.n_mixed), seed=base.seed)
+        for config in (replace(base, random_labels=True), base):
+            units.append(sweep.Profile.dimension(config, config.epochs, rl_images, **kw))
+    return units
