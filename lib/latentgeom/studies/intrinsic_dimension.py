@@ -646,15 +646,21 @@ def write_findings(study: Study, runs: Sequence[Run], evaluations: Sequence[Mapp
         out.append(finding)
     return out
 # The sweep (python -m latentgeom sweep): what the intrinsic-dimension page trains and measures
+
+
 def work_units(preset: str) -> list:
     """The units of :mod:`latentgeom.sweep` that ``book/findings/intrinsic-dimension.md`` needs.
+
     Per seed of the page: per-class TwoNN profiles (PC-ID on the first ``pca_classes``) of the
     trained zoo and its untrained twins, mixed-class profiles of the first-width models, the
     last hidden layer of every zoo member and checkpoint, and the random- vs true-label pair.
+    """
     from dataclasses import replace
+
     from .. import sweep
     from ..networks.training import _new_model
     from .presets import get_preset
+
     P = get_preset(preset)
     S = id_settings(preset)
     if S.random_label_architecture not in P.architectures:
