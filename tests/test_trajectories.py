@@ -16,7 +16,7 @@ def test_default_grid_has_one_factor_variants_and_dense_early_checkpoints():
     assert {r.factors["optimizer"] for r in runs} == {"sgd", "adam"}
     base = {(r.factors["architecture"], r.factors["width"]): r for r in runs if r.name.count(" ") == 1}
     for r in runs:
-        if r.name.count(" ") > 1:   # a variant: differs from its base run in exactly one factor
+        if r.name.count(" ") > 1:  # a variant: differs from its base run in exactly one factor
             ref = base[(r.factors["architecture"], r.factors["width"])]
             assert len(r.differs(ref)) == 1, r.name
     config = runs[0].config
@@ -39,3 +39,12 @@ def test_settings_overrides_and_bad_values():
         tj.trajectory_settings("tiny", variant_architectures=("vgg_small",))
     with pytest.raises(ValueError, match="checkpoints must start at 0"):
         tj.trajectory_settings("tiny", checkpoints=(0.5, 1))
+
+
+def test_init_starts_choose_the_very_different_starts():
+    S = tj.trajectory_settings("tiny", init_starts=("scaled", "shuffled"))
+    starts = {r.factors["initialisation"] for r in tj.run_grid(S)}
+    assert starts == {tj.DEFAULT_INIT, f"weights x{S.init_scale:g}",
+                      f"pretrained {S.pretrain_epochs} ep on shuffled labels"}
+    with pytest.raises(ValueError, match="init_starts must be among"):
+        tj.trajectory_settings("tiny", init_starts=("zeros",))
