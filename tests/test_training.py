@@ -154,7 +154,7 @@ def test_cache_key():
     changes = dict(dataset="mnist", model="plain_cnn", width=3, depth=2, n_train=300, epochs=2, batch_size=32,
                    lr=0.1, momentum=0.5, weight_decay=0.0, augment=True, mixup_alpha=0.2,
                    manifold_mixup_alpha=0.2, label_smoothing=0.1, random_labels=True, n_test=50, seed=7,
-                   optimizer="adam", init_scale=2.0, data_seed=3)
+                   optimizer="adam", init_scale=2.0, data_seed=3, pretrain_random_label_epochs=1)
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"checkpoint_epochs", "checkpoint_steps"}
     assert set(changes) == fields, "every config field is exercised"
     keys = {name: _config(**{name: value}).key() for name, value in changes.items()}
@@ -192,6 +192,7 @@ def test_cache_key():
     (dict(optimizer="rmsprop"), ValueError, r"optimizer must be one of \('sgd', 'adam'\)"),
     (dict(init_scale=0), ValueError, "init_scale must be a finite number > 0"),
     (dict(data_seed=-2), ValueError, "data_seed must be an integer"),
+    (dict(pretrain_random_label_epochs=-1), ValueError, "pretrain_random_label_epochs must be an integer >= 0"),
     (dict(checkpoint_steps=(-1,)), ValueError, "checkpoint_steps must be integers >= 0"),
     (dict(checkpoint_steps=(5,)), ValueError, r"checkpoint_steps \[5\] are after the last step \(4"),
 ])
@@ -289,3 +290,11 @@ def test_adam_init_scale_and_data_seed_change_training():
     images, _ = training._training_data(_config(seed=5, data_seed=0))
     same, _ = training._training_data(_config(seed=0))
     assert torch.equal(images, same)
+
+
+def test_pretraining_on_shuffled_labels_is_the_starting_point():
+    config = _config(pretrain_random_label_epochs=1, checkpoint_steps=(0,))
+    _train(config)
+    start = training.load_step(config, 0, device="cpu", train_if_missing=False)
+    shuffled = _train(_config(random_labels=True))
+    assert _same_weights(start.model, shuffled.model)

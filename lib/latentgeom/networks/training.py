@@ -7,7 +7,8 @@ labels; ``epochs=0`` gives the untrained network. Deterministic under ``seed`` o
 
 Options added for the training-trajectories chapter (each one enters the cache key only when it
 differs from its default, so every earlier config keeps its key): ``optimizer="adam"``,
-``init_scale`` (all weights of the fresh network multiplied by a factor), ``data_seed`` (the
+``init_scale`` (all weights of the fresh network multiplied by a factor),
+``pretrain_random_label_epochs`` (start from the same network trained on shuffled labels), ``data_seed`` (the
 training subset drawn independently of the initialisation seed) and ``checkpoint_steps``
 (weights cached after given optimiser steps, e.g. every quarter epoch early on; read them back
 with :func:`load_step`).
@@ -18,7 +19,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from .models import MODELS, SMALL_MODELS, ProbedModel, build_model
 CONFIG_VERSION = 1
 OPTIMIZERS = ("sgd", "adam")
 #: Fields added after CONFIG_VERSION 1: in the cache key only when not at their default.
-_LATER_FIELDS = ("optimizer", "init_scale", "data_seed")
+_LATER_FIELDS = ("optimizer", "init_scale", "data_seed", "pretrain_random_label_epochs")
 #: Images in each dataset's training split (for the steps of an epoch when ``n_train`` is None).
 _TRAIN_SIZES = {"fashion-mnist": 60000, "mnist": 60000, "cifar10": 50000, "cifar100": 50000, "svhn": 73257}
 
@@ -74,6 +75,9 @@ class TrainConfig:
         multiplied by this factor (1 = the default initialisation).
     data_seed : int or None
         Seeds the training subset (and its random labels); None = ``seed``.
+    pretrain_random_label_epochs : int >= 0
+        Start from this config's network trained that many epochs on shuffled labels (its own
+        cached run; 0 = from the fresh initialisation).
     n_test : int or None
         Test images for the test accuracy (None = the whole test split).
     seed : int
@@ -102,6 +106,7 @@ class TrainConfig:
     optimizer: str = "sgd"
     init_scale: float = 1.0
     data_seed: int | None = None
+    pretrain_random_label_epochs: int = 0
 
     def __post_init__(self):
         def is_int(v):
@@ -165,6 +170,10 @@ class TrainConfig:
         if not (is_number(self.init_scale) and self.init_scale > 0):
             raise ValueError(f"init_scale must be a finite number > 0, got {self.init_scale!r}")
         object.__setattr__(self, "init_scale", float(self.init_scale))
+        if not is_int(self.pretrain_random_label_epochs) or self.pretrain_random_label_epochs < 0:
+            raise ValueError(f"pretrain_random_label_epochs must be an integer >= 0, "
+                             f"got {self.pretrain_random_label_epochs!r}")
+        object.__setattr__(self, "pretrain_random_label_epochs", int(self.pretrain_random_label_epochs))
         if self.data_seed is not None:
             if not is_int(self.data_seed) or not 0 <= self.data_seed < 2 ** 62:
                 raise ValueError(f"data_seed must be an integer in [0, 2**62) or None, got {self.data_seed!r}")
@@ -295,6 +304,12 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
 
     torch.manual_seed(config.seed)
     model = _new_model(config).to(dev)
+    if config.pretrain_random_label_epochs:
+        start = train(replace(config, random_labels=True, epochs=config.pretrain_random_label_epochs,
+                              pretrain_random_label_epochs=0, checkpoint_epochs=(), checkpoint_steps=()),
+                      device=device, cache_models=cache_models, progress=False)
+        model.load_state_dict(start.model.state_dict())
+        torch.manual_seed(config.seed)
     images, labels = _training_data(config)
     test_images, test_labels = load_tensors(config.dataset, "test", n=config.n_test, seed=config.seed)
     if config.optimizer == "adam":

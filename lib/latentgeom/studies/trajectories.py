@@ -41,6 +41,10 @@ from .presets import with_overrides
 #: What may differ between two runs of the grid (the columns of :func:`run_frame`).
 FACTORS = ("architecture", "width", "optimizer", "weight_decay", "augmentation", "seed", "initialisation")
 NOTEBOOK = "book/findings/trajectories-prediction-space.md"
+#: The ``initialisation`` factor of runs started from the usual random initialisation.
+DEFAULT_INIT = "default"
+#: Very different starting points a run can have (see ``TrajectorySettings.init_starts``).
+INIT_STARTS = ("scaled", "shuffled")
 PAPER = "Mao et al., PNAS 2024 (arXiv 2305.01604)"
 
 
@@ -61,9 +65,17 @@ class TrajectorySettings:
         Families that also get one run per variant: Adam, no weight decay, augmentation,
         another seed (each differing from the base run in that one factor).
     init_architectures : tuple of str
-        Families that also get a run from scaled-up initial weights (``init_scale``).
+        Families that also get runs from very different starting points (``init_starts``).
+    init_starts : tuple of str
+        ``"scaled"``: initial weights multiplied by ``init_scale``; ``"shuffled"``: the network
+        first trained ``pretrain_epochs`` epochs on shuffled labels. The default grid uses
+        ``"scaled"`` only: at its scale (2 epochs on 2,000 images) shuffled-label pretraining
+        leaves the predictions within d_B = 0.01 of the normal initialisation, so it is not a
+        *very different* start (it is one with enough epochs to memorise the labels).
     init_scale : float
-        Factor on every initial weight of those runs (far from P0 in prediction space).
+        Factor on every initial weight (confident random predictions, far from P0).
+    pretrain_epochs : int
+        Epochs on shuffled labels before the real training starts.
     n_train, epochs, batch_size : int
         Training subset (the same images for every run), epochs and batch size.
     lr_sgd, lr_adam, weight_decay : float
@@ -88,7 +100,9 @@ class TrajectorySettings:
     widths: tuple[int, ...] = (4, 8)
     variant_architectures: tuple[str, ...] = ("mlp", "plain_cnn")
     init_architectures: tuple[str, ...] = ("mlp", "plain_cnn")
+    init_starts: tuple[str, ...] = ("scaled",)
     init_scale: float = 3.0
+    pretrain_epochs: int = 2
     n_train: int = 2000
     epochs: int = 4
     batch_size: int = 64
@@ -104,7 +118,7 @@ class TrajectorySettings:
 
     def __post_init__(self):
         check_choice(self.dataset, "dataset", DATASETS)
-        for name in ("n_train", "epochs", "batch_size", "n_probe", "n_test", "n_grid"):
+        for name in ("n_train", "epochs", "batch_size", "n_probe", "n_test", "n_grid", "pretrain_epochs"):
             check_int(getattr(self, name), name, minimum=1)
         check_int(self.seed, "seed", minimum=0)
         if len(self.widths) < 2:
@@ -112,6 +126,9 @@ class TrajectorySettings:
         if self.n_probe > self.n_train:
             raise ValueError(f"n_probe ({self.n_probe}) must be <= n_train ({self.n_train}): "
                              "the training probe is drawn from the training images")
+        bad_starts = set(self.init_starts) - set(INIT_STARTS)
+        if bad_starts:
+            raise ValueError(f"init_starts must be among {INIT_STARTS}, got {sorted(bad_starts)}")
         for name in ("variant_architectures", "init_architectures"):
             bad = set(getattr(self, name)) - set(self.architectures)
             if bad:
@@ -134,7 +151,8 @@ SETTINGS: dict[str, TrajectorySettings] = {
 def trajectory_settings(preset: str, **overrides) -> TrajectorySettings:
     """The chapter's settings for ``preset`` with single fields overridden (None keeps the preset's)."""
     check_choice(preset, "preset", SETTINGS)
-    for name in ("architectures", "widths", "variant_architectures", "init_architectures", "checkpoints"):
+    for name in ("architectures", "widths", "variant_architectures", "init_architectures", "init_starts",
+                 "checkpoints"):
         if overrides.get(name) is not None:
             overrides[name] = tuple(overrides[name])
     return with_overrides(SETTINGS[preset], "trajectory settings", **overrides)
@@ -158,28 +176,36 @@ class Run:
         return [f for f in FACTORS if self.factors[f] != other.factors[f]]
 
 
+def _initialisation(config: TrainConfig) -> str:
+    if config.pretrain_random_label_epochs:
+        return f"pretrained {config.pretrain_random_label_epochs} ep on shuffled labels"
+    return DEFAULT_INIT if config.init_scale == 1 else f"weights x{config.init_scale:g}"
+
+
 def _run(S: TrajectorySettings, architecture: str, width: int, variant: str = "base") -> Run:
     base = dict(dataset=S.dataset, model=architecture, width=width, n_train=S.n_train, epochs=S.epochs,
                 batch_size=S.batch_size, lr=S.lr_sgd, momentum=0.9, weight_decay=S.weight_decay,
                 augment=False, n_test=S.n_test, seed=S.seed, data_seed=S.seed)
     change = {"base": {}, "adam": dict(optimizer="adam", lr=S.lr_adam), "no wd": dict(weight_decay=0.0),
               "augment": dict(augment=True), "seed": dict(seed=S.seed + 1),
-              "init": dict(init_scale=S.init_scale)}[variant]
+              "scaled": dict(init_scale=S.init_scale),
+              "shuffled": dict(pretrain_random_label_epochs=S.pretrain_epochs)}[variant]
     config = TrainConfig(**{**base, **change})
     config = replace(config, checkpoint_steps=checkpoint_steps(config, S.checkpoints))
     factors = dict(architecture=architecture, width=width, optimizer=config.optimizer,
                    weight_decay=config.weight_decay, augmentation=config.augment, seed=config.seed,
-                   initialisation=f"x{config.init_scale:g}")
+                   initialisation=_initialisation(config))
     name = f"{architecture} w{width}" + ("" if variant == "base" else f" {variant}")
     return Run(name, config, factors)
 
 
 def run_grid(S: TrajectorySettings) -> list[Run]:
     """Architectures x widths (base recipe: SGD, weight decay, no augmentation), then per variant
-    architecture Adam / no weight decay / augmentation / seed + 1, then the scaled-up inits."""
+    architecture Adam / no weight decay / augmentation / seed + 1, then per init architecture the
+    very different starts of ``init_starts``."""
     runs = [_run(S, a, w) for a in S.architectures for w in S.widths]
     runs += [_run(S, a, S.widths[0], v) for a in S.variant_architectures for v in ("adam", "no wd", "augment", "seed")]
-    runs += [_run(S, a, S.widths[0], "init") for a in S.init_architectures]
+    runs += [_run(S, a, S.widths[0], v) for a in S.init_architectures for v in S.init_starts]
     return runs
 
 
@@ -305,7 +331,7 @@ def factor_table(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def base_points(points: pd.DataFrame, S: TrajectorySettings) -> pd.DataFrame:
     """The checkpoints of the base-recipe runs (every architecture x width; no variants)."""
-    return points[(points.optimizer == "sgd") & ~points.augmentation.astype(bool) & (points.initialisation == "x1")
+    return points[(points.optimizer == "sgd") & ~points.augmentation.astype(bool) & (points.initialisation == DEFAULT_INIT)
                   & (points.seed == S.seed) & (points.weight_decay == S.weight_decay)]
 
 
@@ -331,7 +357,7 @@ def width_table(points: pd.DataFrame, pairs: pd.DataFrame, S: TrajectorySettings
 
 
 def init_table(data: Trajectories, points: pd.DataFrame, probe: str = "train", n_grid: int = 50) -> pd.DataFrame:
-    """Per scaled-init run, against its architecture's base run at the same width:
+    """Per run from a non-default start, against its architecture's base run at the same width:
 
     ``d_start`` / ``d_end``: d_B between the two at initialisation / at the last checkpoint;
     ``d_late``: trajectory distance over the upper half of their common progress range;
@@ -342,9 +368,10 @@ def init_table(data: Trajectories, points: pd.DataFrame, probe: str = "train", n
     P = data.p[probe]
     prog = points["progress"].to_numpy()
     for run in data.runs:
-        if run.factors["initialisation"] == "x1":
+        if run.factors["initialisation"] == DEFAULT_INIT:
             continue
-        ref = next(r for r in data.runs if r.differs(run) == ["initialisation"])
+        ref = next(r for r in data.runs if r.differs(run) == ["initialisation"]
+                   and r.factors["initialisation"] == DEFAULT_INIT)
         ia, ib = data.rows(run.name), data.rows(ref.name)
         lo, hi = max(prog[ia].min(), prog[ib].min()), min(prog[ia].max(), prog[ib].max())
         late = ps.trajectory_distance(P[ia], P[ib], prog[ia], prog[ib], n_grid=n_grid, span=(lo + (hi - lo) / 2, hi)) \
