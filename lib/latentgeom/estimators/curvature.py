@@ -1,42 +1,66 @@
 """Principal curvatures of point clouds from local quadratic fits: the MAPC estimator.
 
-Two modes share one batched torch engine (all points of a chunk at once, CPU or CUDA):
+Used by every curvature page of the book; the methods pages "Measuring curvature" and
+"Curvature under noise" show what each mode measures on ground truth.
+
+Two modes share one batched torch engine (all points of a chunk at once, CPU or CUDA, float64
+by default):
 
 ``paper``
-    Kaufman & Azencot (2023), ``shared/specs/curvature.md`` steps 5-8, value for value:
-    uncentred frame Delta_j = y_j - x, SVD of the D x K matrix, m = min(D, K), tangent = the
-    first d coordinates, normal = the other m - d; design rows [u, 1/2 u_k^2, u_k u_l (k<l)]
-    without intercept; minimum-norm least squares; eigenvalues of every H^alpha. MAPC = mean
-    |kappa| over all points and all (m - d) * d values. Its known weaknesses (dilution by empty
-    normal directions, under-determined fits at K = 2d, dependence on d) are kept on purpose.
+    Kaufman & Azencot, "Data Representations' Study of Latent Image Manifolds" (ICML 2023,
+    arXiv 2305.19730), with the local fit of Li, "Curvature-aware manifold learning" (arXiv
+    1706.07167), value for value: uncentred frame Delta_j = y_j - x, SVD of the D x K matrix,
+    m = min(D, K), tangent = the first d coordinates, normal = the other m - d; design rows
+    [u, 1/2 u_k^2, u_k u_l (k<l)] without intercept (P = d + d(d+1)/2 unknowns); minimum-norm
+    least squares; eigenvalues of every H^alpha. MAPC = mean |kappa| over all points and all
+    (m - d) * d values. Its known weaknesses (dilution by empty normal directions,
+    under-determined fits at K = 2d, dependence on d) are kept on purpose.
 
-    Speed: the SVD of the D x K frame is replaced by the eigendecomposition of the K x K Gram
-    matrix G = Delta Delta^T (coordinates c_j = s_i v_ji, cost D K^2), and the pseudo-inverse
-    of the K x P design (P = d + d(d+1)/2, 7 259 columns at d = 119) by the K x K Gram matrix of
-    the quadratic features, which is a polynomial of the tangent inner products:
-    phi(u).phi(v) = u.v + (u.v)^2 / 2 - sum_k u_k^2 v_k^2 / 4. The minimum-norm solution is
-    beta = Phi^T w with w = (Phi Phi^T)^+ f, so H^alpha_kl = sum_j w_j^alpha u_jk u_jl with its
-    diagonal halved, without ever forming Phi.
+    Engine: every step takes the cheaper of two exact routes for the shape at hand.
+    *Frame*: the eigendecomposition of the smaller Gram matrix, D x D (Delta^T Delta gives U,
+    c_j = U^T Delta_j) or K x K (Delta Delta^T gives V and s, c_j = s_i v_ji). *Fit*: since
+    pinv(Phi) = (Phi^T Phi)^+ Phi^T = Phi^T (Phi Phi^T)^+, the P x P Gram when P <= K, else
+    the K x K one, which is a polynomial of the tangent inner products,
+    phi(u).phi(v) = u.v + (u.v)^2 / 2 - sum_k u_k^2 v_k^2 / 4, so the K x P design is never
+    formed (P = 5564 at d = 104). On the CPU the engine runs with one torch thread
+    (measured fastest, see ``_lapack``); on CUDA the same code runs batched on the device.
 
-    Pseudo-inverse tolerance: singular values of the design below ``rcond`` times the largest
-    are treated as zero, exactly like ``numpy.linalg.pinv(Phi, rcond=rcond)``. Default
-    ``rcond = 1e-6`` in float64 (1e-3 in float32): small enough to keep every singular value a
-    well-spread neighbourhood has, large enough to cut the exact zeros of rank-deficient
-    designs (binary masks, K < P) above the round-off of the Gram route.
+    ``rcond`` means exactly what it means in ``numpy.linalg.pinv(Phi, rcond=rcond)`` for every
+    value in [0, 1): singular values of the design at or below ``rcond`` times the largest are
+    treated as zero. A Gram matrix squares the singular values, and its eigenvalues carry an
+    absolute round-off of ~n eps mu_max, so the Gram route is used for a point only where it
+    provably makes numpy's decisions: every eigenvalue is farther than 10 n eps mu_max from the
+    cut-off rcond^2 mu_max, and every kept one is at least 1e-9 mu_max (the normal equations
+    then lose at most ~1e-7 relative). Other points (rank-deficient designs at small rcond:
+    binary masks, exact duplicates) are solved by the SVD of their design, as numpy does.
+    Default ``rcond = 1e-6`` in float64 (1e-3 in float32).
 
 ``robust``
     An estimator of the true principal curvatures. Per point: tangent space = top-d principal
     axes of the *centred* neighbourhood; tangent coordinates u_j and ambient normal residuals
-    r_j = Delta_j - T u_j; one well-posed least-squares fit r ~ c + A u + 1/2 II(u, u) with
+    r_j = Delta_j - T u_j; a well-posed least-squares fit r ~ c + A u + 1/2 II(u, u) with
     intercept and linear term (1 + d + d(d+1)/2 unknowns, needs K at least that), giving the
     second fundamental form II as a D-valued quadratic form. The normal directions that carry
     curvature are the principal axes of II (SVD of its coefficient matrix with Frobenius
     weights): direction 1 carries most of ||II||, and so on. ``kappa[:, i]`` holds the
     eigenvalues of II projected on the i-th axis (``n_normal`` axes, default
-    min(D - d, d(d+1)/2, 8)). Empty directions cannot dilute anything and the intercept and
-    linear term absorb noise and tangent tilt. Headline ``mapc`` (and ``per_point``) = the
-    per-point largest |kappa|, averaged over points: 1/r on a sphere of radius r in any
-    dimension, 1/r on a cylinder.
+    min(D - d, d(d+1)/2, 8)). Headline ``mapc`` (and ``per_point``) = the per-point largest
+    |kappa|, averaged over points: 1/r on a sphere of radius r in any dimension, 1/r on a
+    cylinder. Three corrections make it hold under noise and at finite neighbourhood size:
+
+    - *noise debiasing*: noise in the normal residuals adds (its total variance) times the
+      design's covariance of the Hessian entries to the statistic whose principal axes pick
+      the normal directions, in every ambient direction at once; that total is estimated from
+      the fit's residuals (RSS / (K - p)) and subtracted, so noise does not pose as curvature;
+    - *adaptive neighbourhood size*: fits on ``scales`` nested neighbourhoods (nearest first,
+      sizes geometric from 2p to K); per point, the smallest one whose strongest Hessian has a
+      relative noise (residual variance along its normal direction, propagated through the
+      design) at most ``noise_rtol`` wins, else the quietest one. Hand it a generous K;
+    - *small-neighbourhood bias*: a normal section is the graph h(u) = 1/2 u^T H u +
+      1/8 (u^T H u)(u^T H^2 u) + ..., whose quartic term a quadratic fit absorbs (curvature
+      overestimated by ~0.2 (rho kappa)^2 at radius rho); the term is predicted from the fit
+      and its share removed (two fixed-point steps, exact to fourth order on spheres and
+      cylinders, capped at half of ||H||).
 
 Both modes return :class:`CurvatureResult` with the same summaries, so findings can be
 shown under both: ``max_abs`` (mean per-point largest |kappa|) and ``carrying_mean_abs``
@@ -54,7 +78,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..validation import as_tensor, check_choice, check_int, resolve_device
+from ..validation import as_tensor, check_choice, check_int, check_range, resolve_device
 
 __all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "min_neighbours"]
 
@@ -62,7 +86,7 @@ __all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "min_neighbours"
 CARRYING_RTOL = 0.25
 #: Estimator modes of :func:`mapc` (see the module docstring).
 MODES = ("paper", "robust")
-_DEFAULT_CHUNK_BYTES = 512 * 2**20
+_DEFAULT_CHUNK_BYTES = 128 * 2**20
 
 
 @dataclass(frozen=True)
@@ -174,12 +198,15 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
     dtype : torch.dtype
         Working precision (float64 recommended; float32 is faster on GPUs but coarse).
     chunk_size : int, optional
-        Points per batch (default: what fits in ~512 MiB of intermediates).
+        Points per batch (default: what fits in ~128 MiB of intermediates).
     **mode_options
-        paper: ``rcond`` (float, pseudo-inverse relative tolerance, default 1e-6 in float64).
+        paper: ``rcond`` (float in [0, 1), numpy's pseudo-inverse tolerance, default 1e-6 in
+        float64, 1e-3 in float32).
         robust: ``n_normal`` (int, principal normal directions kept, default
         min(D - d, d(d+1)/2, 8)), ``rcond`` (relative tolerance of the least-squares solve,
-        default 1e-10 in float64, 1e-5 in float32).
+        default 1e-10 in float64, 1e-5 in float32), ``scales`` (int >= 1, nested neighbourhood
+        sizes tried per point, default 6; 1 = use all K), ``noise_rtol`` (float > 0, relative
+        noise of the Hessian at which a neighbourhood counts as resolved, default 0.05).
 
     Returns
     -------
@@ -217,8 +244,8 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         raise ValueError(f"{mode} mode with d={d} needs {what}; got K={K} neighbours per point")
     dev = resolve_device(device, like=P)
     rcond = mode_options.get("rcond")
-    if rcond is not None and not (0 <= float(rcond) < 1):
-        raise ValueError(f"rcond must be in [0, 1), got {rcond}")
+    if rcond is not None:
+        rcond = check_range(rcond, "rcond", 0.0, 1.0, closed="left")
 
     if mode == "paper":
         m = min(D, K)
@@ -241,16 +268,15 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
                                + 3 * q * D + 3 * n_normal * (K + d * d))
         step = _robust_chunk
         scales = check_int(mode_options.get("scales", 6), "scales", minimum=1)
-        noise_rtol = float(mode_options.get("noise_rtol", 0.05))
-        if not noise_rtol > 0:
-            raise ValueError(f"noise_rtol must be > 0, got {noise_rtol}")
+        noise_rtol = check_range(mode_options.get("noise_rtol", 0.05), "noise_rtol", 0.0, math.inf,
+                                 closed="neither")
         kwargs = dict(d=d, n_normal=n_normal, rcond=rcond, scales=scales, noise_rtol=noise_rtol)
     if chunk_size is None:
         chunk_size = max(1, min(n, _DEFAULT_CHUNK_BYTES // max(per_point_bytes, 1)))
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
 
     out = []
-    with torch.no_grad():
+    with torch.no_grad(), _lapack(dev):  # the whole call: measured fastest, see _lapack
         for start in range(0, n, chunk_size):
             x = P[start:start + chunk_size].to(dev, dtype)
             y = Y[start:start + chunk_size].to(dev, dtype)
@@ -260,11 +286,13 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
 
 
 def _lapack(device: torch.device):
-    """Context for LAPACK calls (eigh, eigvalsh, svd): one intra-op thread on CPU.
+    """One intra-op torch thread on CPU (a no-op on CUDA or when torch already uses one).
 
-    Measured on a 2-core machine: MKL's multithreaded eigh/eigvalsh on batches of small matrices
-    is 20-40x slower than single-threaded (the threads spin on each other); the matrix products
-    around them keep torch's thread count (see ``bench/bench_estimators.py``).
+    Measured on a 2-core machine shared with other jobs: MKL's multithreaded eigh/eigvalsh on
+    batches of small matrices is 20-40x slower than single-threaded (the threads spin on each
+    other), and the whole :func:`mapc` call with one thread was 1.3-4x faster than with two on
+    every shape of ``bench/bench_estimators.py`` (which prints both), so both the whole call and
+    each LAPACK call use it.
     """
     if device.type != "cpu" or torch.get_num_threads() == 1:
         return contextlib.nullcontext()
