@@ -2,41 +2,26 @@ import numpy as np
 import pytest
 import torch
 
-from latentgeom.estimators.curvature import CurvatureResult, mapc
+from latentgeom import synthetic
+from latentgeom.estimators.curvature import CurvatureResult, mapc, paper_reference
 from latentgeom.estimators.neighbourhoods import knn_neighbourhoods
 
 
 def _frame(D, k, rng):
-    return np.linalg.qr(rng.standard_normal((D, k)))[0]  # orthonormal columns: random rotation
+    return synthetic.rotation(D, k, rng)
 
 
 def sphere(n, dim, r, D, seed=0):
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, dim + 1))
-    z /= np.linalg.norm(z, axis=1, keepdims=True)
-    return r * z @ _frame(D, dim + 1, rng).T
+    return synthetic.sphere(n, dim, r, D, seed=seed)
 
 
 def cylinder(n, r, D, seed=0):
-    rng = np.random.default_rng(seed)
-    t, h = rng.uniform(0, 2 * np.pi, n), rng.uniform(-2, 2, n)
-    return np.stack([r * np.cos(t), r * np.sin(t), h], 1) @ _frame(D, 3, rng).T
+    return synthetic.cylinder(n, r, D, seed=seed)
 
 
 def local_sphere(n, dim, r, D, K, noise=0.0, rho=0.1, seed=0):
-    """n points of S^dim(r) rotated into R^D, each with K neighbours in a geodesic ball of radius rho*r."""
-    rng = np.random.default_rng(seed)
-    Q = _frame(D, dim + 1, rng)
-    x = rng.standard_normal((n, dim + 1))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    v = rng.standard_normal((n, K, dim + 1))
-    v -= (v * x[:, None]).sum(-1, keepdims=True) * x[:, None]
-    v /= np.linalg.norm(v, axis=-1, keepdims=True)
-    ang = rho * rng.random((n, K, 1)) ** (1 / dim)
-    P, Y = r * x @ Q.T, r * (np.cos(ang) * x[:, None] + np.sin(ang) * v) @ Q.T
-    if noise:
-        P, Y = P + noise * r * rng.standard_normal(P.shape), Y + noise * r * rng.standard_normal(Y.shape)
-    return P, Y
+    """Controlled neighbourhoods of S^dim(r); ``noise`` is relative to r."""
+    return synthetic.local_sphere(n, dim, r, D, K, rho=rho, noise=noise * r, seed=seed)
 
 
 # ---- paper mode: the spec's reference values (D = 10, n = 2000, d = 2, K = 10 data neighbours)
@@ -144,3 +129,90 @@ def test_validation_errors():
         mapc(X, nb, 2, mode="fancy")
     with pytest.raises(ValueError, match="unknown option"):
         mapc(X, nb, 2, n_normal=3)
+
+    with pytest.raises(ValueError, match="rcond"):
+        mapc(X, nb, 2, rcond=1.0)
+    with pytest.raises(ValueError, match="scales"):
+        mapc(X, nb, 2, mode="robust", scales=0)
+    with pytest.raises(ValueError, match="noise_rtol"):
+        mapc(X, nb, 2, mode="robust", noise_rtol=0)
+
+
+# ---- paper mode: the engine equals numpy's per-point pseudo-inverse, for every route
+
+@pytest.mark.parametrize("rcond", [1e-15, 1e-10, 1e-6])
+@pytest.mark.parametrize("dim, D, K", [(2, 10, 20),   # K x K frame, P x P fit (P = 5 < K)
+                                       (3, 10, 8),    # K x K frame, K x K fit (P = 9 > K)
+                                       (2, 6, 30),    # D x D frame (D < K)
+                                       (3, 40, 30)])  # high codimension
+def test_paper_equals_numpy_pinv_reference(rcond, dim, D, K):
+    P, Y = local_sphere(30, dim, 1.0, D, K, rho=0.3, noise=0.01, seed=dim + D + K)
+    ours, ref = mapc(P, Y, dim, rcond=rcond).kappa, paper_reference(P, Y, dim, rcond)
+    a, b = np.sort(np.abs(ref), 2), np.sort(np.abs(ours), 2)  # eigenvalue signs are arbitrary
+    np.testing.assert_allclose(b.mean((1, 2)), a.mean((1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6 * a.max())
+
+
+@pytest.mark.parametrize("rcond", [1e-10, 1e-6, 1e-2])
+def test_paper_rank_deficient_design_equals_numpy(rcond):
+    """Neighbours on cube vertices (u_k^2 = u_k, as with binary masks): the design is rank
+    deficient, the Gram route cannot decide, and the SVD fallback must give numpy's answer."""
+    rng = np.random.default_rng(0)
+    bits = np.array([[i >> k & 1 for k in range(3)] for i in range(8)], float)  # [8, 3]
+    n, D = 12, 9
+    Q = synthetic.rotation(D, D, rng)
+    local = np.concatenate([bits, 0.3 * bits[:, [0]] * bits[:, [1]], 0.2 * bits[:, [2]] ** 2,
+                            np.zeros((8, D - 5))], 1)
+    points = rng.standard_normal((n, D))
+    neighbours = points[:, None] + (rng.uniform(0.5, 2, (n, 1, 1)) * local) @ Q.T
+    ours, ref = mapc(points, neighbours, 3, rcond=rcond).kappa, paper_reference(points, neighbours, 3, rcond)
+    a, b = np.sort(np.abs(ref), 2), np.sort(np.abs(ours), 2)
+    np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6 * a.max())
+
+
+def test_paper_chunks_and_float32_input():
+    P, Y = local_sphere(40, 2, 1.0, 12, 16, rho=0.3, noise=0.01)
+    whole = mapc(P, Y, 2).kappa
+    np.testing.assert_allclose(mapc(P, Y, 2, chunk_size=3).kappa, whole, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mapc(P.astype(np.float32), Y.astype(np.float32), 2).mapc,
+                               mapc(P.astype(np.float32).astype(float), Y.astype(np.float32).astype(float), 2).mapc)
+
+
+# ---- robust mode: noise and small neighbourhoods
+
+def _noisy_sphere_median(n, K, sigma):
+    X = synthetic.sphere(n, 2, 1.0, 50, noise=sigma, seed=0)
+    return float(np.median(mapc(X, knn_neighbourhoods(X, K), 2, mode="robust").per_point))
+
+
+def test_robust_noise_in_every_coordinate():
+    """S^2 of radius 1 in R^50, isotropic noise in all 50 coordinates: per-point largest |kappa|
+    within 10 % of 1 (median) at sigma = 0.01 and within 25 % at sigma = 0.03 (fewer points
+    than the slow test below, so each point sees a larger neighbourhood)."""
+    assert abs(_noisy_sphere_median(800, 100, 0.01) - 1) < 0.10
+    assert abs(_noisy_sphere_median(800, 100, 0.03) - 1) < 0.25
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sigma, tolerance", [(0.01, 0.10), (0.03, 0.25)])
+def test_robust_noise_targets_at_n3000(sigma, tolerance):
+    assert abs(_noisy_sphere_median(3000, 150, sigma) - 1) < tolerance
+
+
+@pytest.mark.parametrize("rho, tolerance", [(0.3, 0.003), (0.6, 0.015)])
+def test_robust_small_neighbourhood_bias_removed(rho, tolerance):
+    """A plain quadratic fit overestimates by ~0.2 (rho kappa)^2 (2 % at rho = 0.3, 7 % at 0.6)."""
+    P, Y = local_sphere(30, 2, 1.0, 10, 40, rho=rho, seed=1)
+    assert abs(np.median(mapc(P, Y, 2, mode="robust").per_point) - 1) < tolerance
+    X = synthetic.cylinder(1500, 1.0, 10, seed=1)
+    top = np.abs(mapc(X, knn_neighbourhoods(X, 60), 2, mode="robust", scales=1).kappa[:, 0]).max(1)
+    assert abs(np.median(top) - 1) < 0.01
+
+
+def test_robust_neighbour_order_does_not_matter():
+    """Perturbation neighbourhoods come unsorted: nested sizes are taken nearest first."""
+    X = synthetic.sphere(300, 2, 1.0, 8, noise=0.01, seed=2)
+    nb = knn_neighbourhoods(X, 40)
+    shuffled = nb[:, torch.randperm(40, generator=torch.Generator().manual_seed(0))]
+    np.testing.assert_allclose(mapc(X, shuffled, 2, mode="robust").kappa, mapc(X, nb, 2, mode="robust").kappa,
+                               rtol=1e-9, atol=1e-12)

@@ -1,42 +1,66 @@
 """Principal curvatures of point clouds from local quadratic fits: the MAPC estimator.
 
-Two modes share one batched torch engine (all points of a chunk at once, CPU or CUDA):
+Used by every curvature page of the book; the methods pages "Measuring curvature" and
+"Curvature under noise" show what each mode measures on ground truth.
+
+Two modes share one batched torch engine (all points of a chunk at once, CPU or CUDA, float64
+by default):
 
 ``paper``
-    Kaufman & Azencot (2023), ``shared/specs/curvature.md`` steps 5-8, value for value:
-    uncentred frame Delta_j = y_j - x, SVD of the D x K matrix, m = min(D, K), tangent = the
-    first d coordinates, normal = the other m - d; design rows [u, 1/2 u_k^2, u_k u_l (k<l)]
-    without intercept; minimum-norm least squares; eigenvalues of every H^alpha. MAPC = mean
-    |kappa| over all points and all (m - d) * d values. Its known weaknesses (dilution by empty
-    normal directions, under-determined fits at K = 2d, dependence on d) are kept on purpose.
+    Kaufman & Azencot, "Data Representations' Study of Latent Image Manifolds" (ICML 2023,
+    arXiv 2305.19730), with the local fit of Li, "Curvature-aware manifold learning" (arXiv
+    1706.07167), value for value: uncentred frame Delta_j = y_j - x, SVD of the D x K matrix,
+    m = min(D, K), tangent = the first d coordinates, normal = the other m - d; design rows
+    [u, 1/2 u_k^2, u_k u_l (k<l)] without intercept (P = d + d(d+1)/2 unknowns); minimum-norm
+    least squares; eigenvalues of every H^alpha. MAPC = mean |kappa| over all points and all
+    (m - d) * d values. Its known weaknesses (dilution by empty normal directions,
+    under-determined fits at K = 2d, dependence on d) are kept on purpose.
 
-    Speed: the SVD of the D x K frame is replaced by the eigendecomposition of the K x K Gram
-    matrix G = Delta Delta^T (coordinates c_j = s_i v_ji, cost D K^2), and the pseudo-inverse
-    of the K x P design (P = d + d(d+1)/2, 7 259 columns at d = 119) by the K x K Gram matrix of
-    the quadratic features, which is a polynomial of the tangent inner products:
-    phi(u).phi(v) = u.v + (u.v)^2 / 2 - sum_k u_k^2 v_k^2 / 4. The minimum-norm solution is
-    beta = Phi^T w with w = (Phi Phi^T)^+ f, so H^alpha_kl = sum_j w_j^alpha u_jk u_jl with its
-    diagonal halved, without ever forming Phi.
+    Engine: every step takes the cheaper of two exact routes for the shape at hand.
+    *Frame*: the eigendecomposition of the smaller Gram matrix, D x D (Delta^T Delta gives U,
+    c_j = U^T Delta_j) or K x K (Delta Delta^T gives V and s, c_j = s_i v_ji). *Fit*: since
+    pinv(Phi) = (Phi^T Phi)^+ Phi^T = Phi^T (Phi Phi^T)^+, the P x P Gram when P <= K, else
+    the K x K one, which is a polynomial of the tangent inner products,
+    phi(u).phi(v) = u.v + (u.v)^2 / 2 - sum_k u_k^2 v_k^2 / 4, so the K x P design is never
+    formed (P = 5564 at d = 104). On the CPU the engine runs with one torch thread
+    (measured fastest, see ``_lapack``); on CUDA the same code runs batched on the device.
 
-    Pseudo-inverse tolerance: singular values of the design below ``rcond`` times the largest
-    are treated as zero, exactly like ``numpy.linalg.pinv(Phi, rcond=rcond)``. Default
-    ``rcond = 1e-6`` in float64 (1e-3 in float32): small enough to keep every singular value a
-    well-spread neighbourhood has, large enough to cut the exact zeros of rank-deficient
-    designs (binary masks, K < P) above the round-off of the Gram route.
+    ``rcond`` means exactly what it means in ``numpy.linalg.pinv(Phi, rcond=rcond)`` for every
+    value in [0, 1): singular values of the design at or below ``rcond`` times the largest are
+    treated as zero. A Gram matrix squares the singular values, and its eigenvalues carry an
+    absolute round-off of ~n eps mu_max, so the Gram route is used for a point only where it
+    provably makes numpy's decisions: every eigenvalue is farther than 10 n eps mu_max from the
+    cut-off rcond^2 mu_max, and every kept one is at least 1e-9 mu_max (the normal equations
+    then lose at most ~1e-7 relative). Other points (rank-deficient designs at small rcond:
+    binary masks, exact duplicates) are solved by the SVD of their design, as numpy does.
+    Default ``rcond = 1e-6`` in float64 (1e-3 in float32).
 
 ``robust``
     An estimator of the true principal curvatures. Per point: tangent space = top-d principal
     axes of the *centred* neighbourhood; tangent coordinates u_j and ambient normal residuals
-    r_j = Delta_j - T u_j; one well-posed least-squares fit r ~ c + A u + 1/2 II(u, u) with
+    r_j = Delta_j - T u_j; a well-posed least-squares fit r ~ c + A u + 1/2 II(u, u) with
     intercept and linear term (1 + d + d(d+1)/2 unknowns, needs K at least that), giving the
     second fundamental form II as a D-valued quadratic form. The normal directions that carry
     curvature are the principal axes of II (SVD of its coefficient matrix with Frobenius
     weights): direction 1 carries most of ||II||, and so on. ``kappa[:, i]`` holds the
     eigenvalues of II projected on the i-th axis (``n_normal`` axes, default
-    min(D - d, d(d+1)/2, 8)). Empty directions cannot dilute anything and the intercept and
-    linear term absorb noise and tangent tilt. Headline ``mapc`` (and ``per_point``) = the
-    per-point largest |kappa|, averaged over points: 1/r on a sphere of radius r in any
-    dimension, 1/r on a cylinder.
+    min(D - d, d(d+1)/2, 8)). Headline ``mapc`` (and ``per_point``) = the per-point largest
+    |kappa|, averaged over points: 1/r on a sphere of radius r in any dimension, 1/r on a
+    cylinder. Three corrections make it hold under noise and at finite neighbourhood size:
+
+    - *noise debiasing*: noise in the normal residuals adds (its total variance) times the
+      design's covariance of the Hessian entries to the statistic whose principal axes pick
+      the normal directions, in every ambient direction at once; that total is estimated from
+      the fit's residuals (RSS / (K - p)) and subtracted, so noise does not pose as curvature;
+    - *adaptive neighbourhood size*: fits on ``scales`` nested neighbourhoods (nearest first,
+      sizes geometric from 2p to K); per point, the smallest one whose strongest Hessian has a
+      relative noise (residual variance along its normal direction, propagated through the
+      design) at most ``noise_rtol`` wins, else the quietest one. Hand it a generous K;
+    - *small-neighbourhood bias*: a normal section is the graph h(u) = 1/2 u^T H u +
+      1/8 (u^T H u)(u^T H^2 u) + ..., whose quartic term a quadratic fit absorbs (curvature
+      overestimated by ~0.2 (rho kappa)^2 at radius rho); the term is predicted from the fit
+      and its share removed (two fixed-point steps, exact to fourth order on spheres and
+      cylinders, capped at half of ||H||).
 
 Both modes return :class:`CurvatureResult` with the same summaries, so findings can be
 shown under both: ``max_abs`` (mean per-point largest |kappa|) and ``carrying_mean_abs``
@@ -54,7 +78,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..validation import as_tensor, check_choice, check_int, resolve_device
+from ..validation import as_tensor, check_choice, check_int, check_range, resolve_device
 
 __all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "min_neighbours"]
 
@@ -62,26 +86,7 @@ __all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "min_neighbours"
 CARRYING_RTOL = 0.25
 #: Estimator modes of :func:`mapc` (see the module docstring).
 MODES = ("paper", "robust")
-_DEFAULT_CHUNK_BYTES = 512 * 2**20
-
-
-@contextlib.contextmanager
-def lapack_single_thread(device: torch.device):
-    """Run CPU LAPACK calls (eigh, eigvalsh, cholesky) with one intra-op thread.
-
-    On small shared VMs, multithreaded MKL LAPACK on batches of small matrices was measured
-    ~700x slower than single-threaded (2 vCPUs, one busy): the threads spin on each other.
-    BLAS-3 matmuls are unaffected and keep all threads.
-    """
-    if device.type != "cpu" or torch.get_num_threads() == 1:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+_DEFAULT_CHUNK_BYTES = 128 * 2**20
 
 
 @dataclass(frozen=True)
@@ -193,12 +198,15 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
     dtype : torch.dtype
         Working precision (float64 recommended; float32 is faster on GPUs but coarse).
     chunk_size : int, optional
-        Points per batch (default: what fits in ~512 MiB of intermediates).
+        Points per batch (default: what fits in ~128 MiB of intermediates).
     **mode_options
-        paper: ``rcond`` (float, pseudo-inverse relative tolerance, default 1e-6 in float64).
+        paper: ``rcond`` (float in [0, 1), numpy's pseudo-inverse tolerance, default 1e-6 in
+        float64, 1e-3 in float32).
         robust: ``n_normal`` (int, principal normal directions kept, default
         min(D - d, d(d+1)/2, 8)), ``rcond`` (relative tolerance of the least-squares solve,
-        default 1e-10 in float64, 1e-5 in float32).
+        default 1e-10 in float64, 1e-5 in float32), ``scales`` (int >= 1, nested neighbourhood
+        sizes tried per point, default 6; 1 = use all K), ``noise_rtol`` (float > 0, relative
+        noise of the Hessian at which a neighbourhood counts as resolved, default 0.05).
 
     Returns
     -------
@@ -212,7 +220,7 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         mode or option.
     """
     check_choice(mode, "mode", MODES)
-    allowed = {"paper": {"rcond"}, "robust": {"n_normal", "rcond"}}[mode]
+    allowed = {"paper": {"rcond"}, "robust": {"n_normal", "rcond", "scales", "noise_rtol"}}[mode]
     unknown = set(mode_options) - allowed
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)} for mode {mode!r}; allowed: {sorted(allowed)}")
@@ -236,8 +244,8 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         raise ValueError(f"{mode} mode with d={d} needs {what}; got K={K} neighbours per point")
     dev = resolve_device(device, like=P)
     rcond = mode_options.get("rcond")
-    if rcond is not None and not (0 <= float(rcond) < 1):
-        raise ValueError(f"rcond must be in [0, 1), got {rcond}")
+    if rcond is not None:
+        rcond = check_range(rcond, "rcond", 0.0, 1.0, closed="left")
 
     if mode == "paper":
         m = min(D, K)
@@ -256,16 +264,19 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
                                                                         maximum=min(D - d, q))
         rcond = (1e-10 if dtype == torch.float64 else 1e-5) if rcond is None else float(rcond)
         p_cols = 1 + d + q
-        per_point_bytes = 8 * (4 * K * D + 3 * K * p_cols + 3 * p_cols * p_cols + 3 * q * D
-                               + 2 * D * D + 3 * n_normal * d * d)
+        per_point_bytes = 8 * (6 * K * D + 3 * min(K, D) ** 2 + 4 * K * p_cols + 3 * p_cols * p_cols
+                               + 3 * q * D + 3 * n_normal * (K + d * d))
         step = _robust_chunk
-        kwargs = dict(d=d, n_normal=n_normal, rcond=rcond)
+        scales = check_int(mode_options.get("scales", 6), "scales", minimum=1)
+        noise_rtol = check_range(mode_options.get("noise_rtol", 0.05), "noise_rtol", 0.0, math.inf,
+                                 closed="neither")
+        kwargs = dict(d=d, n_normal=n_normal, rcond=rcond, scales=scales, noise_rtol=noise_rtol)
     if chunk_size is None:
         chunk_size = max(1, min(n, _DEFAULT_CHUNK_BYTES // max(per_point_bytes, 1)))
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
 
     out = []
-    with torch.no_grad(), lapack_single_thread(dev):
+    with torch.no_grad(), _lapack(dev):  # the whole call: measured fastest, see _lapack
         for start in range(0, n, chunk_size):
             x = P[start:start + chunk_size].to(dev, dtype)
             y = Y[start:start + chunk_size].to(dev, dtype)
@@ -274,84 +285,272 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
     return CurvatureResult.from_kappa(mode, d, K, D, m, kappa)
 
 
-def _sym_from_upper(coef: torch.Tensor, d: int, halve_diagonal: bool) -> torch.Tensor:
-    """[..., d(d+1)/2] coefficients in row-major upper-triangle order -> symmetric [..., d, d]."""
-    iu = torch.triu_indices(d, d, device=coef.device)
-    H = coef.new_zeros(coef.shape[:-1] + (d, d))
-    H[..., iu[0], iu[1]] = coef
-    H[..., iu[1], iu[0]] = coef
-    if halve_diagonal:
-        H.diagonal(dim1=-2, dim2=-1).mul_(0.5)
-    return H
+def _lapack(device: torch.device):
+    """One intra-op torch thread on CPU (a no-op on CUDA or when torch already uses one).
+
+    Measured on a 2-core machine shared with other jobs: MKL's multithreaded eigh/eigvalsh on
+    batches of small matrices is 20-40x slower than single-threaded (the threads spin on each
+    other), and the whole :func:`mapc` call with one thread was 1.3-4x faster than with two on
+    every shape of ``bench/bench_estimators.py`` (which prints both), so both the whole call and
+    each LAPACK call use it.
+    """
+    if device.type != "cpu" or torch.get_num_threads() == 1:
+        return contextlib.nullcontext()
+    return _single_thread()
+
+
+@contextlib.contextmanager
+def _single_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _quadratic_columns(u: torch.Tensor) -> torch.Tensor:
+    """[..., K, d] tangent coordinates -> [..., K, d(d+1)/2] design columns 1/2 u_k^2 (k = l) and
+    u_k u_l (k < l), row-major upper-triangle order: their coefficients are the Hessian entries."""
+    d = u.shape[-1]
+    iu = torch.triu_indices(d, d, device=u.device)
+    quad = u[..., iu[0]] * u[..., iu[1]]
+    return torch.where(iu[0] == iu[1], 0.5 * quad, quad)
+
+
+def _frame_coordinates(delta: torch.Tensor, m: int) -> torch.Tensor:
+    """Coordinates c_j = U^T Delta_j [b, K, m] of the uncentred frame (SVD of the D x K matrix),
+    from whichever Gram matrix is smaller: D x D (U directly) or K x K (c = S V^T)."""
+    b, K, D = delta.shape
+    with _lapack(delta.device):
+        if D <= K:
+            lam, U = torch.linalg.eigh(delta.mT @ delta)
+            return delta @ U.flip(-1)  # m = D
+        lam, V = torch.linalg.eigh(delta @ delta.mT)
+    lam, V = lam.flip(-1)[..., :m], V.flip(-1)[..., :m]
+    # Exact zeros of the SVD come back as +-K eps lam_max from the Gram route; their square
+    # roots (~1e-7 relative) would fake normal coordinates, so zero them as the SVD would.
+    floor = 10 * K * torch.finfo(delta.dtype).eps * lam[..., :1].clamp_min(0)
+    s = torch.where(lam > floor, lam.clamp_min(0).sqrt(), torch.zeros_like(lam))
+    return V * s[..., None, :]
+
+
+# A Gram eigenvalue is trusted when it is farther than GRAM_TOL * n * eps * mu_max from the
+# cut-off, and a kept one when it is at least GRAM_MIN_KEPT * mu_max (condition number of the
+# kept part below ~3e4: the normal equations then lose at most ~eps * 1e9 ~ 2e-7 relative).
+GRAM_TOL = 10.0
+GRAM_MIN_KEPT = 1e-9
+
+
+def _gram_pinv_apply(gram: torch.Tensor, rhs: torch.Tensor, rcond: float):
+    """``pinv(gram) @ rhs`` for Gram matrices A^T A (or A A^T) with numpy's cut-off on the
+    singular values of A (sigma > rcond * sigma_max, i.e. mu > rcond^2 mu_max), and a [b] mask
+    of the points where the Gram route provably makes the same decisions as the SVD of A."""
+    n = gram.shape[-1]
+    with _lapack(gram.device):
+        mu, E = torch.linalg.eigh(gram)
+    mu_max = mu[..., -1:].clamp_min(0)
+    cut = rcond * rcond * mu_max
+    tol = GRAM_TOL * n * torch.finfo(gram.dtype).eps * mu_max
+    keep = mu > cut
+    kept_ok = (mu >= cut + tol) & (mu >= GRAM_MIN_KEPT * mu_max)
+    safe = (kept_ok | (mu <= cut - tol)).all(-1) | (mu_max[..., 0] == 0)
+    inv = torch.where(keep, 1.0 / torch.where(keep, mu, torch.ones_like(mu)), torch.zeros_like(mu))
+    return E @ (inv[..., None] * (E.mT @ rhs)), safe
+
+
+def _svd_lstsq(phi: torch.Tensor, f: torch.Tensor, rcond: float) -> torch.Tensor:
+    """``pinv(phi, rcond) @ f`` by the SVD of the design, as numpy computes it."""
+    with _lapack(phi.device):
+        U, S, Vh = torch.linalg.svd(phi, full_matrices=False)
+    keep = S > rcond * S[..., :1]
+    inv = torch.where(keep, 1.0 / torch.where(keep, S, torch.ones_like(S)), torch.zeros_like(S))
+    return Vh.mT @ (inv[..., None] * (U.mT @ f))
 
 
 def _paper_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, m: int, rcond: float) -> torch.Tensor:
     """kappa [b, m - d, d] of the paper's estimator for a chunk of b points."""
     K = y.shape[1]
-    eps = torch.finfo(x.dtype).eps
-    delta = y - x[:, None, :]  # uncentred frame (paper)
-    gram = delta @ delta.mT  # [b, K, K]; eigenpairs = squared singular values, right vectors
-    lam, V = torch.linalg.eigh(gram)
-    lam, V = lam.flip(-1)[..., :m], V.flip(-1)[..., :m]
-    # Exact zeros of the SVD come back as +-K eps lam_max from the Gram route; their square
-    # roots (~1e-7 relative) would fake normal coordinates, so zero them as the SVD would.
-    floor = 10 * K * eps * lam[..., :1].clamp_min(0)
-    s = torch.where(lam > floor, lam.clamp_min(0).sqrt(), torch.zeros_like(lam))
-    coords = V * s[:, None, :]  # c_j = U^T Delta_j = (S V^T)_j, [b, K, m]
+    coords = _frame_coordinates(y - x[:, None, :], m)  # uncentred frame (paper)
     u, f = coords[..., :d], coords[..., d:]
-    a = u @ u.mT
-    u2 = u * u
-    phi_gram = a + 0.5 * a * a - 0.25 * (u2 @ u2.mT)  # Phi Phi^T without Phi
-    mu, Q = torch.linalg.eigh(phi_gram)
-    # pinv(Phi) keeps sigma > rcond sigma_max, i.e. mu = sigma^2 > rcond^2 mu_max.
-    keep = mu > (rcond ** 2) * mu[..., -1:].clamp_min(0)
-    inv = torch.where(keep, 1.0 / torch.where(keep, mu, torch.ones_like(mu)), torch.zeros_like(mu))
-    w = Q @ (inv[..., None] * (Q.mT @ f))  # [b, K, m - d]: beta = Phi^T w
-    iu = torch.triu_indices(d, d, device=x.device)
-    quad = u[..., iu[0]] * u[..., iu[1]]  # [b, K, d(d+1)/2], u_k u_l for k <= l
-    coef = w.mT @ quad  # [b, m - d, d(d+1)/2]: sum_j w_j u_jk u_jl
-    H = _sym_from_upper(coef, d, halve_diagonal=True)  # diag coefficient of 1/2 u_k^2 is H_kk
-    return torch.linalg.eigvalsh(H)
+    quad = _quadratic_columns(u)  # [b, K, q]
+    if d + quad.shape[-1] <= K:  # P x P side: pinv(Phi) = (Phi^T Phi)^+ Phi^T
+        phi = torch.cat([u, quad], -1)
+        beta, safe = _gram_pinv_apply(phi.mT @ phi, phi.mT @ f, rcond)
+        coef = beta[..., d:, :].mT  # [b, m - d, q]
+    else:  # K x K side: pinv(Phi) = Phi^T (Phi Phi^T)^+, Phi Phi^T a polynomial of u.u'
+        a = u @ u.mT
+        u2 = u * u
+        w, safe = _gram_pinv_apply(a + 0.5 * a * a - 0.25 * (u2 @ u2.mT), f, rcond)
+        coef = w.mT @ quad  # sum_j w_j phi_j: the Hessian entries
+    if not bool(safe.all()):  # the Gram route cannot resolve these designs: SVD, as numpy does
+        bad = ~safe
+        phi = torch.cat([u[bad], quad[bad]], -1)
+        coef[bad] = _svd_lstsq(phi, f[bad], rcond)[..., d:, :].mT
+    H = _sym_from_upper(coef, d)
+    if d == 1:
+        return H[..., 0]
+    with _lapack(H.device):
+        return torch.linalg.eigvalsh(H)
 
 
-def _robust_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, n_normal: int, rcond: float) -> torch.Tensor:
-    """kappa [b, n_normal, d] of the robust estimator for a chunk of b points."""
+def _sym_from_upper(coef: torch.Tensor, d: int) -> torch.Tensor:
+    """[..., d(d+1)/2] coefficients in row-major upper-triangle order -> symmetric [..., d, d]."""
+    iu = torch.triu_indices(d, d, device=coef.device)
+    H = coef.new_zeros(coef.shape[:-1] + (d, d))
+    H[..., iu[0], iu[1]] = coef
+    H[..., iu[1], iu[0]] = coef
+    return H
+
+
+def _robust_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, n_normal: int, rcond: float,
+                  scales: int, noise_rtol: float) -> torch.Tensor:
+    """kappa [b, n_normal, d] of the robust estimator for a chunk of b points.
+
+    One tangent frame per point (top-d principal axes of the whole centred neighbourhood), then
+    fits on nested neighbourhoods (nearest first) of ``scales`` sizes; per point, the smallest
+    size whose curvature stands above the noise (relative noise <= ``noise_rtol``) wins, else
+    the quietest one.
+    """
     b, K, D = y.shape
+    eps = torch.finfo(x.dtype).eps
+    p = 1 + d + d * (d + 1) // 2
     delta = y - x[:, None, :]
     centred = delta - delta.mean(1, keepdim=True)
-    # Tangent = top-d principal axes of the centred neighbourhood, via the K x K Gram matrix
-    # (cheaper than a D x D covariance when K < D): T = centred^T v / s.
-    g = centred @ centred.mT
-    lam, V = torch.linalg.eigh(g)
-    lam_d, V_d = lam.flip(-1)[..., :d], V.flip(-1)[..., :d]
-    if bool((lam_d[..., -1] <= 1e3 * K * torch.finfo(x.dtype).eps * lam_d[..., 0]).any()):
+    with _lapack(x.device):  # the smaller Gram matrix
+        if D <= K:
+            lam, T = torch.linalg.eigh(centred.mT @ centred)
+            lam_d, T = lam.flip(-1)[..., :d], T.flip(-1)[..., :d]
+        else:
+            lam, V = torch.linalg.eigh(centred @ centred.mT)
+            lam_d, V_d = lam.flip(-1)[..., :d], V.flip(-1)[..., :d]
+    if bool((lam_d[..., -1] <= 1e3 * K * eps * lam_d[..., 0]).any()):
         raise ValueError(f"some neighbourhoods span fewer than d={d} dimensions; lower d or use richer "
                          "neighbourhoods")
-    T = (centred.mT @ V_d) / lam_d.sqrt()[:, None, :]  # [b, D, d], orthonormal columns
+    if D > K:
+        T = (centred.mT @ V_d) / lam_d.sqrt()[:, None, :]  # [b, D, d], orthonormal columns
     u = delta @ T  # tangent coordinates relative to x, [b, K, d]
     resid = delta - u @ T.mT  # normal residuals in ambient coordinates, [b, K, D]
-    iu = torch.triu_indices(d, d, device=x.device)
-    diag = iu[0] == iu[1]
-    quad = u[..., iu[0]] * u[..., iu[1]]
-    quad = torch.where(diag, 0.5 * quad, quad)  # columns 1/2 u_k^2 and u_k u_l: coefficients = H entries
+    k_low = min(K, 2 * p)
+    sizes = sorted({round(k_low * (K / k_low) ** (i / (scales - 1))) for i in range(scales)}) \
+        if scales > 1 and K > k_low else [K]
+    if len(sizes) > 1:  # nearest first (data kNN already is; perturbation neighbourhoods are not)
+        order = delta.square().sum(-1).argsort(dim=1)
+        u = torch.gather(u, 1, order[..., None].expand_as(u))
+        resid = torch.gather(resid, 1, order[..., None].expand_as(resid))
+    kappa, rel = _robust_fit(u, resid, n_normal=n_normal, rcond=rcond)
+    resolved = rel <= noise_rtol
+    for k in sizes[:-1]:  # ascending: the first resolved size wins
+        kap_k, rel_k = _robust_fit(u[:, :k], resid[:, :k], n_normal=n_normal, rcond=rcond)
+        take = ~resolved & ((rel_k <= noise_rtol) | (rel_k < rel)) if k != sizes[0] else \
+            (rel_k <= noise_rtol) | (rel_k < rel)
+        if k == sizes[0]:
+            resolved = torch.zeros_like(resolved)
+        kappa = torch.where(take[:, None, None], kap_k, kappa)
+        rel = torch.where(take, rel_k, rel)
+        resolved = resolved | (take & (rel_k <= noise_rtol))
+    return kappa
+
+
+def _robust_fit(u: torch.Tensor, resid: torch.Tensor, *, n_normal: int, rcond: float, iterations: int = 2):
+    """One fit r ~ c + A u + 1/2 II(u, u) on tangent coordinates u [b, K, d] and ambient normal
+    residuals [b, K, D]: kappa [b, n_normal, d] and the relative noise [b] of the strongest
+    normal direction's Hessian (infinite where it cannot be told)."""
+    b, K, d = u.shape
+    tiny = torch.finfo(u.dtype).tiny
+    quad = _quadratic_columns(u)  # coefficients = Hessian entries
     design = torch.cat([torch.ones_like(u[..., :1]), u, quad], dim=-1)  # [b, K, p]
-    # Equilibrate columns (linear ~ eps, quadratic ~ eps^2) before the normal equations.
-    scale = torch.linalg.vector_norm(design, dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    p = design.shape[-1]
+    # Equilibrate columns (linear ~ rho, quadratic ~ rho^2) before the normal equations.
+    scale = torch.linalg.vector_norm(design, dim=1, keepdim=True).clamp_min(tiny)
     ds = design / scale
-    ata = ds.mT @ ds
-    ev, E = torch.linalg.eigh(ata)
+    with _lapack(u.device):
+        ev, E = torch.linalg.eigh(ds.mT @ ds)
     keep = ev > (rcond * ev[..., -1:]).clamp_min(0)
     inv = torch.where(keep, 1.0 / torch.where(keep, ev, torch.ones_like(ev)), torch.zeros_like(ev))
-    coef = E @ (inv[..., None] * (E.mT @ (ds.mT @ resid)))  # [b, p, D]
-    coef = coef / scale.mT
-    hq = coef[:, 1 + d:, :]  # [b, q, D]: second fundamental form coefficients per ambient axis
+    solve = E @ (inv[..., None] * E.mT)  # (X^T X)^+ of the scaled design, [b, p, p]
+    coef_s = solve @ (ds.mT @ resid)  # [b, p, D]
+    hq = (coef_s / scale.mT)[:, 1 + d:, :]  # [b, q, D]: second fundamental form per ambient axis
     # Principal normal axes of II under the Frobenius norm (off-diagonal entries count twice).
-    wts = torch.where(diag, 1.0, math.sqrt(2.0)).to(x.dtype)
+    iu = torch.triu_indices(d, d, device=u.device)
+    wts = torch.where(iu[0] == iu[1], 1.0, math.sqrt(2.0)).to(u.dtype)
     hw = hq * wts[:, None]
-    s2, Z = torch.linalg.eigh(hw @ hw.mT)  # [b, q], [b, q, q]: left singular vectors of hw
+    # Noise in the normal residuals adds (sum of its variances) * cov to hw hw^T, spread over
+    # every ambient axis (cov = W (X^T X)^-1 W, the design's covariance of the weighted Hessian
+    # entries). The sum is estimated from the residuals of the fit, RSS / (K - p), and
+    # subtracted, so that noise does not pose as curvature.
+    sq = scale[:, 0, 1 + d:] / wts
+    cov = solve[:, 1 + d:, 1 + d:] / (sq[:, :, None] * sq[:, None, :])
+    misfit = resid - ds @ coef_s  # [b, K, D]
+    dof = max(K - p, 1)
+    gram = hw @ hw.mT - (misfit.square().sum((1, 2)) / dof)[:, None, None] * cov
+    with _lapack(u.device):
+        s2, Z = torch.linalg.eigh(gram)  # [b, q], [b, q, q]
     Z = Z.flip(-1)[..., :n_normal]
     s = s2.flip(-1)[..., :n_normal].clamp_min(0).sqrt()
     # The projection of II on normal axis nu_i = hw^T z_i / s_i has weighted coefficients s_i z_i.
     proj = (Z * s[:, None, :]).mT / wts  # [b, n_normal, q], unweighted H entries
-    H = _sym_from_upper(proj, d, halve_diagonal=False)
-    return torch.linalg.eigvalsh(H)
+    # Relative noise of the strongest direction: residual variance along nu_1 times the trace
+    # of cov, against ||H_1||^2 (weighted).
+    nu = (hw.mT @ Z[..., :1]) / s[:, None, :1].clamp_min(tiny)  # [b, D, 1]
+    var_nu = (misfit @ nu).square().sum((1, 2)) / dof
+    rel = (var_nu * cov.diagonal(dim1=-2, dim2=-1).sum(-1)).sqrt() / s[:, 0].clamp_min(tiny)
+    rel = torch.where((s[:, 0] > 0) & torch.tensor(K > p), rel, torch.full_like(rel, math.inf))
+    # Small-neighbourhood bias: over the tangent plane a normal section is the graph
+    # h(u) = 1/2 u^T H u + 1/8 (u^T H u)(u^T H^2 u) + ... (exact to 4th order for spheres and
+    # cylinders), and the quadratic fit absorbs the quartic term, overestimating curvature by
+    # ~0.2 (rho kappa)^2. Predict that term from the fitted H, remove its share of the fit.
+    H0 = _sym_from_upper(proj, d)  # [b, n_normal, d, d]
+    H = H0
+    proj_coef = solve[:, 1 + d:] / scale[:, 0, 1 + d:, None]  # rows of pinv(X) for the Hessian
+    for _ in range(iterations):
+        uHu = torch.einsum("bki,bnij,bkj->bnk", u, H, u)
+        uH2u = (torch.einsum("bnij,bkj->bnki", H, u)).square().sum(-1)
+        quartic = uHu * uH2u / 8  # [b, n_normal, K]
+        shift = (proj_coef @ (ds.mT @ quartic.mT)).mT  # [b, n_normal, q]
+        # A correction, not a refit: capped at half of ||H|| where noise makes it run away.
+        cap = 0.5 * proj.norm(dim=-1, keepdim=True) / shift.norm(dim=-1, keepdim=True).clamp_min(tiny)
+        H = H0 - _sym_from_upper(shift * cap.clamp(max=1.0), d)
+    if d == 1:
+        return H[..., 0], rel
+    with _lapack(u.device):
+        return torch.linalg.eigvalsh(H), rel
+
+
+def paper_reference(points, neighbours, d: int, rcond: float = 1e-6) -> np.ndarray:
+    """The paper mode point by point in plain numpy: the yardstick of :func:`mapc`'s engine.
+
+    A literal port of the estimator (Kaufman & Azencot 2023): SVD of the D x K uncentred frame,
+    the explicit K x P design, ``numpy.linalg.pinv(Phi, rcond=rcond)`` and ``eigvalsh`` of every
+    H^alpha. Slow (one point at a time) and kept only for the tests and ``bench/``, which check
+    that ``mapc(..., mode="paper", rcond=rcond)`` returns the same values.
+
+    Parameters
+    ----------
+    points : ndarray [n, D]
+    neighbours : ndarray [n, K, D]
+    d : int
+    rcond : float
+
+    Returns
+    -------
+    ndarray [n, m - d, d]
+        Principal curvatures, ascending per normal direction.
+    """
+    points, neighbours = np.asarray(points, np.float64), np.asarray(neighbours, np.float64)
+    K, D = neighbours.shape[1:]
+    m = min(D, K)
+    iu = np.triu_indices(d, 1)
+    out = np.empty((len(points), m - d, d))
+    for i, (x, y) in enumerate(zip(points, neighbours)):
+        delta = (y - x).T  # D x K frame, not mean-centred
+        U = np.linalg.svd(delta, full_matrices=False)[0]
+        c = U[:, :m].T @ delta
+        u, f = c[:d].T, c[d:m].T
+        phi = np.hstack([u, 0.5 * u ** 2, u[:, iu[0]] * u[:, iu[1]]])
+        beta = np.linalg.pinv(phi, rcond=rcond) @ f
+        for a in range(m - d):
+            H = np.diag(beta[d:2 * d, a])
+            H[iu] = H[(iu[1], iu[0])] = beta[2 * d:, a]
+            out[i, a] = np.linalg.eigvalsh(H)
+    return out
