@@ -174,8 +174,18 @@ def line_chart(frame: pd.DataFrame, x: str, y: str, color: str, *, title: str, x
     integer_x : bool
         Integer ticks (e.g. a dimension on the x axis). With ``log_x`` and at most ten distinct
         x values, the ticks sit at the measured values.
+
+    Non-finite values, and non-positive ones on a log axis, are dropped, with their count in
+    the title. Used by the methods pages (curvature, intrinsic dimension, curvature under noise).
     """
     _check_columns(frame, x, y, color, dash)
+    keep = np.isfinite(frame[x].to_numpy(float)) & np.isfinite(frame[y].to_numpy(float))
+    for column, log in ((x, log_x), (y, log_y)):
+        if log:
+            keep &= frame[column].to_numpy(float) > 0
+    if not keep.all():  # a log axis cannot show them: say so rather than distort the axis
+        title = f"{title} ({int((~keep).sum())} non-positive values not shown)"
+        frame = frame[keep]
     values = np.unique(frame[x].to_numpy(float))
     if integer_x:
         x_axis = alt.Axis(tickMinStep=1, format="d")
@@ -232,25 +242,3 @@ def errorbar_chart(frame: pd.DataFrame, x: str = "relative_depth", y: str = "id_
 
 
 enable_offline_rendering()
-
-
-def line_chart(frame: pd.DataFrame, x: str, y: str, *, color: str, log_x: bool = False, log_y: bool = False,
-               title: str = "", x_title: str | None = None, y_title: str | None = None, width: int = 320,
-               height: int = 220) -> alt.Chart:
-    """``y`` against a numeric ``x``, one line with points per ``color`` value (e.g. an error
-    against a noise level per estimator). Log axes drop non-positive values, saying how many."""
-    data = frame.copy()
-    keep = np.isfinite(data[x]) & np.isfinite(data[y])
-    for column, log in ((x, log_x), (y, log_y)):
-        if log:
-            keep &= data[column] > 0
-    dropped = int((~keep).sum())
-    data = data[keep]
-    if dropped:
-        title = f"{title} ({dropped} non-positive values not shown)"
-    scale = lambda log: alt.Scale(type="log") if log else alt.Scale(zero=False)  # noqa: E731
-    enc = dict(x=alt.X(f"{x}:Q", title=x_title or x, scale=scale(log_x)),
-               y=alt.Y(f"{y}:Q", title=y_title or y, scale=scale(log_y)),
-               color=alt.Color(f"{color}:N"), tooltip=[c for c in (color, x, y) if c in data.columns])
-    chart = alt.Chart(data).mark_line(point=True).encode(**enc).properties(width=width, height=height)
-    return chart.properties(title=title) if title else chart
