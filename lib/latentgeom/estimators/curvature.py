@@ -82,6 +82,10 @@ from ..validation import as_tensor, check_choice, check_int, check_range, resolv
 
 __all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "min_neighbours"]
 
+#: Bumped whenever the engine's numbers change (a cached curvature profile keyed on an older
+#: version is recomputed). 2: exact rcond routes, noise-debiased adaptive robust mode.
+ESTIMATOR_VERSION = 2
+
 #: A normal direction "carries" curvature at a point when ||H||_F >= CARRYING_RTOL * the largest.
 CARRYING_RTOL = 0.25
 #: Estimator modes of :func:`mapc` (see the module docstring).

@@ -22,6 +22,9 @@ from ..validation import as_tensor, check_int
 
 __all__ = ["TwoNNResult", "twonn", "twonn_block_analysis", "pca_id"]
 
+#: Bumped whenever TwoNN's or PC-ID's numbers change (cached profiles are then recomputed).
+ESTIMATOR_VERSION = 1
+
 # Rows per block of the chunked distance search: bounds memory at CHUNK x N doubles.
 _CHUNK_BYTES = 256 * 2**20
 # At or below this many features a k-d tree beats the dense search (CPU only).

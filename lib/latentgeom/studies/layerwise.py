@@ -29,6 +29,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # not tqdm.auto: its notebook bar warns without ipywidgets
 
+from ..estimators import curvature as curvature_estimator
+from ..estimators import intrinsic_dimension as id_estimator
 from ..estimators.curvature import MODES, CurvatureResult, mapc, min_neighbours
 from ..estimators.intrinsic_dimension import pca_id, twonn
 from ..estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
@@ -249,7 +251,10 @@ def _cached(kind: str, trained, images: torch.Tensor, settings: dict, compute, *
     and ``labels`` (``width`` is the model's width multiplier; a layer's feature count is
     ``layer_width``).
     """
-    key = content_key(kind, trained.config.key(), trained.epoch, settings, images)
+    # The estimators' versions are part of the key: a profile measured by an older engine is
+    # recomputed rather than trusted.
+    versions = (curvature_estimator.ESTIMATOR_VERSION, id_estimator.ESTIMATOR_VERSION)
+    key = content_key(kind, trained.config.key(), trained.epoch, settings, versions, images)
     path = model_cache_dir().parent / "profiles" / f"{kind}-{key}.json"
     frame = cached_frame(path, compute, cache=cache).rename(columns={"width": "layer_width"})
     front = dict(model=trained.config.model, width=trained.config.width, epoch=trained.epoch,
