@@ -28,6 +28,15 @@ def execute(notebook: str, tmp_path: Path, **parameters) -> nbformat.NotebookNod
     return nbformat.read(out, as_version=4)
 
 
+def isolate(tmp_path: Path, monkeypatch) -> Path:
+    """Point results and the model cache at ``tmp_path`` (the papermill kernel inherits
+    ``os.environ``) and use 2 threads; returns ``tmp_path``. For a notebook test's fixture."""
+    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    return tmp_path
+
+
 def finding(results_dir: Path, finding_id: str) -> dict:
     """The result JSON a notebook wrote."""
     path = Path(results_dir) / "findings" / f"{finding_id}.json"

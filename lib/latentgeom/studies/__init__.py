@@ -3,8 +3,9 @@
 - :mod:`.presets`: the scale of every page (``tiny``, ``default``, ``paper``) and the model zoo;
 - :mod:`.layerwise`: per-layer ID and curvature profiles of a network, cached (both chapters);
 - :mod:`.curvature`: Kaufman & Azencot (ICML 2023), the curvature chapter;
-- :mod:`.intrinsic_dimension`: Ansuini et al. (NeurIPS 2019), the intrinsic-dimension chapter.
+- :mod:`.intrinsic_dimension`: Ansuini et al. (NeurIPS 2019), the intrinsic-dimension chapter;
+- :mod:`.ladder`: the training ladder (every finding's headline statistic along training).
 """
-from . import curvature, intrinsic_dimension, layerwise, presets
+from . import curvature, intrinsic_dimension, ladder, layerwise, presets
 
-__all__ = ["curvature", "intrinsic_dimension", "layerwise", "presets"]
+__all__ = ["curvature", "intrinsic_dimension", "ladder", "layerwise", "presets"]
