@@ -152,3 +152,17 @@ def test_reference_chart_draws_the_reference_rules():
                            order="epoch", log=True, title="t").to_dict()
     rules = [layer for layer in spec["layer"] if layer["mark"].get("type", layer["mark"]) == "rule"]
     assert len(rules) == 1 and spec["width"] >= 300
+
+
+def test_relation_correlations_are_pooled_bootstrap_correlations():
+    import latentgeom as lg
+
+    stats = _stats([1.0, 2.0, 3.0, 4.0], column="gap_paper").merge(
+        _stats([20.0, 15.0, 10.0, 8.0], column="last_hidden_id"))
+    stats["gap_paper"] += np.arange(len(stats)) * 0.01  # break ties between families
+    table = ladder.relation_correlations(stats, n_boot=200).set_index("mode")
+    assert list(table.index) == ["paper", "—"] and list(table["paper_sign"]) == ["+", "-"]
+    ref = lg.bootstrap_correlation(stats["gap_paper"], stats["test_accuracy"], n_boot=200)
+    assert table.loc["paper", "pearson"] == pytest.approx(ref.pearson)
+    assert table.loc["paper", "spearman_low"] == pytest.approx(ref.spearman_ci[0])
+    assert table.loc["—", "spearman"] < -0.9

@@ -15,6 +15,8 @@ toward the paper's value as test accuracy rises.
 - :data:`HEADLINES`: each statistic, the finding page it comes from and the paper's value;
 - :func:`distance_to_paper`, :func:`within_family_spearman`, :func:`direction_label`,
   :func:`directions`, :func:`checks`: the direction test (pure functions of the statistics);
+- :func:`relation_correlations`: curvature 3's and intrinsic dimension 3's correlations, pooled
+  over the ladder's checkpoints;
 - :func:`charts`, :func:`write_result`: the page's charts and its result file.
 
 Definitions reused from the finding pages: :func:`latentgeom.studies.curvature.shape_metrics`
@@ -38,6 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ..book.statistics import bootstrap_correlation
 from ..estimators.curvature import MODES
 from ..networks.data import load_tensors
 from ..validation import check_choice, check_int, check_range
@@ -366,6 +369,32 @@ def _suffixes(stats: pd.DataFrame, key: str) -> list[str]:
     return [c[len(key) + 1:] for c in stats.columns if c.startswith(f"{key}_")]
 
 
+def _columns(stats: pd.DataFrame, h: Headline) -> list[tuple[str | None, str]]:
+    """``(mode or None, column)`` of a headline in the statistics table (scale-free ones excluded)."""
+    if not h.per_mode:
+        return [(None, h.key)] if h.key in stats else []
+    return [(s, f"{h.key}_{s}") for s in _suffixes(stats, h.key) if not s.startswith(SCALE_FREE_PREFIX)]
+
+
+def relation_correlations(stats: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0,
+                          headlines: Sequence[Headline] = HEADLINES) -> pd.DataFrame:
+    """The relation findings' own test on the ladder: Pearson and Spearman (bootstrap 95 %
+    intervals, :func:`latentgeom.bootstrap_correlation`) of each relation statistic against test
+    accuracy, pooled over every checkpoint of every family — curvature 3's gap-accuracy
+    correlation and intrinsic dimension 3's last-hidden ID against accuracy. ``paper_sign`` is the
+    sign the paper reports (+: rises with accuracy)."""
+    rows = []
+    for h in headlines:
+        for suffix, column in (_columns(stats, h) if h.kind == "relation" else []):
+            frame = stats[[column, "test_accuracy"]].dropna()
+            c = bootstrap_correlation(frame[column], frame["test_accuracy"], n_boot=n_boot, seed=seed)
+            rows.append(dict(statistic=h.title, finding=h.finding, mode=suffix or "—",
+                             paper_sign="+" if h.sign > 0 else "-", n=c.n, pearson=c.pearson,
+                             pearson_low=c.pearson_ci[0], pearson_high=c.pearson_ci[1], spearman=c.spearman,
+                             spearman_low=c.spearman_ci[0], spearman_high=c.spearman_ci[1]))
+    return pd.DataFrame(rows)
+
+
 def directions(stats: pd.DataFrame, threshold: float = 0.5,
                headlines: Sequence[Headline] = HEADLINES) -> pd.DataFrame:
     """The direction of every headline statistic along the ladder (one row per statistic and
@@ -381,12 +410,7 @@ def directions(stats: pd.DataFrame, threshold: float = 0.5,
     """
     rows = []
     for h in headlines:
-        suffixes = [s for s in _suffixes(stats, h.key) if not s.startswith(SCALE_FREE_PREFIX)] if h.per_mode \
-            else [None]
-        for suffix in suffixes:
-            column = h.key if suffix is None else f"{h.key}_{suffix}"
-            if column not in stats:
-                continue
+        for suffix, column in _columns(stats, h):
             values = stats[column].to_numpy(dtype=float)
             score = distance_to_paper(values, h.low, h.high, log=h.log) if h.kind == "level" else -h.sign * values
             frame = stats[["model", "test_accuracy"]].assign(score=score)
@@ -443,11 +467,14 @@ def charts(stats: pd.DataFrame, mode: str = "paper", headlines: Sequence[Headlin
 
 
 def write_result(ladder: Ladder, measurements: Measurements, table: pd.DataFrame,
-                 checks_by_mode: Mapping[str, Mapping[str, bool]], *, seconds: float | None = None):
+                 checks_by_mode: Mapping[str, Mapping[str, bool]], correlations: pd.DataFrame | None = None, *,
+                 seconds: float | None = None):
     """Write the page's result file (finding id ``training-ladder``); returns its path.
 
     ``ours`` holds, per statistic (and mode), the direction, its Spearman numbers and the
-    first/last checkpoint values; ``estimator_modes`` the verdict under every mode measured.
+    first/last checkpoint values, the statistics at every checkpoint, the pooled
+    ``correlations`` (:func:`relation_correlations`) and the stage timings;
+    ``estimator_modes`` the verdict under every mode measured.
     """
     from ..book.findings import Finding, verdict, write_finding
 
@@ -472,6 +499,7 @@ def write_result(ladder: Ladder, measurements: Measurements, table: pd.DataFrame
         paper={h.key: {"finding": h.finding, "low": h.low, "high": h.high, "kind": h.kind, "source": h.source}
                for h in HEADLINES},
         ours={"directions": ours, "checkpoints": measurements.stats.to_dict("records"),
+              "pooled_correlations": [] if correlations is None else correlations.to_dict("records"),
               "timings": measurements.timings.to_dict("records")},
         checks=dict(checks_by_mode[primary]), verdict=modes[primary], parameters=ladder.parameters(),
         estimator_modes=modes,
