@@ -69,6 +69,8 @@ def test_a_ratio_rising_into_the_paper_range_moves_toward_it():
     row = table.set_index("key").loc["final_ratio"]
     assert row["direction"] == "toward" and row["rho"] == pytest.approx(-1)
     assert row["first"] == pytest.approx(1.5) and row["last"] == pytest.approx(5.0)
+    # distance to [6, 19.6] in decades: log10(6 / 1.5) -> log10(6 / 5), so 1 - log(1.2) / log(4) is closed
+    assert row["closed"] == pytest.approx(1 - math.log10(1.2) / math.log10(4))
 
 
 def test_a_ratio_falling_away_and_a_flat_one():

@@ -405,7 +405,9 @@ def directions(stats: pd.DataFrame, threshold: float = 0.5,
     statistic the score is the distance to the paper's range (:func:`distance_to_paper`); for a
     relation statistic it is ``-sign x statistic``. ``rho_pooled`` is the same Spearman over all
     checkpoints of all families, for reading; ``first`` / ``last`` the median over families of the
-    statistic at the first / last checkpoint. Scale-free columns (no paper value) get
+    statistic at the first / last checkpoint; ``closed`` (level statistics) the median over
+    families of the share of the first checkpoint's distance to the paper closed by the last one
+    (1: reached, 0: no closer, < 0: farther; NaN when the first is already at the paper's value). Scale-free columns (no paper value) get
     ``kind="reading"``: ``rho`` of the statistic itself, and direction "rises"/"falls"/"no trend".
     """
     rows = []
@@ -419,10 +421,14 @@ def directions(stats: pd.DataFrame, threshold: float = 0.5,
             pooled = within_family_spearman(frame.assign(model="all"), "score")["all"]
             finite = score[np.isfinite(score)]
             at_paper = h.kind == "level" and finite.size > 0 and bool(np.all(finite == 0))
-            ends = stats.assign(value=values).sort_values("epoch", kind="stable").groupby("model")["value"]
+            ordered = stats.assign(value=values, score=score).sort_values("epoch", kind="stable").groupby("model")
+            ends, gaps = ordered["value"], ordered["score"]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                closed = (1 - gaps.last() / gaps.first()).replace([np.inf, -np.inf], np.nan)
             rows.append(dict(statistic=h.title, finding=h.finding, key=h.key, mode=suffix or "—", kind=h.kind,
                              paper=f"{h.low:g}" if h.low == h.high else f"{h.low:g} to {h.high:g}",
                              first=float(ends.first().median()), last=float(ends.last().median()),
+                             closed=float(closed.median()) if h.kind == "level" and closed.notna().any() else math.nan,
                              **{f"rho_{k}": v for k, v in per_family.items()}, rho=rho, rho_pooled=pooled,
                              direction=direction_label(rho, threshold, at_paper=at_paper)))
     for key in ("final_ratio", "plateau_spread"):
@@ -481,7 +487,8 @@ def write_result(ladder: Ladder, measurements: Measurements, table: pd.DataFrame
     primary = ladder.settings.modes[0]
     modes = {m: verdict(c) for m, c in checks_by_mode.items()}
     scored = table[table["kind"] != "reading"]
-    ours = {f"{r.key}/{r.mode}": {k: getattr(r, k) for k in ("direction", "rho", "rho_pooled", "first", "last")}
+    ours = {f"{r.key}/{r.mode}": {k: getattr(r, k, math.nan) for k in ("direction", "rho", "rho_pooled", "first",
+                                                                       "last", "closed")}
             for r in table.itertuples()}
     short = "; ".join(f"{r.key}: {r.direction} (rho {r.rho:+.2f})" for r in scored.itertuples()
                       if r.mode in (primary, "—"))
