@@ -296,7 +296,7 @@ HEADLINES: tuple[Headline, ...] = (
              "Kaufman & Azencot 2023, Figs. 2-3: CIFAR-10 normalised gaps 5-18.6, i.e. ratios 6-19.6"),
     Headline("plateau_spread", "curvature-1-profile-shape", "plateau spread (max / min middle MAPC)", "level",
              1.0, 8.3, True, "Kaufman & Azencot 2023, Fig. 2: the plateau spans 0.03-0.25 over six networks"),
-    Headline("gap", "curvature-3-gap-accuracy", "normalised curvature gap", "relation", 5.0, 18.6, True,
+    Headline("gap", "curvature-3-gap-accuracy", "normalised curvature gap", "relation", 5.0, 18.6, False,
              "Kaufman & Azencot 2023, Fig. 3: the gap rises with accuracy, also along training; CIFAR-10 5-18.6",
              sign=+1),
     Headline("id_mapc_rho", "curvature-4-id-vs-curvature", "Spearman(ID, MAPC) over latent layers", "level",
