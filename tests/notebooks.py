@@ -29,14 +29,20 @@ def execute(notebook: str, tmp_path: Path, **parameters) -> nbformat.NotebookNod
     return nbformat.read(out, as_version=4)
 
 
-@pytest.fixture
-def notebook_env(tmp_path, monkeypatch):
-    """Tmp results and model cache for one test; the papermill kernel inherits os.environ.
-    Import it into a test module (``from notebooks import notebook_env``) to use it."""
+def isolate(tmp_path: Path, monkeypatch) -> Path:
+    """Point results and the model cache at ``tmp_path`` (the papermill kernel inherits
+    ``os.environ``) and use 2 threads; returns ``tmp_path``. For a notebook test's fixture."""
     monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     return tmp_path
+
+
+@pytest.fixture
+def notebook_env(tmp_path, monkeypatch):
+    """:func:`isolate` as a fixture: import it into a test module
+    (``from notebooks import notebook_env``) to use it."""
+    return isolate(tmp_path, monkeypatch)
 
 
 def finding(results_dir: Path, finding_id: str) -> dict:

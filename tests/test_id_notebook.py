@@ -5,7 +5,7 @@ import pytest
 
 from latentgeom.book.findings import VERDICTS
 
-from notebooks import execute, finding, numbers, parameter_names
+from notebooks import execute, finding, isolate, numbers, parameter_names
 
 NOTEBOOK = "book/findings/intrinsic-dimension.md"
 FINDINGS = ("id-1-hunchback", "id-2-pca-vs-twonn", "id-3-last-layer-vs-accuracy", "id-4-untrained-random-labels")
@@ -17,11 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    """Tmp results and model cache; the papermill kernel inherits os.environ."""
-    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    return tmp_path
+    """Tmp results and model cache (see notebooks.isolate)."""
+    return isolate(tmp_path, monkeypatch)
 
 
 

@@ -239,6 +239,27 @@ def errorbar_chart(frame: pd.DataFrame, x: str = "relative_depth", y: str = "id_
                                               tooltip=tooltip)
     bars = base.mark_errorbar().encode(y="_lo:Q", y2="_hi:Q")
     return (lines + bars).properties(width=_check_width(width), height=height, title=title)
+def reference_chart(frame: pd.DataFrame, x: str, y: str, *, reference: tuple[float, float], color: str,
+                    order: str, log: bool = False, title: str = "", x_title: str | None = None,
+                    y_title: str | None = None, width: int = 300, height: int = 220) -> alt.LayerChart:
+    """``y`` against ``x``, one line per ``color`` value through its points in ``order`` (e.g.
+    a model's training checkpoints by epoch), with a reference value or range ``(low, high)``
+    (e.g. the paper's) drawn as grey horizontal rules. With ``log=True`` non-positive values are
+    dropped (count in the title). Used by the training-ladder page."""
+    data = frame[[c for c in dict.fromkeys((x, y, color, order)) if c in frame]].dropna()
+    if log:
+        dropped = int((data[y] <= 0).sum())
+        data = data[data[y] > 0]
+        if dropped:
+            title = f"{title} ({dropped} non-positive values not shown)"
+    ys = alt.Scale(type="log") if log else alt.Scale(zero=False)
+    lines = alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)),
+        y=alt.Y(f"{y}:Q", title=y_title or y, scale=ys), color=alt.Color(f"{color}:N"),
+        order=alt.Order(f"{order}:Q"), tooltip=list(data.columns))
+    rules = alt.Chart(pd.DataFrame({"reference": sorted(set(reference))})).mark_rule(
+        color="grey", strokeDash=[6, 3]).encode(y="reference:Q")
+    return (lines + rules).properties(width=width, height=height, title=title)
 
 
 enable_offline_rendering()
