@@ -40,7 +40,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-__all__ = ["align", "load_spheres", "normalise", "random_symmetry", "recompute_batchnorm", "spheres", "stages"]
+__all__ = ["align", "load_spheres", "normalise", "random_symmetry", "recompute_batchnorm", "same_architecture", "spheres",
+           "stages"]
 
 WEIGHTS = (nn.Linear, nn.Conv2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -235,7 +236,8 @@ def load_spheres(net: nn.Sequential, blocks: list[torch.Tensor], output_norm: fl
     return net
 
 
-def _check_same_shape(a: nn.Sequential, b: nn.Sequential) -> tuple[list[Stage], list[Stage]]:
+def same_architecture(a: nn.Sequential, b: nn.Sequential) -> tuple[list[Stage], list[Stage]]:
+    """The stages of ``a`` and ``b``; ``ValueError`` unless their layers have the same types and shapes."""
     sa, sb = stages(a), stages(b)
     shapes_a = [(type(s.weight).__name__, tuple(s.weight.weight.shape), s.weight.bias is not None, s.bn is not None)
                 for s in sa]
@@ -256,7 +258,7 @@ def align(reference: nn.Sequential, other: nn.Sequential) -> nn.Sequential:
     layer's input columns. Returns a new network computing the same function as ``other``.
     ``ValueError`` when the architectures differ.
     """
-    _check_same_shape(reference, other)
+    same_architecture(reference, other)
     ref, out = normalise(reference), normalise(other)
     sr, so = stages(ref), stages(out)
     for (r, o), nxt in zip(zip(sr, so), so[1:]):
