@@ -165,7 +165,7 @@ def test_local_executor_runs_resumes_and_reports_failures(caches, capsys):
     assert report.results[0]["threads"] == 1
     [failed] = report.failed
     assert Path(failed["log"]).is_file() and "is not saved" in Path(failed["log"]).read_text()
-    assert failed["units"] == [bad.name] and "failed" in failed["error"]
+    assert failed["units"] == [bad.name] and "is not saved" in failed["error"]
     assert "FAILED" in capsys.readouterr().out  # reported with its log path as it happens
     assert all(u.done() for u in good) and not bad.done()
     again = sweep.sweep("tiny", executor="local", units=good)

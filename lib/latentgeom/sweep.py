@@ -351,11 +351,11 @@ def run_job(units: Sequence, threads: int | None = None) -> dict:
             unit.run()
             done.append(dict(unit=unit.name, seconds=round(time.time() - start, 2)))
             print(f"sweep: done {unit.name} in {time.time() - start:.1f} s", flush=True)
-        except Exception:
-            failed.append(unit.name)
+        except Exception as err:
+            failed.append(f"{unit.name}: {type(err).__name__}: {err}")
             print(f"sweep: FAILED {unit.name}\n{traceback.format_exc()}", file=sys.stderr, flush=True)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(units)} units failed: {failed}")
+        raise RuntimeError(f"{len(failed)} of {len(units)} units failed; first: {failed[0]}")
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
     return dict(slurm_job_id=os.environ.get("SLURM_JOB_ID"), job_id=f"{array}_{task}" if array else
                 os.environ.get("SLURM_JOB_ID"), host=socket.gethostname(), threads=n, units=done)
@@ -499,6 +499,7 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
             group = queue.pop(0)
             running[ex.submit(run_job, group, threads)] = group
         states = _squeue(j.job_id for j in running) if kind == "slurm" else None
+        finished_now = 0
         for job in list(running):
             finished, crashed = job.paths.result_pickle.exists(), False  # submitit writes it atomically
             if not finished and kind == "slurm" and states is not None and job.job_id not in states:
@@ -509,7 +510,7 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
             if not finished:
                 continue
             group = running.pop(job)
-            bar.update(1)
+            finished_now += 1
             try:
                 if crashed:
                     raise RuntimeError("the job ended without a result (killed, out of memory or out of time?)")
@@ -523,8 +524,9 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
         n_running = sum(1 for j in running if states is None or states.get(j.job_id, "RUNNING") == "RUNNING")
         counts = dict(done=len(report.results), running=n_running, pending=len(running) - n_running + len(queue),
                       failed=len(report.failed))
-        if counts != last:
-            bar.set_postfix(counts)
+        if counts != last or finished_now:
+            bar.set_postfix(counts, refresh=not finished_now)
+            bar.update(finished_now)
             last = counts
         if running or queue:
             time.sleep(poll_s)
