@@ -552,7 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chapters", default=None,
                         help=f"comma-separated chapters (default: all of {', '.join(chapters())})")
     parser.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
-    parser.add_argument("--gpus-per-job", type=int, default=0)
+    parser.add_argument("--gpus-per-job", type=int, default=0,
+                        help="GPUs per job (default 0; with the local executor 0 hides the GPUs from the jobs)")
     parser.add_argument("--cpus-per-job", type=int, default=1, help="CPUs (torch threads) per job")
     parser.add_argument("--time-limit", type=int, default=240, help="minutes per job (default 240)")
     parser.add_argument("--parallel", type=int, default=None,
