@@ -11,7 +11,7 @@ export LATENTGEOM_HOME := $(CURDIR)
 export OMP_NUM_THREADS ?= 2
 export PYTHONHASHSEED := 0
 
-.PHONY: setup data test book bench notebook clean clean-cache
+.PHONY: setup data test book bench notebook serve clean clean-cache
 
 # The venv (re-installed when requirements.txt or pyproject.toml change), then the system
 # packages: Chromium + chromedriver for the site check (quick no-op when present).
@@ -37,6 +37,11 @@ book: setup data
 
 bench: setup
 	$(PY) bench/bench_estimators.py
+
+# Preview the built site on this machine: http://127.0.0.1:$(PORT)/ (loopback only).
+PORT ?= 8000
+serve:
+	$(PY) scripts/serve.py --port $(PORT)
 
 # Run one notebook through papermill: make notebook NB=book/findings/profile-shape.md ARGS="-p preset paper"
 notebook: setup data

@@ -5,10 +5,17 @@
   per page, which is a console SyntaxError, and it names a CDN (unpkg) the offline site must
   not depend on.
 * Removes exact duplicate <script> entries of any other origin.
+* Adds a provenance footer to every page: the commit, the build date, the preset the page
+  executed at and the machine class that executed it, taken from the build itself
+  (:mod:`latentgeom.book.provenance`).
 
 scripts/check_site.py checks the result in headless Chromium.
 """
 from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
 
 
 def _thebe_enabled(app) -> bool:
@@ -42,7 +49,35 @@ def prune_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = kept
 
 
+def _build_info(app) -> dict:
+    from latentgeom.book.provenance import build_provenance
+
+    if not hasattr(app, "_latentgeom_provenance"):
+        app._latentgeom_provenance = build_provenance(app.srcdir)
+    return app._latentgeom_provenance
+
+
+def provenance_footer(app, pagename, templatename, context, doctree):
+    """Append the page's provenance (commit, date, preset, machine) to its body."""
+    if "body" not in context or doctree is None:
+        return
+    from latentgeom.book.provenance import page_preset
+    from latentgeom.paths import results_dir
+
+    info = _build_info(app)
+    source = Path(app.env.doc2path(pagename))
+    notebook = os.path.relpath(source, app.srcdir).replace(os.sep, "/")
+    preset = page_preset(source, results_dir() / "findings", notebook)
+    parts = [f"Built from commit <code>{html.escape(info['commit'])}</code> on {html.escape(info['date'])}",
+             f"preset <code>{html.escape(preset)}</code>" if preset else "no preset (no model is trained here)",
+             f"executed on {html.escape(info['machine'])}"]
+    context["body"] += ('\n<footer class="lg-provenance" style="margin-top:2.5em;padding-top:.6em;'
+                        'border-top:1px solid #ccc;font-size:.85em;color:#555">'
+                        f'<p>{" · ".join(parts)}.</p></footer>\n')
+
+
 def setup(app):
     # Late, so that scripts other extensions add for the page are seen too.
     app.connect("html-page-context", prune_scripts, priority=900)
+    app.connect("html-page-context", provenance_footer, priority=901)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,7 +1,10 @@
 """Build the book: execute every notebook (fresh, no execution cache) and write static HTML.
 
 Prints where the HTML is and how long each notebook took to execute. Any notebook error or
-Sphinx warning fails the build (exit status != 0). A successful build is then opened page by
+Sphinx warning fails the build (exit status != 0), and so does a broken internal link or
+anchor (scripts/check_links.py; external links are listed in _build/external-links.txt, not
+fetched). The site is packed into _build/latent-geometry-site.tar.gz (host it anywhere: it is
+plain static HTML). A successful build is then opened page by
 page in headless Chromium (scripts/check_site.py: console errors, broken images, undrawn
 charts or math, off-site scripts fail the build too), which also saves screenshots of the
 landing page and of a finding into _build/html/_screenshots/. LATENTGEOM_SKIP_SITE_CHECK=1
@@ -14,11 +17,13 @@ import pickle
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
+ARTIFACT = BUILD / "latent-geometry-site.tar.gz"
 
 
 def notebook_times() -> list[tuple[str, float]]:
@@ -54,10 +59,29 @@ def main() -> int:
     print(f"\nBook build took {total:.0f} s; exit status {status}.")
     if status != 0:
         return status
+    cmd = [sys.executable, str(ROOT / "scripts" / "check_links.py"), str(BUILD / "html")]
+    print("\n+", " ".join(cmd), flush=True)
+    status = subprocess.call(cmd, cwd=ROOT)
+    if status != 0:
+        print(f"\nLink check failed (exit status {status}): the build fails.")
+        return status
     status = check_site()
     if status == 0:
+        pack_site()
         print(f"HTML: {BUILD / 'html' / 'index.html'}")
+        print(f"Site artifact: {ARTIFACT} ({ARTIFACT.stat().st_size / 1e6:.1f} MB)")
     return status
+
+
+def pack_site() -> Path:
+    """``_build/html`` as ``_build/latent-geometry-site.tar.gz`` (top folder ``latent-geometry-site/``),
+    screenshots of the site check left out."""
+    tmp = ARTIFACT.with_suffix(".tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        tar.add(BUILD / "html", arcname="latent-geometry-site",
+                filter=lambda info: None if "/_screenshots" in info.name else info)
+    os.replace(tmp, ARTIFACT)
+    return ARTIFACT
 
 
 def check_site() -> int:

@@ -1,9 +1,9 @@
 """Open every page of the built book in headless Chromium and check that it draws offline.
 
-    python scripts/check_site.py _build/html [--screenshots DIR]
+    python scripts/check_site.py _build/html [--screenshots DIR] [--url http://127.0.0.1:PORT]
 
-The site is served from a local HTTP server on 127.0.0.1, and Chromium resolves no other
-host, so anything that would need the network shows up as a failure. One browser session
+The site is served from a local HTTP server on 127.0.0.1 (or read from ``--url``, a server
+already running on this machine, e.g. ``make serve``), and Chromium resolves no other host, so anything that would need the network shows up as a failure. One browser session
 visits every HTML page and the check fails (exit status 1, with a list per page) on:
 
 * any console error (uncaught exceptions, failed resource loads, console.error),
@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import argparse
 import base64
-import functools
 import http.server
 import os
 import re
 import shutil
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve import start_server  # noqa: E402 - the one static-site server of scripts/
 
 BROWSER_FLAGS = [
     "--headless",
@@ -232,24 +233,8 @@ def redirect_target(root: Path, page: Path) -> Path | None:
     return Path(os.path.normpath(page.parent / match.group(1).split("#")[0].split("?")[0]))
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - signature from the base class
-        pass
-
-    def do_GET(self):
-        # Browsers ask for /favicon.ico by themselves; the book has none, which is fine.
-        if self.path.split("?")[0] == "/favicon.ico" and not Path(self.directory, "favicon.ico").exists():
-            self.send_response(204)
-            self.end_headers()
-            return
-        super().do_GET()
-
-
 def _serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return start_server(root, quiet=True, background=True)
 
 
 def _start_browser(browser: str, driver: str):
@@ -289,8 +274,11 @@ def _console_errors(drv, base: str) -> list[str]:
 
 
 def check_site(root: Path, screenshots: Path | None, timeout: float = 30.0,
-               log=print) -> tuple[list[PageResult], dict[str, Path]]:
-    """Check every page under ``root``; returns the per-page results and the screenshots saved."""
+               log=print, base_url: str | None = None) -> tuple[list[PageResult], dict[str, Path]]:
+    """Check every page under ``root``; returns the per-page results and the screenshots saved.
+
+    Pages are loaded from a server started here on 127.0.0.1, or from ``base_url`` (a server on
+    this machine that serves ``root``)."""
     browser, driver = find_browser()
     if not browser or not driver:
         raise RuntimeError(
@@ -317,7 +305,12 @@ def check_site(root: Path, screenshots: Path | None, timeout: float = 30.0,
 
     results: list[PageResult] = []
     saved: dict[str, Path] = {}
-    server, base = _serve(root)
+    if base_url is not None:
+        if not base_url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+            raise RuntimeError(f"--url must be a loopback address (http://127.0.0.1:PORT), got {base_url!r}")
+        server, base = None, base_url.rstrip("/")
+    else:
+        server, base = _serve(root)
     drv = None
     try:
         drv = _start_browser(browser, driver)
@@ -343,8 +336,9 @@ def check_site(root: Path, screenshots: Path | None, timeout: float = 30.0,
     finally:
         if drv is not None:
             drv.quit()
-        server.shutdown()
-        server.server_close()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     return results, saved
 
 
@@ -355,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to save screenshots (default: HTML_DIR/_screenshots)")
     parser.add_argument("--no-screenshots", action="store_true", help="save no screenshots")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per page (default 30)")
+    parser.add_argument("--url", default=None,
+                        help="check the pages as served at this loopback URL (e.g. by `make serve`) instead of "
+                             "starting a server")
     args = parser.parse_args(argv)
 
     root = args.html_dir.resolve()
@@ -364,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     shots = None if args.no_screenshots else (args.screenshots or root / "_screenshots").resolve()
     start = time.time()
     try:
-        results, saved = check_site(root, shots, timeout=args.timeout)
+        results, saved = check_site(root, shots, timeout=args.timeout, base_url=args.url)
     except ImportError as exc:
         print(f"check_site: {exc}; install the pinned requirements (make setup)", file=sys.stderr)
         return 2

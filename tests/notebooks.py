@@ -7,6 +7,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 import papermill
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +27,16 @@ def execute(notebook: str, tmp_path: Path, **parameters) -> nbformat.NotebookNod
     papermill.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(source.parent),
                                kernel_name="python3", progress_bar=False)
     return nbformat.read(out, as_version=4)
+
+
+@pytest.fixture
+def notebook_env(tmp_path, monkeypatch):
+    """Tmp results and model cache for one test; the papermill kernel inherits os.environ.
+    Import it into a test module (``from notebooks import notebook_env``) to use it."""
+    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    return tmp_path
 
 
 def finding(results_dir: Path, finding_id: str) -> dict:
@@ -63,3 +74,17 @@ def leaves(value):
 def numbers(value) -> list:
     """The numeric leaves of a nested JSON value (booleans excluded)."""
     return [v for v in leaves(value) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def isolated_env(tmp_path_factory, name: str, threads: int = 2):
+    """Generator for a module-scoped fixture: tmp results and model cache under one folder
+    (``LATENTGEOM_RESULTS``, ``LATENTGEOM_CACHE``; the papermill kernel inherits os.environ).
+    Yields the folder."""
+    import pytest
+
+    root = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LATENTGEOM_RESULTS", str(root / "results"))
+        mp.setenv("LATENTGEOM_CACHE", str(root / "cache" / "models"))
+        mp.setenv("OMP_NUM_THREADS", str(threads))
+        yield root

@@ -89,3 +89,44 @@ def test_block_frame_normalises_columns():
     assert frame.id_mean.tolist() == [5.0, 4.8]
     with pytest.raises(ValueError, match="no 'id_std'"):
         ida.block_frame(pd.DataFrame(dict(n_points=[1], id_mean=[2.0])))
+
+
+def _evaluation(verdict, pearson):
+    return ida.Evaluation(checks={"c": verdict == "reproduced"}, verdict=verdict, headline={"pearson": pearson}, ours={})
+
+
+def test_over_runs_combines_verdicts_and_spreads():
+    runs = ["run a", "run b", "run c"]
+    same = {f: _evaluation("partly reproduced", 0.1) for f in ida.FINDING_IDS}
+    evaluations = [dict(same), dict(same), dict(same)]
+    evaluations[2] = {**same, ida.FINDING_IDS[2]: _evaluation("reproduced", 0.9)}
+    evaluations[0] = {**same, ida.FINDING_IDS[2]: _evaluation("reproduced", 0.7)}
+    table = ida.over_runs(runs, evaluations)
+    assert table.loc[ida.FINDING_IDS[0], "verdict"] == "partly reproduced"
+    assert table.loc[ida.FINDING_IDS[0], "seeds"].agree == 3
+    row = table.loc[ida.FINDING_IDS[2]]
+    assert row.verdict == "unstable across seeds"  # never "reproduced" when a run disagrees
+    assert row.seeds.majority == "reproduced" and row.seeds.agree == 2
+    assert row.spread_values == {"pearson": [0.1, 0.9]}
+    with pytest.raises(ValueError, match="one evaluation per run"):
+        ida.over_runs(runs, evaluations[:2])
+
+
+def test_thresholds_must_be_complete():
+    good = dict.fromkeys(ida.THRESHOLD_NAMES, 1.0)
+    assert ida._thresholds(good) == good
+    with pytest.raises(ValueError, match="missing \\['r_min'\\]"):
+        ida._thresholds({k: v for k, v in good.items() if k != "r_min"})
+    with pytest.raises(ValueError, match="unknown \\['typo'\\]"):
+        ida._thresholds({**good, "typo": 1.0})
+
+
+def test_prepare_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="preset must be one of"):
+        ida.prepare("huge")
+    with pytest.raises(ValueError, match="seed"):
+        ida.prepare("tiny", seed=-1)
+    with pytest.raises(ValueError, match="architectures must be a non-empty list"):
+        ida.prepare("tiny", architectures="plain_cnn")
+    with pytest.raises(ValueError, match="n_seeds"):
+        ida.prepare("tiny", n_seeds=0)

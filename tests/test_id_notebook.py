@@ -10,7 +10,7 @@ from notebooks import execute, finding, numbers, parameter_names
 NOTEBOOK = "book/findings/intrinsic-dimension.md"
 FINDINGS = ("id-1-hunchback", "id-2-pca-vs-twonn", "id-3-last-layer-vs-accuracy", "id-4-untrained-random-labels")
 PARAMETERS = {"preset", "dataset", "architectures", "widths", "n_per_class", "n_classes", "n_mixed",
-              "n_resamples", "random_label_epochs", "random_label_n_train", "seed"}
+              "n_resamples", "random_label_epochs", "random_label_n_train", "n_seeds", "training_seeds", "seed"}
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     return tmp_path
-
 
 
 
@@ -42,6 +41,15 @@ def test_notebook_runs_at_tiny_scale(env):
         assert result["seconds"] > 0 and result["summary"]
         values = numbers(result["ours"])
         assert values and all(math.isfinite(x) for x in values), finding_id
+        # tiny: 2 image-sample seeds + 1 more training seed = 3 runs, combined by over_seeds
+        agreement = result["seeds"]["twonn"]
+        assert agreement["runs"] == 3 and len(agreement["per_seed"]) == 3
+        assert agreement["verdict"] == (agreement["per_seed"][0] if len(set(agreement["per_seed"])) == 1
+                                        else "unstable across seeds")
+        assert result["verdict"] == agreement["verdict"]
+        assert result["spread"] and all(lo <= hi for lo, hi in result["spread"].values())
+        assert [run["run"] for run in result["ours"]["runs"]] == [
+            "image seed 0, training seed 0", "image seed 1, training seed 0", "image seed 0, training seed 1"]
     corr = finding(env / "results", "id-3-last-layer-vs-accuracy")["ours"]["correlation"]
     assert -1 <= corr["pearson"] <= 1 and corr["n"] >= 4
 

@@ -173,3 +173,36 @@ def test_broken_pages_fail_browser_check(tmp_path, browser):
     assert "book/intro.html\n" not in out
     assert (tmp_path / "shots" / "landing.png").is_file()
     assert (tmp_path / "shots" / "finding.png").is_file()
+
+
+@pytest.mark.slow
+def test_every_page_shows_its_provenance(tiny_site):
+    for name in ("book/intro.html", "book/findings/tiny-chart.html"):
+        html = (tiny_site / name).read_text()
+        footer = html[html.index('class="lg-provenance"'):]
+        assert "Built from commit <code>" in footer and " UTC" in footer
+        assert "CPU core" in footer and "GPU" in footer
+
+
+@pytest.mark.slow
+def test_tiny_site_has_no_broken_internal_links(tiny_site):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_links.py"), str(tiny_site)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_browser_check_runs_against_the_served_site(browser, tiny_site, tmp_path):
+    """`make serve` (scripts/serve.py) serves the site, and the site check reads it by URL."""
+    import re
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py"), "--port", "0",
+                             "--dir", str(tiny_site)], stdout=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+", proc.stdout.readline()).group(0)
+        result = _run_check(tiny_site, "--url", url, "--screenshots", str(tmp_path / "shots"))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "shots" / "landing.png").is_file()

@@ -153,8 +153,9 @@ def test_cache_key():
     assert TrainConfig(**{**BASE, "lr": 1}).key() == TrainConfig(**{**BASE, "lr": 1.0}).key()
     changes = dict(dataset="mnist", model="plain_cnn", width=3, depth=2, n_train=300, epochs=2, batch_size=32,
                    lr=0.1, momentum=0.5, weight_decay=0.0, augment=True, mixup_alpha=0.2,
-                   manifold_mixup_alpha=0.2, label_smoothing=0.1, random_labels=True, n_test=50, seed=7)
-    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"checkpoint_epochs"}
+                   manifold_mixup_alpha=0.2, label_smoothing=0.1, random_labels=True, n_test=50, seed=7,
+                   optimizer="adam", init_scale=2.0, data_seed=3)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"checkpoint_epochs", "checkpoint_steps"}
     assert set(changes) == fields, "every config field is exercised"
     keys = {name: _config(**{name: value}).key() for name, value in changes.items()}
     assert key not in keys.values()
@@ -188,6 +189,11 @@ def test_cache_key():
     (dict(checkpoint_epochs=(2,)), ValueError, "outside 0..epochs=1"),
     (dict(checkpoint_epochs=(0.5,)), ValueError, "checkpoint_epochs must be integers"),
     (dict(model="resnet18", dataset="cifar10", depth=2), ValueError, "fixed depth"),
+    (dict(optimizer="rmsprop"), ValueError, r"optimizer must be one of \('sgd', 'adam'\)"),
+    (dict(init_scale=0), ValueError, "init_scale must be a finite number > 0"),
+    (dict(data_seed=-2), ValueError, "data_seed must be an integer"),
+    (dict(checkpoint_steps=(-1,)), ValueError, "checkpoint_steps must be integers >= 0"),
+    (dict(checkpoint_steps=(5,)), ValueError, r"checkpoint_steps \[5\] are after the last step \(4"),
 ])
 def test_invalid_config_is_a_clear_error(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -249,3 +255,37 @@ def test_random_labels_permute_the_labels():
     _, permuted = training._training_data(_config(n_train=200, random_labels=True))
     assert torch.equal(torch.sort(true).values, torch.sort(permuted).values)  # same label counts
     assert (true != permuted).float().mean() > 0.5                             # mostly reassigned
+
+
+def test_keys_of_earlier_configs_are_unchanged():
+    # the key BASE had before optimizer / init_scale / data_seed / checkpoint_steps existed
+    assert _config().key() == "4d9a35a7faeecbda79030ef1"
+    assert _config(optimizer="sgd", init_scale=1, checkpoint_steps=(0, 2)).key() == _config().key()
+
+
+def test_sub_epoch_checkpoints_are_cached_and_loaded():
+    config = _config(checkpoint_steps=(0, 1, 2, 4), n_train=256, batch_size=64)   # 4 steps per epoch
+    assert training.steps_per_epoch(config) == 4
+    final = _train(config)
+    assert all(cache.path_for(config.key(), s, step=True).is_file() for s in (0, 1, 2, 4))
+    untrained = training.load_step(config, 0, device="cpu", train_if_missing=False)
+    assert _same_weights(untrained.model, _train(dataclasses.replace(config, epochs=0, checkpoint_steps=())).model)
+    last = training.load_step(config, 4, device="cpu", train_if_missing=False)
+    assert _same_weights(last.model, final.model) and last.epoch == 1.0
+    assert training.load_step(config, 2, device="cpu").epoch == 0.5
+    with pytest.raises(ValueError, match="step 3 is not saved"):
+        training.load_step(config, 3, device="cpu")
+
+
+def test_adam_init_scale_and_data_seed_change_training():
+    base = _train(_config())
+    adam = _train(_config(optimizer="adam", lr=1e-3))
+    assert not _same_weights(base.model, adam.model)
+    fresh = training._new_model(_config())
+    scaled = training._new_model(_config(init_scale=3.0))
+    for (name, a), (_, b) in zip(fresh.named_parameters(), scaled.named_parameters()):
+        factor = 3.0 if name.endswith("weight") else 1.0
+        assert torch.allclose(b, factor * a), name
+    images, _ = training._training_data(_config(seed=5, data_seed=0))
+    same, _ = training._training_data(_config(seed=0))
+    assert torch.equal(images, same)

@@ -23,8 +23,10 @@ from .book.scorecard import scorecard, scorecard_html
 from .book.statistics import Correlation, bootstrap_correlation
 from .estimators import (MODES, CurvatureResult, TwoNNResult, continuous_svd_perturbations, knn_neighbourhoods,
                          mapc, pca_id, svd_perturbations, twonn, twonn_block_analysis)
+from .estimators.prediction_space import InPCA, bhattacharyya, inpca
 from .networks import (DATASETS, MODELS, ProbeLayer, TrainConfig, TrainedModel, build_model, extract,
                        iter_layers, load_checkpoint, load_tensors, train)
+from .networks import TorchvisionConfig, default_layers, fit_images, probe_layers, torchvision_model, train_torchvision
 from .studies.layerwise import (GeometryConfig, curvature_gap, curvature_profile, dimension_profile,
                                 layer_dimensions, profile)
 from .studies.presets import PRESETS, Preset, get_preset, sample_images, trajectory
@@ -33,12 +35,15 @@ from .validation import resolve_device
 __version__ = "0.1.0"
 
 __all__ = [
-    "MODES", "CurvatureResult", "Correlation", "DATASETS", "Finding", "GeometryConfig", "MODELS", "PRESETS",
-    "Preset", "ProbeLayer", "TrainConfig", "TrainedModel", "TwoNNResult", "book", "bootstrap_correlation",
+    "MODES", "CurvatureResult", "Correlation", "DATASETS", "Finding", "GeometryConfig", "InPCA", "MODELS", "PRESETS",
+    "Preset", "ProbeLayer", "TrainConfig", "TrainedModel", "TwoNNResult", "bhattacharyya", "book",
+    "bootstrap_correlation",
     "build_model", "continuous_svd_perturbations", "curvature_gap", "curvature_profile", "dimension_profile",
-    "estimators", "extract", "get_preset", "iter_layers", "knn_neighbourhoods", "layer_dimensions",
+    "estimators", "extract", "get_preset", "inpca", "iter_layers", "knn_neighbourhoods", "layer_dimensions",
     "load_checkpoint", "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots",
     "profile", "resolve_device", "sample_images", "scorecard", "scorecard_html", "storage", "studies",
     "svd_perturbations", "sweep", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis", "validation", "verdict",
     "write_finding",
 ]
+__all__ += ["TorchvisionConfig", "default_layers", "fit_images", "probe_layers", "torchvision_model",
+            "train_torchvision"]

@@ -22,6 +22,7 @@ import pandas as pd
 from ..estimators.curvature import MODES
 from ..paths import results_dir
 from ..storage import atomic_write
+from .provenance import build_provenance
 
 #: A verdict that differs between seeds is never reported as reproduced: it is "unstable".
 UNSTABLE = "unstable across seeds"
@@ -140,6 +141,7 @@ class Finding:
     summary: str = ""
     seconds: float | None = None
     written_at: str = ""
+    provenance: dict = field(default_factory=dict)  # commit, date, machine, preset: filled by write_finding
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -151,6 +153,7 @@ def write_finding(finding: Finding, directory: str | os.PathLike | None = None) 
     directory = Path(directory) if directory is not None else results_dir() / "findings"
     directory.mkdir(parents=True, exist_ok=True)
     finding.written_at = time.strftime("%Y-%m-%dT%H:%M:%S")
+    finding.provenance = {**build_provenance(), "preset": (finding.parameters or {}).get("name")}
     payload = json.dumps(_jsonable(asdict(finding)), indent=2, sort_keys=True)
     return atomic_write(directory / f"{finding.finding_id}.json", payload)
 

@@ -109,4 +109,126 @@ def concat(charts: Sequence[alt.TopLevelMixin], columns: int = 2) -> alt.ConcatC
     return alt.concat(*charts, columns=columns).resolve_scale(color="independent")
 
 
+# --------------------------------------------------------------------------------------------
+# Estimates against ground truth (the methods pages "Measuring curvature" and "Measuring
+# intrinsic dimension") and error-bar profiles (the intrinsic-dimension finding page).
+
+#: Legends show long series names in full.
+LEGEND = alt.Legend(labelLimit=0)
+#: Dash patterns of the ``dash`` field of :func:`line_chart`, in the order its levels appear.
+DASHES = (("solid", [1, 0]), ("dashed", [6, 3]), ("dotted", [2, 2]))
+
+
+def _scale(values, log: bool) -> alt.Scale:
+    """A log scale fitted to the data (no padding to whole decades), or a linear one."""
+    if not log:
+        return alt.Scale(zero=False)
+    values = np.asarray(values, dtype=float)
+    return alt.Scale(type="log", nice=False, domain=[float(np.min(values)), float(np.max(values))])
+
+
+def _check_columns(frame: pd.DataFrame, *columns) -> None:
+    missing = [c for c in columns if c is not None and c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame has no column(s) {missing}; columns: {list(frame.columns)}")
+
+
+def _check_width(width: int) -> int:
+    if width < 300:
+        raise ValueError(f"width must be >= 300 px (charts narrower are hard to read), got {width}")
+    return width
+
+
+def vs_truth(frame: pd.DataFrame, x: str, y: str, color: str, *, title: str, x_title: str, y_title: str,
+             log: bool = True, width: int = 300, height: int = 240) -> alt.LayerChart:
+    """An estimate (column ``y``) against the ground truth (column ``x``), one line per ``color``
+    value, with the diagonal ``estimate = truth`` dashed. Both axes logarithmic with ``log``."""
+    _check_columns(frame, x, y, color)
+    lo, hi = float(frame[x].min()), float(frame[x].max())
+    both = np.concatenate([frame[x].to_numpy(float), frame[y].to_numpy(float)])
+    diagonal = alt.Chart(pd.DataFrame({x: [lo, hi], y: [lo, hi]})).mark_line(
+        color="gray", strokeDash=[4, 3]).encode(x=alt.X(f"{x}:Q"), y=alt.Y(f"{y}:Q"))
+    points = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X(f"{x}:Q", title=x_title, scale=_scale(frame[x], log)),
+        y=alt.Y(f"{y}:Q", title=y_title, scale=_scale(both, log)),
+        color=alt.Color(f"{color}:N", legend=LEGEND), tooltip=list(frame.columns)[:8])
+    return (diagonal + points).properties(title=title, width=_check_width(width), height=height)
+
+
+def line_chart(frame: pd.DataFrame, x: str, y: str, color: str, *, title: str, x_title: str, y_title: str,
+               log_x: bool = False, log_y: bool = True, reference: float | pd.DataFrame | None = None,
+               dash: str | None = None, hollow: str | None = None, integer_x: bool = False,
+               width: int = 300, height: int = 240) -> alt.LayerChart:
+    """``y`` against ``x``, one line per ``color`` value.
+
+    Parameters
+    ----------
+    reference : float or DataFrame, optional
+        The ground truth, dashed grey: a number draws a horizontal rule at it; a frame with the
+        columns ``x`` and ``y`` draws a curve (e.g. a theoretical prediction).
+    dash : str, optional
+        A second field (at most three levels) told apart by dash pattern; the title names them.
+    hollow : str, optional
+        A value of ``color`` drawn as large hollow points without a line, so that a series which
+        coincides with another stays visible.
+    integer_x : bool
+        Integer ticks (e.g. a dimension on the x axis). With ``log_x`` and at most ten distinct
+        x values, the ticks sit at the measured values.
+    """
+    _check_columns(frame, x, y, color, dash)
+    values = np.unique(frame[x].to_numpy(float))
+    if integer_x:
+        x_axis = alt.Axis(tickMinStep=1, format="d")
+    elif log_x and len(values) <= 10:
+        x_axis = alt.Axis(values=[float(v) for v in values], format="~g")
+    else:
+        x_axis = alt.Axis()
+    enc = dict(x=alt.X(f"{x}:Q", title=x_title, scale=_scale(frame[x], log_x), axis=x_axis),
+               y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log") if log_y else alt.Scale(zero=False)),
+               color=alt.Color(f"{color}:N", legend=LEGEND), tooltip=list(frame.columns)[:8])
+    if dash:
+        levels = list(pd.unique(frame[dash]))
+        if len(levels) > len(DASHES):
+            raise ValueError(f"dash field {dash!r} has {len(levels)} levels; at most {len(DASHES)} can be drawn")
+        styles = DASHES[:len(levels)]
+        enc["strokeDash"] = alt.StrokeDash(f"{dash}:N", legend=None, scale=alt.Scale(
+            domain=levels, range=[pattern for _, pattern in styles]))
+        title = f"{title} ({', '.join(f'{name}: {level}' for (name, _), level in zip(styles, levels))})"
+    base = alt.Chart(frame).encode(**enc)
+    if hollow is None:
+        chart = base.mark_line(point=True)
+    else:
+        chart = (base.transform_filter(alt.datum[color] != hollow).mark_line(point=True)
+                 + base.transform_filter(alt.datum[color] == hollow).mark_point(filled=False, size=200,
+                                                                                 strokeWidth=2))
+    if isinstance(reference, pd.DataFrame):
+        _check_columns(reference, x, y)
+        chart = alt.Chart(reference).mark_line(color="gray", strokeDash=[4, 3]).encode(
+            x=f"{x}:Q", y=f"{y}:Q") + chart
+    elif reference is not None:
+        chart = alt.Chart(pd.DataFrame({"truth": [float(reference)]})).mark_rule(
+            color="gray", strokeDash=[4, 3]).encode(y="truth:Q") + chart
+    return chart.properties(title=title, width=_check_width(width), height=height)
+
+
+def errorbar_chart(frame: pd.DataFrame, x: str = "relative_depth", y: str = "id_mean", err: str = "id_std", *,
+                   color: str | None = "label", title: str = "", x_title: str = "relative depth",
+                   y_title: str = "TwoNN ID", log_x: bool = False, width: int = 300,
+                   height: int = 220) -> alt.LayerChart:
+    """``y`` ± ``err`` against ``x``, one line per ``color`` value (e.g. an ID profile with the
+    TwoNN resampling error bars). With ``x="relative_depth"`` the axis spans [0, 1]."""
+    _check_columns(frame, x, y, err, color)
+    data = frame.assign(_lo=frame[y] - frame[err], _hi=frame[y] + frame[err])
+    scale = alt.Scale(domain=[0, 1]) if x == "relative_depth" else _scale(data[x], log_x)
+    enc = dict(x=alt.X(f"{x}:Q", title=x_title, scale=scale))
+    if color:
+        enc["color"] = alt.Color(f"{color}:N", legend=LEGEND)
+    base = alt.Chart(data).encode(**enc)
+    tooltip = [c for c in (color, "layer", x, y, err) if c and c in data.columns]
+    lines = base.mark_line(point=True).encode(y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(zero=False)),
+                                              tooltip=tooltip)
+    bars = base.mark_errorbar().encode(y="_lo:Q", y2="_hi:Q")
+    return (lines + bars).properties(width=_check_width(width), height=height, title=title)
+
+
 enable_offline_rendering()

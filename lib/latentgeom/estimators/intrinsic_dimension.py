@@ -1,11 +1,14 @@
-"""Intrinsic dimension estimators: TwoNN (Facco et al. 2017), its block analysis, and PC-ID.
+"""Intrinsic dimension estimators: TwoNN, its block analysis, and PC-ID.
 
-TwoNN follows ``shared/specs/intrinsic-dimension.md`` and agrees with
+TwoNN is the estimator of Facco, d'Errico, Rodriguez & Laio (*Estimating the intrinsic dimension
+of datasets by a minimal neighborhood information*, Scientific Reports 7, 2017, arXiv:1803.06992),
+as Ansuini et al. (NeurIPS 2019, arXiv:1905.12784) use it; the book's methods page "Measuring
+intrinsic dimension" checks it on manifolds of known dimension. It agrees with
 ``skdim.id.TwoNN(discard_fraction=0.1)`` (scikit-dimension 0.5.0): ``F(i) = i / N`` over the N
 kept ratios, the largest ``N - floor((1 - discard_fraction) N)`` ratios discarded, slope of a
 least-squares line through the origin. Two deliberate differences, both invisible on data
 without ties: exact-duplicate rows are removed *before* the neighbour search (and counted),
-and points with ``r1 == r2`` (ratio exactly 1) are dropped, as the spec asks.
+and points with ``r1 == r2`` (ratio exactly 1) are dropped, since they carry log(mu) = 0 and no information.
 """
 from __future__ import annotations
 
@@ -111,7 +114,7 @@ def _candidates(Xc: torch.Tensor, k: int, rows: torch.Tensor | None = None) -> t
 
 
 def _fit(r1: np.ndarray, r2: np.ndarray, discard_fraction: float) -> tuple[float, int]:
-    keep = r2 > r1  # r1 == r2 gives log(mu) = 0: drop (spec step 3)
+    keep = r2 > r1  # r1 == r2 gives log(mu) = 0: no information, drop
     mu = np.sort(r2[keep] / r1[keep])
     n = mu.size
     n_fit = int(np.floor((1.0 - discard_fraction) * n))
@@ -150,7 +153,7 @@ def twonn(X, discard_fraction: float = 0.1, n_resamples: int = 0, seed: int = 0)
         Points in Euclidean space (numpy, or torch on CPU/CUDA; the neighbour search runs on
         the tensor's device in float64).
     discard_fraction : float in [0, 1)
-        Fraction of the largest ratios mu = r2 / r1 left out of the fit (spec: 0.1).
+        Fraction of the largest ratios mu = r2 / r1 left out of the fit (Facco et al. 2017: 0.1).
     n_resamples : int
         Number of random 90 % subsets (without replacement) for the error bar; 0 skips it.
     seed : int
@@ -196,7 +199,7 @@ def twonn_block_analysis(X, max_blocks: int = 20, seed: int = 0, discard_fractio
     ----------
     X : array-like or Tensor, shape [n_points, n_features]
     max_blocks : int
-        Largest number of blocks (spec: 20). Block counts whose blocks would hold fewer than
+        Largest number of blocks (Facco et al. 2017 use up to 20). Block counts whose blocks would hold fewer than
         3 points are skipped.
     seed : int
         Seed of the random partitions (a fresh permutation per b).

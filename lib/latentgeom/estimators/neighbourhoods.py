@@ -1,4 +1,6 @@
-"""Neighbourhood builders for the curvature estimator (``shared/specs/curvature.md`` step 4).
+"""Neighbourhood builders for the curvature estimator (Kaufman & Azencot, *Data Representations'
+Study of Latent Image Manifolds*, ICML 2023, arXiv:2305.19730; see the book's methods page
+"Measuring curvature").
 
 Two kinds of neighbourhood feed :func:`latentgeom.curvature.mapc`:
 

@@ -1,40 +1,55 @@
-"""Per-layer activations through forward hooks, flattened per image, on GPU when present."""
+"""Per-layer activations of any ``torch.nn.Module`` through forward hooks, flattened per image.
+
+Layers are named as the model names its submodules, or ``"input"``; which layers exist, the
+default list per family, relative depths, input checks and how non-tensor outputs are treated
+are in :mod:`latentgeom.networks.probes` (its docstring argues hooks over torchvision's
+feature extraction). The library's own :class:`ProbedModel` networks keep their probe layers.
+"""
 from __future__ import annotations
 
+import weakref
 from typing import Iterator, Sequence
 
 import torch
+from torch import nn
 
-from ..validation import check_finite, check_int, resolve_device
+from ..validation import check_choice, check_finite, check_int, resolve_device
 from .models import ProbedModel, ProbeLayer
-
-
-def _layers(model: ProbedModel, layers: Sequence[str] | None) -> list[ProbeLayer]:
-    probes = list(model.probe_layers)
-    if layers is None:
-        return probes
-    if isinstance(layers, str):
-        layers = [layers]
-    known = {p.name: p for p in probes}
-    unknown = [name for name in layers if name not in known]
-    if unknown:
-        raise ValueError(f"unknown layer(s) {unknown}; valid: {list(known)}")
-    wanted = set(layers)
-    return [p for p in probes if p.name in wanted]  # probe order, whatever order was asked
+from .probes import TOKENS, as_features, check_images_fit, probe_layers, probe_module
 
 
 class _Stop(Exception):
-    """Raised by the last hook: nothing after it is needed."""
+    """Raised by a hook once every wanted layer is captured: nothing after it is needed."""
 
 
-def extract(model: ProbedModel, images: torch.Tensor, layers: Sequence[str] | None = None, *,
+# Layers of a model already seen to run exactly once in a full forward pass: later calls may stop
+# early from their first batch (iter_layers and the curvature chunks call extract many times).
+_RUN_ONCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | ProbeLayer] | str | None = None, *,
             device: str = "auto", batch_size: int = 256, keep_on_device: bool = False,
-            progress: bool = False) -> dict[str, torch.Tensor]:
-    """Activations of ``images`` [N, C, H, W] at probe ``layers`` (default: all).
+            tokens: str = "flatten", progress: bool = False) -> dict[str, torch.Tensor]:
+    """Activations of ``images`` [N, C, H, W] at probe ``layers`` of ``model``.
 
-    Returns ``{layer: float32 [N, D]}`` in probe order, flattened per image; on CPU unless
+    Parameters
+    ----------
+    model : nn.Module
+        Any network; a :class:`ProbedModel` of this library or e.g. a torchvision ResNet.
+    images : Tensor [N, C, H, W]
+        Prepared as the model expects (channels, size, normalisation: see
+        :mod:`latentgeom.networks.probes`); a mismatch is a ``ValueError`` saying how to adapt.
+    layers : names (or :class:`ProbeLayer`), optional
+        ``"input"`` or names from ``model.named_modules()`` (default:
+        :func:`latentgeom.networks.probes.default_layers`). Unknown names: ``ValueError``
+        listing the valid ones.
+    tokens : {"flatten", "cls", "mean"}
+        How a ``[N, tokens, dim]`` output (a transformer block) becomes one vector per image.
+
+    Returns ``{layer: float32 [N, D]}`` in model order, flattened per image; on CPU unless
     ``keep_on_device``. Perturbed neighbours go through the same call: flatten them to
-    [N * K, C, H, W] and reshape the result to [N, K, D].
+    [N * K, C, H, W] and reshape the result to [N, K, D]. The forward pass stops after the last
+    wanted layer. A module that runs more than once per forward pass, or never, is refused.
     """
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError(f"images must be a tensor [N, C, H, W], got {getattr(images, 'shape', type(images))}")
@@ -42,24 +57,29 @@ def extract(model: ProbedModel, images: torch.Tensor, layers: Sequence[str] | No
         raise ValueError(f"images is empty (shape {tuple(images.shape)}); pass at least one image")
     check_finite(images, "images")  # before any forward pass: blame the input, not a layer
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    probes = _layers(model, layers)
+    check_choice(tokens, "tokens", TOKENS)
+    probes = probe_layers(model, layers)
+    check_images_fit(model, images)
     dev = resolve_device(device)
     out_device = dev if keep_on_device else torch.device("cpu")
     captured: dict[str, torch.Tensor] = {}
+    calls: dict[str, int] = {}
     chunks: dict[str, list[torch.Tensor]] = {p.name: [] for p in probes}
-    hooked = [p for p in probes if p.name != "input"]
-    last = hooked[-1].name if hooked else None
-    handles = []
+    hooked = [p.name for p in probes if p.name != "input"]
+    # A ProbedModel runs each stage once; any other model's first batch runs in full (unless these
+    # layers were checked before), so that a module called twice (no single output) or never is
+    # caught before stopping early.
+    checked = [isinstance(model, ProbedModel) or set(hooked) <= _RUN_ONCE.get(model, set())]
 
     def make_hook(name):
         def hook(_module, _inputs, output):
-            captured[name] = output.detach().flatten(1).float()
-            if name == last:
+            calls[name] = calls.get(name, 0) + 1
+            captured[name] = as_features(name, output, tokens)
+            if checked[0] and len(captured) == len(hooked):
                 raise _Stop
         return hook
 
-    for p in hooked:
-        handles.append(model.probe_module(p.name).register_forward_hook(make_hook(p.name)))
+    handles = [probe_module(model, name).register_forward_hook(make_hook(name)) for name in hooked]
     was_training = model.training
     model.eval()
     model.to(dev)
@@ -68,11 +88,13 @@ def extract(model: ProbedModel, images: torch.Tensor, layers: Sequence[str] | No
             for start in range(0, len(images), batch_size):
                 batch = images[start:start + batch_size].to(dev, non_blocking=True)
                 captured.clear()
+                calls.clear()
                 if hooked:
-                    try:
-                        model(batch)
-                    except _Stop:
-                        pass
+                    _forward(model, batch, first=start == 0 and not isinstance(model, ProbedModel))
+                    if not checked[0]:
+                        _check_calls(model, hooked, calls)
+                        _RUN_ONCE.setdefault(model, set()).update(hooked)
+                        checked[0] = True
                 for p in probes:
                     value = batch.flatten(1).float() if p.name == "input" else captured[p.name]
                     chunks[p.name].append(value.to(out_device))
@@ -90,11 +112,40 @@ def extract(model: ProbedModel, images: torch.Tensor, layers: Sequence[str] | No
     return result
 
 
-def iter_layers(model: ProbedModel, images: torch.Tensor, layers: Sequence[str] | None = None,
+def _forward(model: nn.Module, batch: torch.Tensor, first: bool) -> None:
+    try:
+        model(batch)
+    except _Stop:
+        pass
+    except RuntimeError as err:
+        if not first:
+            raise
+        # The first batch through a foreign model: a shape error is most likely the input's.
+        raise ValueError(f"the model could not run on images of shape {list(batch.shape)[1:]} (C, H, W): {err}. "
+                         "Check the channels, the size and the normalisation the model expects; "
+                         "latentgeom.fit_images adapts channels and size") from err
+
+
+def _check_calls(model: nn.Module, hooked: list[str], calls: dict[str, int]) -> None:
+    never = [name for name in hooked if calls.get(name, 0) == 0]
+    if never:
+        raise ValueError(f"layer(s) {never} did not run in the model's forward pass; probe modules that "
+                         f"forward() calls")
+    twice = {name: n for name, n in calls.items() if n > 1}
+    if twice:
+        name, n = next(iter(twice.items()))
+        parent = name.rpartition(".")[0] or "a parent module"
+        raise ValueError(f"layer {name!r} runs {n} times in one forward pass (a module reused inside "
+                         f"{parent!r}), so it has no single output; probe {parent!r} or another module "
+                         f"that runs once. Reused: {sorted(twice)}")
+
+
+def iter_layers(model: nn.Module, images: torch.Tensor, layers: Sequence[str | ProbeLayer] | str | None = None,
                 **kwargs) -> Iterator[tuple[ProbeLayer, torch.Tensor]]:
     """Yield ``(probe layer, activations [N, D])`` one layer at a time (bounded memory).
 
-    Each layer costs one forward pass that stops right after that layer.
+    Each layer costs one forward pass that stops right after that layer. ``kwargs`` go to
+    :func:`extract`.
     """
-    for probe in _layers(model, layers):
+    for probe in probe_layers(model, layers):
         yield probe, extract(model, images, [probe.name], **kwargs)[probe.name]

@@ -26,14 +26,14 @@ from ..storage import CacheMiss, atomic_write, cache_only, file_lock
 FORMAT = b"latentgeom-model-v1"
 
 
-def path_for(key: str, epoch: int, directory: Path | None = None) -> Path:
-    """Cache file of ``key`` at ``epoch``."""
-    return Path(directory or model_cache_dir()) / f"{key}-e{epoch:04d}.pt"
+def path_for(key: str, epoch: int, directory: Path | None = None, *, step: bool = False) -> Path:
+    """Cache file of ``key`` at ``epoch`` (with ``step=True``: after ``epoch`` optimiser steps)."""
+    return Path(directory or model_cache_dir()) / (f"{key}-s{epoch:07d}.pt" if step else f"{key}-e{epoch:04d}.pt")
 
 
-def save(key: str, epoch: int, payload: dict, directory: Path | None = None) -> Path:
+def save(key: str, epoch: int, payload: dict, directory: Path | None = None, *, step: bool = False) -> Path:
     """Store ``payload`` (state_dict, config, metrics) atomically: temp file + rename."""
-    path = path_for(key, epoch, directory)
+    path = path_for(key, epoch, directory, step=step)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     body = buffer.getvalue()
@@ -42,9 +42,9 @@ def save(key: str, epoch: int, payload: dict, directory: Path | None = None) -> 
     return path
 
 
-def load(key: str, epoch: int, directory: Path | None = None) -> dict | None:
-    """The payload stored for ``key`` at ``epoch``, or None (missing, or corrupt and removed)."""
-    path = path_for(key, epoch, directory)
+def load(key: str, epoch: int, directory: Path | None = None, *, step: bool = False) -> dict | None:
+    """The payload stored for ``key`` at ``epoch`` (or step), or None (missing, or corrupt and removed)."""
+    path = path_for(key, epoch, directory, step=step)
     if not path.is_file():
         return None
     try:

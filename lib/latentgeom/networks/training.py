@@ -4,6 +4,13 @@
 (:mod:`latentgeom.cache`). Regularisers are options: weight decay, augmentation (random crop
 + flip), mixup, manifold mixup, label smoothing; ``random_labels`` permutes the training
 labels; ``epochs=0`` gives the untrained network. Deterministic under ``seed`` on CPU.
+
+Options added for the training-trajectories chapter (each one enters the cache key only when it
+differs from its default, so every earlier config keeps its key): ``optimizer="adam"``,
+``init_scale`` (all weights of the fresh network multiplied by a factor), ``data_seed`` (the
+training subset drawn independently of the initialisation seed) and ``checkpoint_steps``
+(weights cached after given optimiser steps, e.g. every quarter epoch early on; read them back
+with :func:`load_step`).
 """
 from __future__ import annotations
 
@@ -24,6 +31,11 @@ from .data import DATASETS, augment_batch, dataset_info, load_tensors
 from .models import MODELS, SMALL_MODELS, ProbedModel, build_model
 
 CONFIG_VERSION = 1
+OPTIMIZERS = ("sgd", "adam")
+#: Fields added after CONFIG_VERSION 1: in the cache key only when not at their default.
+_LATER_FIELDS = ("optimizer", "init_scale", "data_seed")
+#: Images in each dataset's training split (for the steps of an epoch when ``n_train`` is None).
+_TRAIN_SIZES = {"fashion-mnist": 60000, "mnist": 60000, "cifar10": 50000, "cifar100": 50000, "svhn": 73257}
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,17 @@ class TrainConfig:
         Train on a seeded permutation of the labels (memorisation).
     checkpoint_epochs : tuple of int
         Epochs whose weights are also cached.
+    checkpoint_steps : tuple of int
+        Optimiser steps (0 = initialisation) after which the weights are also cached, for
+        checkpoints at fractions of an epoch (see :func:`steps_per_epoch`, :func:`load_step`).
+    optimizer : {"sgd", "adam"}
+        SGD with ``momentum``, or Adam (default betas; ``momentum`` unused); both with
+        ``weight_decay`` as an L2 term and the cosine schedule.
+    init_scale : float > 0
+        Every weight tensor of the fresh network (not biases or batch-norm parameters) is
+        multiplied by this factor (1 = the default initialisation).
+    data_seed : int or None
+        Seeds the training subset (and its random labels); None = ``seed``.
     n_test : int or None
         Test images for the test accuracy (None = the whole test split).
     seed : int
@@ -75,6 +98,10 @@ class TrainConfig:
     checkpoint_epochs: tuple[int, ...] = ()
     n_test: int | None = None
     seed: int = 0
+    checkpoint_steps: tuple[int, ...] = ()
+    optimizer: str = "sgd"
+    init_scale: float = 1.0
+    data_seed: int | None = None
 
     def __post_init__(self):
         def is_int(v):
@@ -133,10 +160,37 @@ class TrainConfig:
         bad = [e for e in self.checkpoint_epochs if not 0 <= e <= self.epochs]
         if bad:
             raise ValueError(f"checkpoint_epochs {bad} are outside 0..epochs={self.epochs}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if not (is_number(self.init_scale) and self.init_scale > 0):
+            raise ValueError(f"init_scale must be a finite number > 0, got {self.init_scale!r}")
+        object.__setattr__(self, "init_scale", float(self.init_scale))
+        if self.data_seed is not None:
+            if not is_int(self.data_seed) or not 0 <= self.data_seed < 2 ** 62:
+                raise ValueError(f"data_seed must be an integer in [0, 2**62) or None, got {self.data_seed!r}")
+            object.__setattr__(self, "data_seed", int(self.data_seed))
+        try:
+            steps = list(self.checkpoint_steps)
+        except TypeError:
+            raise ValueError(f"checkpoint_steps must be a sequence of steps, got {self.checkpoint_steps!r}") \
+                from None
+        if not all(is_int(s) and s >= 0 for s in steps):
+            raise ValueError(f"checkpoint_steps must be integers >= 0, got {self.checkpoint_steps!r}")
+        object.__setattr__(self, "checkpoint_steps", tuple(sorted(set(int(s) for s in steps))))
+        too_late = [s for s in self.checkpoint_steps if s > steps_per_epoch(self) * self.epochs]
+        if too_late:
+            raise ValueError(f"checkpoint_steps {too_late} are after the last step "
+                             f"({steps_per_epoch(self) * self.epochs} = epochs x steps_per_epoch)")
 
     def key(self) -> str:
-        """Stable hash of the config (checkpoint epochs excluded: they do not change the weights)."""
-        content = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "checkpoint_epochs"}
+        """Stable hash of the config (checkpoint epochs/steps excluded: they do not change the weights).
+
+        Fields added after the first version enter only when they differ from their default,
+        so the keys (and cached models) of every earlier config are unchanged.
+        """
+        content = {f.name: getattr(self, f.name) for f in fields(self)
+                   if f.name not in ("checkpoint_epochs", "checkpoint_steps")
+                   and not (f.name in _LATER_FIELDS and getattr(self, f.name) == f.default)}
         content["version"] = CONFIG_VERSION
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -160,16 +214,29 @@ class TrainedModel:
     history: list[dict] = field(default_factory=list)
 
 
+def steps_per_epoch(config: TrainConfig) -> int:
+    """Optimiser steps in one epoch of ``config`` (the last batch may be smaller)."""
+    n = config.n_train if config.n_train is not None else _TRAIN_SIZES[config.dataset]
+    return math.ceil(n / config.batch_size)
+
+
 def _new_model(config: TrainConfig) -> ProbedModel:
     info = DATASETS[config.dataset]
-    return build_model(config.model, num_classes=info.num_classes, in_channels=info.channels,
-                       image_size=info.image_size, width=config.width, depth=config.depth, seed=config.seed)
+    model = build_model(config.model, num_classes=info.num_classes, in_channels=info.channels,
+                        image_size=info.image_size, width=config.width, depth=config.depth, seed=config.seed)
+    if config.init_scale != 1.0:
+        with torch.no_grad():
+            for module in model.modules():
+                if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                    module.weight.mul_(config.init_scale)
+    return model
 
 
 def _training_data(config: TrainConfig):
-    images, labels = load_tensors(config.dataset, "train", n=config.n_train, seed=config.seed)
+    data_seed = config.seed if config.data_seed is None else config.data_seed
+    images, labels = load_tensors(config.dataset, "train", n=config.n_train, seed=data_seed)
     if config.random_labels:
-        g = torch.Generator().manual_seed(config.seed + 1)
+        g = torch.Generator().manual_seed(data_seed + 1)
         labels = labels[torch.randperm(len(labels), generator=g)]
     return images, labels
 
@@ -221,7 +288,8 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
     key = config.key()
     if cache_models:
         payload = cache.load(key, config.epochs)
-        missing = [e for e in config.checkpoint_epochs if cache.load(key, e) is None]
+        missing = [e for e in config.checkpoint_epochs if cache.load(key, e) is None] + \
+            [s for s in config.checkpoint_steps if not cache.path_for(key, s, step=True).is_file()]
         if payload is not None and not missing:
             return _from_payload(config, payload, dev)
 
@@ -229,8 +297,11 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
     model = _new_model(config).to(dev)
     images, labels = _training_data(config)
     test_images, test_labels = load_tensors(config.dataset, "test", n=config.n_test, seed=config.seed)
-    optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                    weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
     total = max(1, steps_per_epoch * config.epochs)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
@@ -245,6 +316,16 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
     def evaluate():
         return accuracy(model, images, labels, dev), accuracy(model, test_images, test_labels, dev)
 
+    step, save_steps = 0, set(config.checkpoint_steps)
+
+    def save_step():  # sub-epoch checkpoints: weights only (accuracies would cost a pass each)
+        if cache_models and step in save_steps:
+            was = model.training
+            cache.save(key, step, _payload(model.eval(), config, step / steps_per_epoch, math.nan, math.nan,
+                                           []), step=True)
+            model.train(was)
+
+    save_step()
     if config.epochs == 0 or 0 in config.checkpoint_epochs:
         tr, te = evaluate()
         save(0, tr, te)
@@ -278,6 +359,8 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
             loss.backward()
             optimiser.step()
             schedule.step()
+            step += 1
+            save_step()
             seen += len(y)
             loss_sum += loss.item() * len(y)
         seconds = time.time() - start
@@ -309,4 +392,22 @@ def load_checkpoint(config: TrainConfig, epoch: int, *, device: str = "auto",
             raise FileNotFoundError(f"epoch {epoch} of {config.model} is not in the model cache")
         train(config, device=device)
         payload = cache.load(config.key(), epoch)
+    return _from_payload(config, payload, dev)
+
+
+def load_step(config: TrainConfig, step: int, *, device: str = "auto", train_if_missing: bool = True) -> TrainedModel:
+    """The model of ``config`` after ``step`` optimiser steps (one of ``config.checkpoint_steps``).
+
+    Its ``epoch`` is the fractional epoch ``step / steps_per_epoch`` and its accuracies are NaN
+    (not measured at sub-epoch checkpoints). Trains ``config`` when the step is not cached.
+    """
+    if step not in config.checkpoint_steps:
+        raise ValueError(f"step {step} is not saved for this config; checkpoint_steps: {list(config.checkpoint_steps)}")
+    dev = resolve_device(device)
+    payload = cache.load(config.key(), step, step=True)
+    if payload is None:
+        if not train_if_missing:
+            raise FileNotFoundError(f"step {step} of {config.model} is not in the model cache")
+        train(config, device=device, progress=False)
+        payload = cache.load(config.key(), step, step=True)
     return _from_payload(config, payload, dev)

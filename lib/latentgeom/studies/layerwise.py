@@ -33,6 +33,7 @@ from ..estimators.curvature import MODES, CurvatureResult, mapc, min_neighbours
 from ..estimators.intrinsic_dimension import pca_id, twonn
 from ..estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
 from ..networks.activations import extract, iter_layers
+from ..networks.external import as_trained
 from ..paths import model_cache_dir
 from ..storage import cached_frame, content_key
 from ..validation import resolve_device
@@ -85,6 +86,9 @@ def layer_dimensions(model, images: torch.Tensor, *, layers: Sequence[str] | Non
                      device: str = "auto", batch_size: int = 512, progress: bool = False) -> pd.DataFrame:
     """TwoNN (and optionally PC-ID) per probe layer, one layer in memory at a time.
 
+    ``model`` is any ``nn.Module``; ``layers`` are named as in
+    :func:`latentgeom.networks.activations.extract` (default: the model's default list).
+
     Returns a DataFrame with columns ``layer, relative_depth, width`` (D, features per image),
     ``id`` (TwoNN on all points), ``id_mean, id_std`` (over 90 % subsets), ``n_duplicates``
     and, with ``with_pca``, ``pca_id``.
@@ -127,13 +131,15 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
 
     Parameters
     ----------
-    model : ProbedModel
-        A network from :func:`latentgeom.models.build_model` (trained or not).
+    model : nn.Module
+        A network from :func:`latentgeom.models.build_model` (trained or not), or any other
+        ``nn.Module`` (e.g. a torchvision ResNet; see :mod:`latentgeom.networks.probes`).
     images : Tensor, shape [n, C, H, W]
         The sample points (normalised inputs). The paper uses n = 5000.
     config : GeometryConfig
     layers : list of str, optional
-        Probe-layer names (default: all, input to logits).
+        Probe-layer names (default: all, input to logits), as the model names its submodules,
+        or ``"input"``.
 
     Returns
     -------
@@ -218,7 +224,8 @@ def curvature_gap(profile: pd.DataFrame, mode: str = "paper") -> dict[str, float
     """The curvature gap between the last two probe layers of a profile.
 
     ``normalised`` is (MAPC_L - MAPC_{L-1}) / MAPC_{L-1}, the definition that fits the paper's
-    plotted magnitudes (spec step 9); ``raw`` is MAPC_L - MAPC_{L-1}; ``ratio`` is
+    plotted magnitudes (Kaufman & Azencot, ICML 2023, Fig. 4; see the book's page
+    "Curvature 3: the curvature gap and test accuracy"); ``raw`` is MAPC_L - MAPC_{L-1}; ``ratio`` is
     MAPC_L / MAPC_{L-1}.
     """
     column = f"mapc_{mode}"
@@ -253,16 +260,21 @@ def _cached(kind: str, trained, images: torch.Tensor, settings: dict, compute, *
     return frame
 
 
-def profile(trained, images: torch.Tensor, geometry: GeometryConfig, *, cache: bool = True,
-            progress: bool = True) -> pd.DataFrame:
+def profile(trained, images: torch.Tensor, geometry: GeometryConfig, *, layers: Sequence[str] | None = None,
+            cache: bool = True, progress: bool = True) -> pd.DataFrame:
     """:func:`curvature_profile` of a trained model, cached on disk next to the model cache.
 
-    Used by every curvature finding page. Settings that do not change the numbers (device,
+    Used by every curvature finding page. ``trained`` is a :class:`TrainedModel` or any
+    ``nn.Module`` (cached by its weights). Settings that do not change the numbers (device,
     batch size, memory budget) are left out of the cache key.
     """
+    trained = as_trained(trained)
     settings = {**asdict(geometry), "device": "any", "batch_size": 0, "max_bytes": 0}
+    if layers is not None:
+        settings["layers"] = list(layers)
     return _cached("curvature", trained, images, settings,
-                   lambda: curvature_profile(trained.model, images, geometry, progress=progress), cache=cache)
+                   lambda: curvature_profile(trained.model, images, geometry, layers=layers, progress=progress),
+                   cache=cache)
 
 
 def dimension_profile(trained, images: torch.Tensor, *, layers: Sequence[str] | None = None,
@@ -270,7 +282,8 @@ def dimension_profile(trained, images: torch.Tensor, *, layers: Sequence[str] | 
                       cache: bool = True, **labels) -> pd.DataFrame:
     """:func:`layer_dimensions` (TwoNN, optionally PC-ID, per probe layer) of a trained model,
     cached on disk. Used by the intrinsic-dimension page; ``labels`` become constant leading
-    columns (e.g. ``class_label=3``)."""
+    columns (e.g. ``class_label=3``). ``trained`` may also be any ``nn.Module``."""
+    trained = as_trained(trained)
     settings = dict(layers=None if layers is None else list(layers), id_resamples=id_resamples,
                     with_pca=with_pca, seed=seed)
     return _cached("dimension", trained, images, settings,

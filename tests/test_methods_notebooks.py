@@ -1,0 +1,41 @@
+"""The methods pages (book/methods/*.md) run at a small scale through papermill."""
+import pytest
+
+from notebooks import execute, parameter_names
+
+pytestmark = pytest.mark.slow
+
+CURVATURE = "book/methods/measuring-curvature.md"
+DIMENSION = "book/methods/measuring-intrinsic-dimension.md"
+SMALL = {
+    CURVATURE: dict(n_points=300, n_local=8, radii=[0.5, 2.0], sphere_dims=[1, 2], ambient_dims=[4, 16],
+                    neighbour_counts=[8, 16], n_images=4),
+    DIMENSION: dict(n_id=300, n_resamples=2, n_independent=2, max_blocks=3, duplicated=[0.0, 0.1]),
+}
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    return tmp_path
+
+
+@pytest.mark.parametrize("notebook", [CURVATURE, DIMENSION])
+def test_runs_small_and_shows_its_checks(env, notebook):
+    assert set(SMALL[notebook]) <= parameter_names(notebook)
+    nb = execute(notebook, env, **SMALL[notebook])
+    html = "".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "checks hold" in html  # the check list at the end of the page
+    svg = sum("image/svg+xml" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert svg >= 3  # charts render offline, as SVG
+
+
+@pytest.mark.parametrize("notebook,parameter,value", [(CURVATURE, "n_points", 10), (CURVATURE, "q", 2),
+                                                      (DIMENSION, "n_id", 10)])
+def test_bad_parameter_fails_clearly(env, notebook, parameter, value):
+    from papermill.exceptions import PapermillExecutionError
+
+    with pytest.raises(PapermillExecutionError, match=parameter):
+        execute(notebook, env, **{parameter: value})

@@ -1,0 +1,55 @@
+"""The toroidal-landscape chapter (book/findings/toroids-landscape.md) at preset="tiny"."""
+import math
+
+import pytest
+
+from latentgeom.book.findings import VERDICTS
+
+from notebooks import execute, finding, leaves, numbers, parameter_names
+
+NOTEBOOK = "book/findings/toroids-landscape.md"
+FINDINGS = ("toroids-1-flatness-generalisation", "toroids-2-flat-minima-close", "toroids-3-geodesic-barriers",
+            "toroids-4-one-bend-paths", "toroids-5-binary-networks")
+PARAMETERS = {"preset", "n_train", "n_boot", "seed"}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """Tmp results and model cache; the papermill kernel inherits os.environ."""
+    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    return tmp_path
+
+
+def test_parameters_are_documented():
+    assert parameter_names(NOTEBOOK) == PARAMETERS
+
+
+def test_notebook_runs_at_tiny_scale_and_twice_from_its_cache(env):
+    execute(NOTEBOOK, env, preset="tiny")
+    first = {}
+    for finding_id in FINDINGS:
+        result = finding(env / "results", finding_id)
+        assert result["finding_id"] == finding_id and result["notebook"] == NOTEBOOK
+        assert result["verdict"] in VERDICTS
+        assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
+        assert result["parameters"]["name"] == "tiny" and result["seconds"] > 0 and result["summary"]
+        values = numbers(result["ours"])
+        assert values and all(math.isfinite(x) for x in values)
+        first[finding_id] = result["ours"]
+    cached = sorted((env / "cache" / "models" / "toroids").glob("*.pt"))
+    assert cached  # trained networks are in the model cache
+    execute(NOTEBOOK, env, preset="tiny")  # the second run reads everything from the cache
+    assert sorted((env / "cache" / "models" / "toroids").glob("*.pt")) == cached
+    for finding_id in FINDINGS:
+        assert finding(env / "results", finding_id)["ours"] == first[finding_id]
+
+
+def test_invalid_preset_fails_clearly(env):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown preset 'nope'"):
+        execute(NOTEBOOK, env, preset="nope")
