@@ -43,14 +43,13 @@ import traceback
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable, Iterable, Sequence
 
 from tqdm import tqdm
 
 from .networks import model_cache
 from .networks.data import load_tensors
-from .networks.training import TrainConfig, load_checkpoint, train
+from .networks.training import TrainConfig, TrainedModel, load_checkpoint, train
 from .paths import model_cache_dir
 from .storage import CacheMiss, lookup_only
 from .studies.layerwise import GeometryConfig, dimension_profile, profile
@@ -183,8 +182,7 @@ class Profile:
         return dimension_profile(trained, images, **options)
 
     def done(self) -> bool:
-        stub = SimpleNamespace(config=self.config, epoch=self.epoch, model=None, test_accuracy=math.nan,
-                               train_accuracy=math.nan)
+        stub = TrainedModel(None, self.config, self.epoch, math.nan, math.nan)  # the lookup needs no weights
         with lookup_only():
             try:
                 self._measure(stub)
