@@ -87,6 +87,15 @@ def test_plan_covers_the_intrinsic_dimension_page():
     assert all(u.model_key in trains for u in profiles)
 
 
+def test_plan_covers_the_trajectories_page():
+    from latentgeom.studies import trajectories as tj
+
+    units = sweep.plan("tiny", ["trajectories"])
+    runs = tj.run_grid(tj.trajectory_settings("tiny"))
+    assert {u.config.key() for u in units} == {r.config.key() for r in runs}
+    assert all(u.config.checkpoint_steps for u in units)  # the page reads its step checkpoints
+
+
 def test_plan_covers_the_getting_started_page():
     [unit] = sweep.plan("tiny", ["getting-started"])
     values = sweep.page_parameters("getting-started.md")

@@ -99,7 +99,8 @@ class Train:
         return f"train {_label(self.config)}"
 
     def done(self) -> bool:
-        return model_cache.has(self.model_key, {self.config.epochs, *self.config.checkpoint_epochs})
+        return model_cache.has(self.model_key, {self.config.epochs, *self.config.checkpoint_epochs},
+                               steps=self.config.checkpoint_steps)
 
     def run(self) -> None:
         train(self.config, progress=False)
