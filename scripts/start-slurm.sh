@@ -45,13 +45,14 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     munge -n | unmunge >/dev/null || die "munged did not come up"
 fi
 
-# --- slurm.conf: this host, its CPUs and memory (as slurmd itself detects them)
+# --- slurm.conf: this host, its CPUs and memory (as slurmd itself detects them), reached at
+# 127.0.0.1 (so a container whose hostname does not resolve works too)
 host=$(hostname -s)
 node=$(slurmd -C | head -n 1)   # NodeName=HOST CPUs=.. Boards=.. ... RealMemory=..
 want=$(cat <<CONF
 $MARK
 ClusterName=latentgeom
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -75,7 +76,7 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$JOBCOMP
-$node State=UNKNOWN
+$node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 )

@@ -67,15 +67,33 @@ def test_plan_covers_the_curvature_pages():
 
 def test_plan_covers_the_intrinsic_dimension_page():
     units = sweep.plan("tiny", ["intrinsic-dimension"])
-    settings = ida.id_settings("tiny")
+    S = ida.id_settings("tiny")
     trains = _trains(units)
-    assert any(c.random_labels for c in trains.values())
-    for config in TINY.zoo():
-        assert config.key() in trains and sweep.untrained(config).key() in trains
-    per_class = [u for u in units if isinstance(u, sweep.Profile) and u.images.per_class]
-    assert len(per_class) == 2 * len(TINY.zoo()) * settings.n_classes  # trained + untrained, every class
-    assert all(u.kind == "dimension" and dict(u.options)["id_resamples"] == settings.n_resamples for u in units
-               if isinstance(u, sweep.Profile))
+    assert S.n_seeds >= 2 and S.training_seeds >= 2  # the page's runs over seeds are covered
+    for t in range(S.training_seeds):  # the random/true-label pair of every training seed
+        assert sum(c.seed == t and c.epochs == S.random_label_epochs and c.n_train == S.random_label_n_train
+                   for c in trains.values()) == 2
+    twins = [c for c in TINY.zoo() if c.model == S.twin_architecture and c.width == TINY.widths[0]]
+    assert replace(twins[0], seed=1).key() in trains  # the twin retrained with training seed 1
+    profiles = {u for u in units if isinstance(u, sweep.Profile)}
+    for s in range(S.n_seeds):
+        for config in TINY.zoo():
+            for model, epoch in ((config, config.epochs), (sweep.untrained(config), 0)):
+                for c in range(S.n_classes):
+                    images = sweep.Images(TINY.dataset, per_class=S.n_per_class, classes=(c,), seed=s)
+                    assert sweep.Profile.dimension(model, epoch, images, with_pca=c < S.pca_classes,
+                                                   id_resamples=S.n_resamples, seed=s, device=TINY.device) in profiles
+    assert all(u.kind == "dimension" for u in profiles)
+    assert all(u.model_key in trains for u in profiles)
+
+
+def test_plan_covers_the_trajectories_page():
+    from latentgeom.studies import trajectories as tj
+
+    units = sweep.plan("tiny", ["trajectories"])
+    runs = tj.run_grid(tj.trajectory_settings("tiny"))
+    assert {u.config.key() for u in units} == {r.config.key() for r in runs}
+    assert all(u.config.checkpoint_steps for u in units)  # the page reads its step checkpoints
 
 
 def test_plan_covers_the_getting_started_page():
@@ -165,7 +183,7 @@ def test_local_executor_runs_resumes_and_reports_failures(caches, capsys):
     assert report.results[0]["threads"] == 1
     [failed] = report.failed
     assert Path(failed["log"]).is_file() and "is not saved" in Path(failed["log"]).read_text()
-    assert failed["units"] == [bad.name] and "failed" in failed["error"]
+    assert failed["units"] == [bad.name] and "is not saved" in failed["error"]
     assert "FAILED" in capsys.readouterr().out  # reported with its log path as it happens
     assert all(u.done() for u in good) and not bad.done()
     again = sweep.sweep("tiny", executor="local", units=good)

@@ -43,14 +43,13 @@ import traceback
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable, Iterable, Sequence
 
 from tqdm import tqdm
 
 from .networks import model_cache
 from .networks.data import load_tensors
-from .networks.training import TrainConfig, load_checkpoint, train
+from .networks.training import TrainConfig, TrainedModel, load_checkpoint, train
 from .paths import model_cache_dir
 from .storage import CacheMiss, lookup_only
 from .studies.layerwise import GeometryConfig, dimension_profile, profile
@@ -100,7 +99,8 @@ class Train:
         return f"train {_label(self.config)}"
 
     def done(self) -> bool:
-        return model_cache.has(self.model_key, {self.config.epochs, *self.config.checkpoint_epochs})
+        return model_cache.has(self.model_key, {self.config.epochs, *self.config.checkpoint_epochs},
+                               steps=self.config.checkpoint_steps)
 
     def run(self) -> None:
         train(self.config, progress=False)
@@ -183,8 +183,7 @@ class Profile:
         return dimension_profile(trained, images, **options)
 
     def done(self) -> bool:
-        stub = SimpleNamespace(config=self.config, epoch=self.epoch, model=None, test_accuracy=math.nan,
-                               train_accuracy=math.nan)
+        stub = TrainedModel(None, self.config, self.epoch, math.nan, math.nan)  # the lookup needs no weights
         with lookup_only():
             try:
                 self._measure(stub)
@@ -351,11 +350,11 @@ def run_job(units: Sequence, threads: int | None = None) -> dict:
             unit.run()
             done.append(dict(unit=unit.name, seconds=round(time.time() - start, 2)))
             print(f"sweep: done {unit.name} in {time.time() - start:.1f} s", flush=True)
-        except Exception:
-            failed.append(unit.name)
+        except Exception as err:
+            failed.append(f"{unit.name}: {type(err).__name__}: {err}")
             print(f"sweep: FAILED {unit.name}\n{traceback.format_exc()}", file=sys.stderr, flush=True)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(units)} units failed: {failed}")
+        raise RuntimeError(f"{len(failed)} of {len(units)} units failed; first: {failed[0]}")
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
     return dict(slurm_job_id=os.environ.get("SLURM_JOB_ID"), job_id=f"{array}_{task}" if array else
                 os.environ.get("SLURM_JOB_ID"), host=socket.gethostname(), threads=n, units=done)
@@ -499,6 +498,7 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
             group = queue.pop(0)
             running[ex.submit(run_job, group, threads)] = group
         states = _squeue(j.job_id for j in running) if kind == "slurm" else None
+        finished_now = 0
         for job in list(running):
             finished, crashed = job.paths.result_pickle.exists(), False  # submitit writes it atomically
             if not finished and kind == "slurm" and states is not None and job.job_id not in states:
@@ -509,7 +509,7 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
             if not finished:
                 continue
             group = running.pop(job)
-            bar.update(1)
+            finished_now += 1
             try:
                 if crashed:
                     raise RuntimeError("the job ended without a result (killed, out of memory or out of time?)")
@@ -523,8 +523,9 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
         n_running = sum(1 for j in running if states is None or states.get(j.job_id, "RUNNING") == "RUNNING")
         counts = dict(done=len(report.results), running=n_running, pending=len(running) - n_running + len(queue),
                       failed=len(report.failed))
-        if counts != last:
-            bar.set_postfix(counts)
+        if counts != last or finished_now:
+            bar.set_postfix(counts, refresh=not finished_now)
+            bar.update(finished_now)
             last = counts
         if running or queue:
             time.sleep(poll_s)
@@ -550,7 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chapters", default=None,
                         help=f"comma-separated chapters (default: all of {', '.join(chapters())})")
     parser.add_argument("--partition", default=None, help="Slurm partition (default: the cluster's)")
-    parser.add_argument("--gpus-per-job", type=int, default=0)
+    parser.add_argument("--gpus-per-job", type=int, default=0,
+                        help="GPUs per job (default 0; with the local executor 0 hides the GPUs from the jobs)")
     parser.add_argument("--cpus-per-job", type=int, default=1, help="CPUs (torch threads) per job")
     parser.add_argument("--time-limit", type=int, default=240, help="minutes per job (default 240)")
     parser.add_argument("--parallel", type=int, default=None,

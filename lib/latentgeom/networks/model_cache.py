@@ -61,22 +61,26 @@ def load(key: str, epoch: int, directory: Path | None = None, *, step: bool = Fa
         return None
 
 
-def has(key: str, epochs: Iterable[int], directory: Path | None = None) -> bool:
-    """Whether files for ``key`` exist at every one of ``epochs`` (not verified: see :func:`load`)."""
-    return all(path_for(key, e, directory).is_file() for e in epochs)
+def has(key: str, epochs: Iterable[int], directory: Path | None = None, *, steps: Iterable[int] = ()) -> bool:
+    """Whether files for ``key`` exist at every one of ``epochs`` and optimiser ``steps``
+    (not verified: see :func:`load`)."""
+    return all(path_for(key, e, directory).is_file() for e in epochs) and \
+        all(path_for(key, s, directory, step=True).is_file() for s in steps)
 
 
 @contextmanager
-def claim(key: str, epochs: Iterable[int], *, what: str = "model", directory: Path | None = None):
-    """Hold the training lock of ``key`` unless every epoch in ``epochs`` is cached already.
+def claim(key: str, epochs: Iterable[int], *, steps: Iterable[int] = (), what: str = "model",
+          directory: Path | None = None):
+    """Hold the training lock of ``key`` unless every epoch in ``epochs`` (and step in ``steps``)
+    is cached already.
 
     Used by :func:`latentgeom.networks.training.train` around "look up, else train": the
     caller re-checks the cache inside the block (another process may have trained it while we
     waited). Raises :class:`~latentgeom.storage.CacheMiss` on a miss where training is
     switched off (``LATENTGEOM_NO_TRAIN=1``, see :func:`latentgeom.storage.cache_only`).
     """
-    epochs = tuple(epochs)
-    if has(key, epochs, directory):
+    epochs, steps = tuple(epochs), tuple(steps)
+    if has(key, epochs, directory, steps=steps):
         yield
         return
     if cache_only("model"):

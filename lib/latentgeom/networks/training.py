@@ -287,7 +287,7 @@ def train(config: TrainConfig, *, device: str = "auto", cache_models: bool = Tru
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     if not cache_models:
         return _train(config, device=device, cache_models=False, progress=progress)
-    with cache.claim(config.key(), {config.epochs, *config.checkpoint_epochs},
+    with cache.claim(config.key(), {config.epochs, *config.checkpoint_epochs}, steps=config.checkpoint_steps,
                      what=f"{config.model} w{config.width} ({config.epochs} epochs)"):
         return _train(config, device=device, cache_models=True, progress=progress)
 

@@ -30,7 +30,7 @@ input of the final linear classifier), and the hunchback is read on ``input .. l
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -348,6 +348,32 @@ class Study:
                 "sample_seeds": list(self.sample_seeds), "training_seeds": list(self.training_seeds)}
 
 
+def _fit_settings(S: IDSettings, P: Preset) -> IDSettings:
+    """``S`` with its single architectures moved to the preset's first one when not in the zoo."""
+    for field_name in ("random_label_architecture", "twin_architecture"):
+        if getattr(S, field_name) not in P.architectures:
+            S = replace(S, **{field_name: P.architectures[0]})
+    return S
+
+
+def _configs(P: Preset, S: IDSettings) -> tuple[dict, dict, int]:
+    """The page's models per training seed ``t``: ``(zoo[t], random_label[t], twin)``.
+
+    ``zoo[t]`` is the zoo with only the ``twin`` member (index ``twin``) retrained with seed
+    ``t``; ``random_label[t]`` the (random labels, true labels) pair of seed ``t``.
+    """
+    zoo = P.zoo()
+    twin = next(i for i, c in enumerate(zoo) if c.model == S.twin_architecture and c.width == P.widths[0])
+    # Memorisation recipe (Zhang et al. 2017): no weight decay, augmentation or label smoothing.
+    rl_base = replace(P.config(S.random_label_architecture, max(P.widths)), epochs=S.random_label_epochs,
+                      n_train=S.random_label_n_train, checkpoint_epochs=(), weight_decay=0.0, augment=False,
+                      label_smoothing=0.0)
+    seeds = range(S.training_seeds)
+    configs = {t: [c if t == 0 or i != twin else replace(c, seed=t) for i, c in enumerate(zoo)] for t in seeds}
+    pairs = {t: (replace(rl_base, random_labels=True, seed=t), replace(rl_base, seed=t)) for t in seeds}
+    return configs, pairs, twin
+
+
 def prepare(preset: str = "default", *, seed: int = 0, dataset: str | None = None,
             architectures: Sequence[str] | None = None, widths: Sequence[int] | None = None,
             **overrides) -> Study:
@@ -365,25 +391,16 @@ def prepare(preset: str = "default", *, seed: int = 0, dataset: str | None = Non
             raise ValueError(f"{name} must be a non-empty list or None, got {value!r}")
     P = get_preset(preset, dataset=dataset, architectures=None if architectures is None else tuple(architectures),
                    widths=None if widths is None else tuple(int(w) for w in widths))
-    S = id_settings(preset, **overrides)
-    for field_name in ("random_label_architecture", "twin_architecture"):
-        if getattr(S, field_name) not in P.architectures:
-            S = replace(S, **{field_name: P.architectures[0]})
-    zoo = P.zoo()
-    twin = next(i for i, c in enumerate(zoo) if c.model == S.twin_architecture and c.width == P.widths[0])
-    # Memorisation recipe (Zhang et al. 2017): no weight decay, augmentation or label smoothing.
-    rl_base = replace(P.config(S.random_label_architecture, max(P.widths)), epochs=S.random_label_epochs,
-                      n_train=S.random_label_n_train, checkpoint_epochs=(), weight_decay=0.0, augment=False,
-                      label_smoothing=0.0)
+    S = _fit_settings(id_settings(preset, **overrides), P)
+    configs, pairs, twin = _configs(P, S)
+    zoo = configs[0]
     trajectories, untrained, random_label = {}, {}, {}
     for t in tqdm(range(S.training_seeds), desc="models (training seeds)"):
-        configs = [zoo[i] if t == 0 or i != twin else replace(zoo[i], seed=t) for i in range(len(zoo))]
         trajectories[t] = [trajectory(c, device=P.device) if t == 0 or i == twin else trajectories[0][i]
-                           for i, c in enumerate(configs)]
+                           for i, c in enumerate(configs[t])]
         untrained[t] = [train(replace(c, epochs=0, checkpoint_epochs=()), device=P.device)
-                        if t == 0 or i == twin else untrained[0][i] for i, c in enumerate(configs)]
-        random_label[t] = (train(replace(rl_base, random_labels=True, seed=t), device=P.device),
-                           train(replace(rl_base, seed=t), device=P.device))
+                        if t == 0 or i == twin else untrained[0][i] for i, c in enumerate(configs[t])]
+        random_label[t] = tuple(train(c, device=P.device) for c in pairs[t])
     return Study(preset=P, settings=S, seed=seed, sample_seeds=tuple(seed + k for k in range(S.n_seeds)),
                  training_seeds=tuple(range(S.training_seeds)), twin=label(zoo[twin]),
                  trajectories=trajectories, untrained=untrained, random_label=random_label)
@@ -651,39 +668,41 @@ def write_findings(study: Study, runs: Sequence[Run], evaluations: Sequence[Mapp
 def work_units(preset: str) -> list:
     """The units of :mod:`latentgeom.sweep` that ``book/findings/intrinsic-dimension.md`` needs.
 
-    Per seed of the page: per-class TwoNN profiles (PC-ID on the first ``pca_classes``) of the
-    trained zoo and its untrained twins, mixed-class profiles of the first-width models, the
-    last hidden layer of every zoo member and checkpoint, and the random- vs true-label pair.
+    Follows :func:`prepare`, :func:`measure` and :func:`mixed_and_blocks` with the page's own
+    parameters (read from the page): for every run (image seed, training seed), per-class
+    TwoNN profiles (PC-ID on the first ``pca_classes``) of the trained zoo and its untrained
+    twins, the last hidden layer of every zoo member and checkpoint, the random- vs true-label
+    pair; for the primary run, the mixed-class profiles of the first-width models.
     """
-    from dataclasses import replace
-
     from .. import sweep
     from ..networks.training import _new_model
-    from .presets import get_preset
 
-    P = get_preset(preset)
-    S = id_settings(preset)
-    if S.random_label_architecture not in P.architectures:
-        S = replace(S, random_label_architecture=P.architectures[0])
+    page = sweep.page_parameters(NOTEBOOK.removeprefix("book/"))
+    names = {f.name for f in fields(IDSettings)}
+    P = get_preset(preset, dataset=page.get("dataset"),
+                   architectures=None if page.get("architectures") is None else tuple(page["architectures"]),
+                   widths=None if page.get("widths") is None else tuple(page["widths"]))
+    S = _fit_settings(id_settings(preset, **{k: v for k, v in page.items() if k in names}), P)
+    seed = page.get("seed", 0)
+    configs, pairs, _ = _configs(P, S)
+    runs = [(seed + k, 0) for k in range(S.n_seeds)] + [(seed, t) for t in range(1, S.training_seeds)]
     units = []
-    for seed in sweep.page_seeds("findings/intrinsic-dimension.md"):
-        kw = dict(id_resamples=S.n_resamples, seed=seed, device=P.device)
-        mixed = sweep.Images(P.dataset, n=S.n_mixed, seed=seed)
-        for config in P.zoo():
-            final = config.epochs
-            for state, model, epoch in (("trained", config, final), ("untrained", sweep.untrained(config), 0)):
+    for sample_seed, t in runs:
+        kw = dict(id_resamples=S.n_resamples, seed=sample_seed, device=P.device)
+        mixed = sweep.Images(P.dataset, n=S.n_mixed, seed=sample_seed)
+        for config in configs[t]:
+            for model, epoch in ((config, config.epochs), (sweep.untrained(config), 0)):
                 for c in range(S.n_classes):
-                    images = sweep.Images(P.dataset, per_class=S.n_per_class, classes=(c,), seed=seed)
+                    images = sweep.Images(P.dataset, per_class=S.n_per_class, classes=(c,), seed=sample_seed)
                     units.append(sweep.Profile.dimension(model, epoch, images, with_pca=c < S.pca_classes, **kw))
-            if config.width == P.widths[0]:
-                units.append(sweep.Profile.dimension(config, final, replace(mixed, first=S.n_mixed_profile), **kw))
             last = last_hidden_layer(_new_model(config))
-            for epoch in sorted({*config.checkpoint_epochs, final}):
+            for epoch in sorted({*config.checkpoint_epochs, config.epochs}):
                 units.append(sweep.Profile.dimension(config, epoch, mixed, layers=[last], **kw))
-        base = replace(P.config(S.random_label_architecture, max(P.widths)), epochs=S.random_label_epochs,
-                       n_train=S.random_label_n_train, checkpoint_epochs=(), weight_decay=0.0, augment=False,
-                       label_smoothing=0.0)
-        rl_images = sweep.Images(P.dataset, n=min(S.n_mixed, S.random_label_n_train or S.n_mixed), seed=base.seed)
-        for config in (replace(base, random_labels=True), base):
+            if (sample_seed, t) == runs[0] and config.width == P.widths[0]:  # mixed_and_blocks
+                units.append(sweep.Profile.dimension(config, config.epochs,
+                                                     sweep.Images(P.dataset, n=S.n_mixed_profile, seed=sample_seed),
+                                                     id_resamples=S.n_resamples, seed=sample_seed, device=P.device))
+        rl_images = sweep.Images(P.dataset, n=min(S.n_mixed, S.random_label_n_train or S.n_mixed), seed=t)
+        for config in pairs[t]:
             units.append(sweep.Profile.dimension(config, config.epochs, rl_images, **kw))
     return units

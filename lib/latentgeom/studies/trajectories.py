@@ -465,3 +465,17 @@ def write_findings(results: dict, S: TrajectorySettings, started: float) -> pd.D
                               summary=f"{v}: {r['summary']}", seconds=seconds))
         rows.append(dict(finding=finding_id, verdict=v, our_value=r["our_value"]))
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep (python -m latentgeom sweep): what the trajectories page trains
+
+
+def work_units(preset: str) -> list:
+    """The units of :mod:`latentgeom.sweep` that ``book/findings/trajectories-prediction-space.md``
+    needs: every run of :func:`run_grid` with its checkpoint steps, at the page's parameters."""
+    from .. import sweep
+
+    page = sweep.page_parameters("findings/trajectories-prediction-space.md")
+    S = trajectory_settings(preset, **{k: page.get(k) for k in ("n_train", "epochs", "n_probe", "seed")})
+    return [sweep.Train(run.config) for run in run_grid(S)]
