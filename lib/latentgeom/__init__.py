@@ -21,6 +21,7 @@ from .book.scorecard import scorecard, scorecard_html
 from .book.statistics import Correlation, bootstrap_correlation
 from .estimators import (MODES, CurvatureResult, TwoNNResult, continuous_svd_perturbations, knn_neighbourhoods,
                          mapc, pca_id, svd_perturbations, twonn, twonn_block_analysis)
+from .estimators.scale_free import scale_free_mapc
 from .networks import (DATASETS, MODELS, ProbeLayer, TrainConfig, TrainedModel, build_model, extract,
                        iter_layers, load_checkpoint, load_tensors, train)
 from .studies.layerwise import (GeometryConfig, curvature_gap, curvature_profile, dimension_profile,
@@ -36,7 +37,7 @@ __all__ = [
     "build_model", "continuous_svd_perturbations", "curvature_gap", "curvature_profile", "dimension_profile",
     "estimators", "extract", "get_preset", "iter_layers", "knn_neighbourhoods", "layer_dimensions",
     "load_checkpoint", "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots",
-    "profile", "resolve_device", "sample_images", "scorecard", "scorecard_html", "storage", "studies",
+    "profile", "resolve_device", "sample_images", "scale_free_mapc", "scorecard", "scorecard_html", "storage", "studies",
     "svd_perturbations", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis", "validation", "verdict",
     "write_finding",
 ]

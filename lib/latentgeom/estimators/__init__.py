@@ -2,11 +2,14 @@
 
 - :mod:`.intrinsic_dimension`: TwoNN (Facco et al. 2017), its block analysis, PC-ID;
 - :mod:`.curvature`: principal curvatures and MAPC from local quadratic fits (paper and robust modes);
-- :mod:`.neighbourhoods`: data kNN and input-space SVD perturbation neighbourhoods.
+- :mod:`.neighbourhoods`: data kNN and input-space SVD perturbation neighbourhoods;
+- :mod:`.scale_free`: dimensionless curvatures (scale-free MAPC, bending), unchanged under x -> c x.
 """
 from .curvature import MODES, CurvatureResult, mapc, min_neighbours
 from .intrinsic_dimension import TwoNNResult, pca_id, twonn, twonn_block_analysis
 from .neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
+from .scale_free import ScaleFreeResult, scale_free_mapc
 
 __all__ = ["MODES", "CurvatureResult", "TwoNNResult", "continuous_svd_perturbations", "knn_neighbourhoods",
-           "mapc", "min_neighbours", "pca_id", "svd_perturbations", "twonn", "twonn_block_analysis"]
+           "mapc", "min_neighbours", "pca_id", "svd_perturbations", "twonn", "twonn_block_analysis",
+           "ScaleFreeResult", "scale_free_mapc"]
