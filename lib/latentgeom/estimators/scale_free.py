@@ -78,12 +78,17 @@ def rms_radius(points) -> float:
 
 
 def neighbourhood_radius(points, neighbours) -> np.ndarray:
-    """[n] RMS distance of each point's neighbours [n, K, D] from the point [n, D]."""
-    x = as_tensor(points, "points", ndim=2).to("cpu", torch.float64)
-    y = as_tensor(neighbours, "neighbours", ndim=3).to("cpu", torch.float64)
+    """[n] RMS distance of each point's neighbours [n, K, D] from the point [n, D].
+
+    Distances are taken in the inputs' own precision (float32 activations stay float32: the
+    [n, K, D] neighbourhoods of a conv layer are large) and averaged in float64.
+    """
+    x = as_tensor(points, "points", ndim=2, finite=False)
+    y = as_tensor(neighbours, "neighbours", ndim=3, finite=False)
     if y.shape[0] != x.shape[0] or y.shape[2] != x.shape[1]:
         raise ValueError(f"neighbours must have shape [n={x.shape[0]}, K, D={x.shape[1]}], got {tuple(y.shape)}")
-    return ((y - x[:, None, :]) ** 2).sum(-1).mean(1).sqrt().numpy()
+    squared = torch.linalg.vector_norm(y - x.to(y.dtype)[:, None, :], dim=-1).to(torch.float64) ** 2
+    return squared.mean(1).sqrt().cpu().numpy()
 
 
 def bending(per_point, radii) -> float:
