@@ -8,6 +8,7 @@ import math
 import pytest
 
 from latentgeom.book.findings import VERDICTS
+from latentgeom.studies.curvature import INSTRUMENTS
 
 from notebooks import execute, finding, leaves, numbers, parameter_names
 
@@ -18,7 +19,7 @@ NOTEBOOKS = [
     "curvature-4-id-vs-curvature",
     "curvature-5-mixup",
 ]
-COMMON = {"preset", "n_points", "q", "seed"}
+COMMON = {"preset", "n_points", "q", "seed", "n_seeds"}
 EXTRA = {
     "curvature-1-profile-shape": {"width"},
     "curvature-2-untrained": {"width"},
@@ -60,9 +61,17 @@ def test_notebook_runs_at_tiny_scale(stem, shared_env, tmp_path):
     assert result["finding_id"] == stem
     assert result["notebook"] == _path(stem)
     assert result["verdict"] in VERDICTS
-    assert set(result["estimator_modes"]) == {"paper", "robust"}
+    assert set(result["estimator_modes"]) == set(INSTRUMENTS) == {"paper", "robust", "scale-free"}
     assert all(v in VERDICTS for v in result["estimator_modes"].values())
     assert result["verdict"] == result["estimator_modes"]["paper"]
+    # Over seeds: 3 image samples + 1 training seed, combined per instrument.
+    assert set(result["seeds"]) == set(INSTRUMENTS)
+    for instrument, agreement in result["seeds"].items():
+        assert agreement["runs"] == 4 and len(agreement["per_seed"]) == 4
+        assert agreement["verdict"] == result["estimator_modes"][instrument]
+        if len(set(agreement["per_seed"])) > 1:
+            assert agreement["verdict"] == "unstable across seeds"
+    assert result["spread"] and all(lo <= hi for lo, hi in result["spread"].values())
     assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
     assert result["parameters"]["name"] == "tiny"
     assert result["seconds"] > 0 and result["summary"]

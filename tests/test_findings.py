@@ -22,6 +22,8 @@ def _profile(values, model="m", width=8, epoch=4, acc=0.9, robust_scale=2.0):
         frame[f"mapc_{mode}"] = values * scale
         frame[f"max_abs_{mode}"] = values * scale * 3
         frame[f"carrying_{mode}"] = values * scale * 2
+    frame["rms_radius"] = 1.0 / (1.0 + np.arange(len(values)))  # activations shrinking with depth
+    frame["scale_free_paper"] = frame["mapc_paper"] * frame["rms_radius"]
     frame.insert(0, "label", f"{model} w{width}")
     return frame
 
@@ -126,3 +128,63 @@ def test_profile_models_labels_and_columns():
     assert (out["state"] == "trained").all() and calls == [False, False]
     with pytest.raises(ValueError, match="labels"):
         findings.profile_models([Trained()], None, None, labels=["a", "b"], profile_fn=fake_profile)
+
+
+def test_gap_table_on_any_instrument_column():
+    wide = _profile(PAPER_LIKE)
+    gaps = findings.gap_table(wide, columns=findings.INSTRUMENTS)
+    radius = wide["rms_radius"].to_numpy()
+    expected = (2.0 * radius[-1]) / (0.11 * radius[-2])
+    assert gaps.loc[0, "ratio_scale-free"] == pytest.approx(expected)
+    assert gaps.loc[0, "gap_paper"] == pytest.approx((2.0 - 0.11) / 0.11)
+
+
+def test_setup_runs_and_bad_input(capsys):
+    study = findings.setup("curvature-1-profile-shape", "tiny", seed=5, n_seeds=3)
+    assert "tiny" in capsys.readouterr().out
+    assert [(r.sample_seed, r.train_seed) for r in study.runs] == [(5, 0), (6, 0), (7, 0), (5, 1)]
+    assert study.preset.n_points == findings.MIN_POINTS  # 40 tiny points, shared by 3 seeds, floored
+    reseeded = [c for c in study.configs(study.runs[-1]) if c.seed == 1]
+    assert len(reseeded) == 1 and reseeded[0].model == study.reseeded
+    recipes = findings.setup("curvature-5-mixup", "tiny", n_points=50, n_seeds=2)
+    assert recipes.preset.n_points == 50
+    assert sum(c.seed == 1 for c in recipes.configs(recipes.runs[-1])) == 2  # baseline and mixup
+    with pytest.raises(ValueError, match="page must be one of"):
+        findings.setup("curvature-9", "tiny")
+    with pytest.raises(ValueError, match="n_seeds must be an integer"):
+        findings.setup("curvature-1-profile-shape", "tiny", n_seeds=0)
+    with pytest.raises(ValueError, match="width must be one of"):
+        findings.setup("curvature-1-profile-shape", "tiny", width=99)
+
+
+def test_over_seeds_verdicts_spread_and_record(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path))
+    study = findings.setup("curvature-1-profile-shape", "tiny", n_seeds=3)
+    jumps = iter([2.0, 2.0, 0.15, 2.0])  # the third run loses the final jump
+    monkeypatch.setattr(findings.Study, "measure", lambda self, run: _profile([0.01, 0.1, 0.1, 0.1, 0.1, next(jumps)]))
+
+    def checks(profiles, column):
+        return {"jump": findings.shape_metrics(profiles, column)["final_ratio"] >= 2}
+
+    runs = study.over_seeds(checks, lambda p, c: {"final": findings.shape_metrics(p, c)["final_ratio"]})
+    assert runs.agreement["paper"].verdict == lg.book.findings.UNSTABLE
+    assert runs.agreement["paper"].agree == 3 and runs.agreement["paper"].runs == 4
+    assert runs.spread["final (paper)"] == pytest.approx([1.5, 20.0])
+    assert runs.verdict_table().shape == (3, 5)
+    finding = findings.record(study, runs)
+    assert finding.verdict == lg.book.findings.UNSTABLE == finding.estimator_modes["scale-free"]
+    assert set(finding.seeds) == set(findings.INSTRUMENTS) and "over 4 runs" in finding.our_value
+    stored = lg.load_findings(tmp_path / "findings").iloc[0]
+    assert stored["spread"]["final (paper)"] == pytest.approx([1.5, 20.0])
+    assert "unstable" in capsys.readouterr().out
+
+
+def test_attribution_names_scale_instrument_or_geometry():
+    same = findings.attribution({"paper": "reproduced", "robust": "reproduced", "scale-free": "reproduced"})
+    assert "property of the geometry" in same
+    scale = findings.attribution({"paper": "reproduced", "robust": "reproduced", "scale-free": "not reproduced"})
+    assert "depends on the scale" in scale and "robust estimator agrees" in scale
+    both = findings.attribution({"paper": "reproduced", "robust": lg.book.findings.UNSTABLE,
+                                 "scale-free": "reproduced"})
+    assert "leaves the paper verdict unchanged" in both and "depends on the instrument" in both
+    assert "image sample" in both

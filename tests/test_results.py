@@ -39,7 +39,10 @@ def test_bootstrap_correlation_recovers_a_monotone_relation():
 
 def test_scorecard_collects_results_and_refuses_missing_ones(tmp_path):
     out = tmp_path / "findings"
-    lg.write_finding(_finding("b-two", "book/findings/two.md", our_value="0.5"), out)
+    agreement = lg.book.findings.over_seeds(["reproduced"] * 3 + ["partly reproduced"])
+    two = _finding("b-two", "book/findings/two.md", our_value="0.5", seeds={"paper": agreement})
+    two.estimator_modes["scale-free"] = "reproduced"
+    lg.write_finding(two, out)
     lg.write_finding(_finding("a-one", "book/findings/one.md", verdict="not reproduced"), out)
     frame = lg.load_findings(out)
     assert list(frame["finding_id"]) == ["a-one", "b-two"]
@@ -51,6 +54,8 @@ def test_scorecard_collects_results_and_refuses_missing_ones(tmp_path):
     table = lg.scorecard(out, toc=toc)
     assert list(table["verdict"]) == ["not reproduced", "reproduced"]
     assert list(table["robust estimator"]) == ["not reproduced"] * 2
+    assert list(table["scale-free"]) == ["—", "reproduced"]
+    assert list(table["seeds"]) == ["—", "3/4 agree"]
     assert table.loc[1, "our number"] == "0.5"
     assert 'href="findings/one.html"' in table.loc[0, "finding"]
     assert "&lt;a-one&gt;" in table.loc[0, "finding"]  # titles are escaped, links are not

@@ -24,6 +24,7 @@ from .book.statistics import Correlation, bootstrap_correlation
 from .estimators import (MODES, CurvatureResult, TwoNNResult, continuous_svd_perturbations, knn_neighbourhoods,
                          mapc, pca_id, svd_perturbations, twonn, twonn_block_analysis)
 from .estimators.prediction_space import InPCA, bhattacharyya, inpca
+from .estimators.scale_free import scale_free_mapc
 from .networks import (DATASETS, MODELS, ProbeLayer, TrainConfig, TrainedModel, build_model, extract,
                        iter_layers, load_checkpoint, load_tensors, train)
 from .networks import TorchvisionConfig, default_layers, fit_images, probe_layers, torchvision_model, train_torchvision
@@ -41,8 +42,9 @@ __all__ = [
     "build_model", "continuous_svd_perturbations", "curvature_gap", "curvature_profile", "dimension_profile",
     "estimators", "extract", "get_preset", "inpca", "iter_layers", "knn_neighbourhoods", "layer_dimensions",
     "load_checkpoint", "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots",
-    "profile", "resolve_device", "sample_images", "scorecard", "scorecard_html", "storage", "studies",
-    "svd_perturbations", "sweep", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis", "validation", "verdict",
+    "profile", "resolve_device", "sample_images", "scale_free_mapc", "scorecard", "scorecard_html", "storage",
+    "studies", "svd_perturbations", "sweep", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis",
+    "validation", "verdict",
     "write_finding",
 ]
 __all__ += ["TorchvisionConfig", "default_layers", "fit_images", "probe_layers", "torchvision_model",

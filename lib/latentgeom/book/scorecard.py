@@ -39,8 +39,10 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
     """The findings scorecard: one row per result file, ready to display.
 
     Columns: finding (an HTML link to its notebook page), paper's number, our number, verdict
-    (paper estimator), verdict under the robust estimator, scale (preset and main sizes) and
-    run time. With ``toc`` (a ``_toc.yml``), every findings notebook listed there must have
+    (paper estimator), the verdicts under the robust estimator and the scale-free curvature
+    (``—`` when a finding has no such instrument), seeds (how many runs agree with the paper
+    verdict's majority, e.g. ``3/4 agree``; ``—`` for a single run), scale (preset and main
+    sizes) and run time. With ``toc`` (a ``_toc.yml``), every findings notebook listed there must have
     written a result, else ``RuntimeError`` names the missing ones: a scorecard that silently
     drops a finding would be wrong. Links are relative to the folder ``link_from``.
     """
@@ -63,10 +65,19 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
             "our number": html.escape(r.get("our_value") or r["summary"]),
             "verdict": r["verdict"],
             "robust estimator": (r["estimator_modes"] or {}).get("robust", "—"),
+            "scale-free": (r["estimator_modes"] or {}).get("scale-free", "—"),
+            "seeds": _agreement((r.get("seeds") or {}).get("paper")),
             "scale": html.escape(scale.replace("name ", "preset ")),
             "seconds": None if r["seconds"] is None or pd.isna(r["seconds"]) else round(float(r["seconds"])),
         })
     return pd.DataFrame(rows)
+
+
+def _agreement(seeds) -> str:
+    """``"4/4 agree"`` from a stored SeedAgreement dict (``—`` when there is none)."""
+    if not isinstance(seeds, dict) or not seeds.get("runs"):
+        return "—"
+    return f"{seeds['agree']}/{seeds['runs']} agree"
 
 
 def scorecard_html(table: pd.DataFrame) -> str:

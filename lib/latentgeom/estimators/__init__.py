@@ -4,12 +4,15 @@
 - :mod:`.curvature`: principal curvatures and MAPC from local quadratic fits (paper and robust modes);
 - :mod:`.neighbourhoods`: data kNN and input-space SVD perturbation neighbourhoods;
 - :mod:`.prediction_space`: Bhattacharyya distances between models, InPCA, progress and
-  trajectory distances (Mao et al., PNAS 2024).
+  trajectory distances (Mao et al., PNAS 2024);
+- :mod:`.scale_free`: dimensionless curvatures (scale-free MAPC, bending), unchanged under x -> c x.
 """
 from .curvature import MODES, CurvatureResult, mapc, min_neighbours
 from .intrinsic_dimension import TwoNNResult, pca_id, twonn, twonn_block_analysis
 from .neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
 from .prediction_space import InPCA, bhattacharyya, inpca
+from .scale_free import ScaleFreeResult, scale_free_mapc
 
-__all__ = ["InPCA", "MODES", "CurvatureResult", "TwoNNResult", "bhattacharyya", "continuous_svd_perturbations",
-           "inpca", "knn_neighbourhoods", "mapc", "min_neighbours", "pca_id", "svd_perturbations", "twonn", "twonn_block_analysis"]
+__all__ = ["InPCA", "MODES", "CurvatureResult", "ScaleFreeResult", "TwoNNResult", "bhattacharyya",
+           "continuous_svd_perturbations", "inpca", "knn_neighbourhoods", "mapc", "min_neighbours", "pca_id",
+           "scale_free_mapc", "svd_perturbations", "twonn", "twonn_block_analysis"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm  # not tqdm.auto: its notebook bar warns without ipywidgets
@@ -34,6 +35,7 @@ from ..estimators import intrinsic_dimension as id_estimator
 from ..estimators.curvature import MODES, CurvatureResult, mapc, min_neighbours
 from ..estimators.intrinsic_dimension import pca_id, twonn
 from ..estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
+from ..estimators.scale_free import RMSRadius, bending, neighbourhood_radius
 from ..networks.activations import extract, iter_layers
 from ..networks.external import as_trained
 from ..paths import model_cache_dir
@@ -148,7 +150,10 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     DataFrame, one row per layer: ``layer, relative_depth, width, id_mean, id_std`` and, for
     each mode ``M`` in ``config.modes``: ``d_M`` (tangent dimension used), ``K_M``,
     ``mapc_M`` (the mode's headline), ``max_abs_M`` (mean per-point largest |kappa|) and
-    ``carrying_M`` (mean |kappa| over curvature-carrying directions).
+    ``carrying_M`` (mean |kappa| over curvature-carrying directions); the dimensionless
+    curvatures of :mod:`latentgeom.estimators.scale_free`: ``rms_radius`` (the layer's length
+    scale R, activation units), ``scale_free_M`` = ``mapc_M`` * R and ``bend_M`` (mean per-point
+    curvature x neighbourhood RMS radius).
     """
     if images.ndim != 4:
         raise ValueError(f"images must have shape [n, C, H, W], got {tuple(images.shape)}")
@@ -169,6 +174,8 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
                 for r in dims.itertuples()}
 
     results: dict[tuple[str, str], list[CurvatureResult]] = {}
+    radii: dict[tuple[str, str], list] = {}  # neighbourhood RMS radii, chunk by chunk like results
+    lengths = {name: RMSRadius() for name in names}
     groups = _layer_groups(widths, k_latent, config.max_bytes)
     chunk = max(1, min(n, config.max_bytes // (k_latent * 4 * max(sum(widths[l] for l in g) for g in groups))))
     generator_seed = config.seed
@@ -178,6 +185,8 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
         for start in range(0, n, chunk):
             x = images[start:start + chunk]
             points = extract(model, x, group, device=config.device, batch_size=config.batch_size)
+            for name in group:
+                lengths[name].add(points[name])
             for mode in config.modes:
                 if mode == "paper":
                     perturbed = svd_perturbations(x, config.q)
@@ -196,6 +205,7 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
                     d = d_paper[name] if mode == "paper" else d_robust[name]
                     results.setdefault((mode, name), []).append(
                         mapc(p.to(device), nb.to(device), d, mode=mode))
+                    radii.setdefault((mode, name), []).append(neighbourhood_radius(p, nb))
                 bar.update(1)
     bar.close()
 
@@ -207,18 +217,26 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
         if "paper" in config.modes:
             d = _tangent_dim(input_id, min(flat.shape[1] - 1, n - 2))
             k = min(2 * d, n - 1)  # the paper's K = 2d
-            results[("paper", "input")] = [mapc(flat, knn_neighbourhoods(flat, k), d, mode="paper")]
+            nb = knn_neighbourhoods(flat, k)
+            results[("paper", "input")] = [mapc(flat, nb, d, mode="paper")]
+            radii[("paper", "input")] = [neighbourhood_radius(flat, nb)]
         if "robust" in config.modes:
             d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1), default=1))
             k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
-            results[("robust", "input")] = [mapc(flat, knn_neighbourhoods(flat, k), d, mode="robust")]
+            nb = knn_neighbourhoods(flat, k)
+            results[("robust", "input")] = [mapc(flat, nb, d, mode="robust")]
+            radii[("robust", "input")] = [neighbourhood_radius(flat, nb)]
 
     rows = dims.to_dict("records")
     for row in rows:
+        length = lengths[row["layer"]].value
+        row["rms_radius"] = length
         for mode in config.modes:
             res = CurvatureResult.concatenate(results[(mode, row["layer"])])
             row.update({f"d_{mode}": res.d, f"K_{mode}": res.K, f"mapc_{mode}": res.mapc,
-                        f"max_abs_{mode}": res.max_abs, f"carrying_{mode}": res.carrying_mean_abs})
+                        f"max_abs_{mode}": res.max_abs, f"carrying_{mode}": res.carrying_mean_abs,
+                        f"scale_free_{mode}": res.mapc * length,
+                        f"bend_{mode}": bending(res.per_point, np.concatenate(radii[(mode, row["layer"])]))})
     return pd.DataFrame(rows)
 
 
@@ -274,7 +292,8 @@ def profile(trained, images: torch.Tensor, geometry: GeometryConfig, *, layers: 
     batch size, memory budget) are left out of the cache key.
     """
     trained = as_trained(trained)
-    settings = {**asdict(geometry), "device": "any", "batch_size": 0, "max_bytes": 0}
+    settings = {**asdict(geometry), "device": "any", "batch_size": 0, "max_bytes": 0,
+                "columns": "scale-free"}  # profiles cached before the scale-free columns are recomputed
     if layers is not None:
         settings["layers"] = list(layers)
     return _cached("curvature", trained, images, settings,
