@@ -191,32 +191,6 @@ def gap_table(profiles: pd.DataFrame, by: str | Sequence[str] = "label",
 # The sweep (python -m latentgeom sweep): what the curvature pages train and measure
 
 
-def work_units(preset: str) -> list:
-    """The units of :mod:`latentgeom.sweep` that ``book/findings/curvature-*.md`` need at ``preset``.
-
-    Per seed of the pages (their ``seed`` parameter, read from the pages): the curvature
-    profile of every zoo member at its final epoch and at every saved checkpoint (findings 1,
-    3, 4), of the untrained twins of the largest-width zoo members (finding 2) and of the
-    regularisation recipes (finding 5), all on the pages' image sample and geometry.
-    """
-    from .. import sweep
-    from .presets import get_preset
-
-    P = get_preset(preset)
-    pages = sorted(p.name for p in (sweep._book_dir() / "findings").glob("curvature-*.md"))
-    seeds = sorted({s for page in pages for s in sweep.page_seeds(f"findings/{page}")} or {0})
-    units = []
-    for seed in seeds:
-        images = sweep.Images(P.dataset, n=P.n_points, seed=seed)  # lg.sample_images(P, seed)
-        geometry = P.geometry(seed=seed)
-        for config in P.zoo():
-            for epoch in sorted({*config.checkpoint_epochs, config.epochs}):
-                units.append(sweep.Profile.curvature(config, epoch, images, geometry))
-            if config.width == max(P.widths):  # finding 2: the largest width's untrained twins
-                units.append(sweep.Profile.curvature(sweep.untrained(config), 0, images, geometry))
-        for config in P.recipes().values():
-            units.append(sweep.Profile.curvature(config, config.epochs, images, geometry))
-    return units
 # --- The pages' preamble, seeds and result: one call each (``setup``, ``Study.over_seeds``, ``record``) ---
 
 #: The instruments every curvature verdict is computed under: name -> profile column. ``scale-free``
@@ -351,15 +325,34 @@ class Study:
             return config.mixup_alpha > 0 or config == self.models[0]  # baseline and mixup
         return config.model == self.reseeded and config.width == max(self.preset.widths)
 
+    def _run_configs(self, run: Run) -> tuple[list, list | None]:
+        """The configs ``run`` measures and their recipe names (on a second training seed, the
+        regularisation page compares only the two re-seeded recipes)."""
+        configs, names = self.configs(run), self.parameters.get("recipes")
+        if run.train_seed != self.models[0].seed and PAGES[self.page]["models"] == "recipes":
+            keep = [self._reseed(c) for c in self.models]
+            configs, names = [c for c, k in zip(configs, keep) if k], [n for n, k in zip(names, keep) if k]
+        return configs, names
+
+    def members(self, run: Run) -> list[tuple]:
+        """``(config, epoch)`` of every model ``run`` measures, without training anything: the
+        checkpoints and final model of each trajectory, the final models, and (untrained page)
+        each network at initialisation as ``load_checkpoint(config, 0)`` gives it."""
+        configs, _ = self._run_configs(run)
+        kind = PAGES[self.page]["models"]
+        if kind == "trajectories":
+            return [(c, e) for c in configs for e in sorted({*c.checkpoint_epochs, c.epochs})]
+        members = [(c, c.epochs) for c in configs]
+        if kind == "untrained":
+            members += [(replace(c, epochs=0, checkpoint_epochs=()), 0) for c in configs]
+        return members
+
     def measure(self, run: Run) -> pd.DataFrame:
         """Wide profiles of the page's models on ``run``'s image sample (cached on disk)."""
         P, kind = self.preset, PAGES[self.page]["models"]
         images, _ = sample_images(P, seed=run.sample_seed)
         geometry = P.geometry(seed=run.sample_seed)
-        configs, names = self.configs(run), self.parameters.get("recipes")
-        if run.train_seed != self.models[0].seed and kind == "recipes":  # only the two recipes compared
-            keep = [self._reseed(c) for c in self.models]
-            configs, names = [c for c, k in zip(configs, keep) if k], [n for n, k in zip(names, keep) if k]
+        configs, names = self._run_configs(run)
         if kind == "trajectories":  # checkpoints, then the final model
             trained = self._timed("training", lambda: [m for c in configs for m in trajectory(c)])
         else:
@@ -483,3 +476,32 @@ def record(study: Study, runs: SeedRuns, *, ours: dict | None = None) -> Finding
     print(summary)
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in finding.ours["seconds"].items()))
     return finding
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep (python -m latentgeom sweep): what the curvature pages train and measure
+
+
+def work_units(preset: str) -> list:
+    """The units of :mod:`latentgeom.sweep` that ``book/findings/curvature-*.md`` need at ``preset``:
+    for every page, with the parameters its ``parameters`` cell sets, every run (image-sample
+    and training seeds, :attr:`Study.runs`) and every model the run measures
+    (:meth:`Study.members`), on the run's image sample and geometry."""
+    import contextlib
+    import io
+
+    from .. import sweep
+
+    units = []
+    for page in PAGES:
+        values = sweep.page_parameters(f"findings/{page}.md")
+        options = {k: values[k] for k in ("n_points", "q", "seed", "n_seeds", "width", "mixup_architecture")
+                   if values.get(k) is not None}
+        with contextlib.redirect_stdout(io.StringIO()):  # setup() prints the page's one-line scale
+            study = setup(page, preset, **options)
+        P = study.preset
+        for run in study.runs:
+            images = sweep.Images(P.dataset, n=P.n_points, seed=run.sample_seed)  # = sample_images(P, seed)
+            geometry = P.geometry(seed=run.sample_seed)
+            units += [sweep.Profile.curvature(c, e, images, geometry) for c, e in study.members(run)]
+    return units
