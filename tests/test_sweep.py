@@ -49,20 +49,24 @@ def _trains(units):
 
 
 def test_plan_covers_the_curvature_pages():
+    from latentgeom.studies import curvature as cv
+
     units = sweep.plan("tiny", ["curvature"])
     trains = _trains(units)
-    for config in TINY.zoo():  # the zoo with its checkpoints (findings 1, 3, 4)
-        assert trains[config.key()].checkpoint_epochs == config.checkpoint_epochs
-        assert sweep.untrained(config).key() in trains or config.width != max(TINY.widths)  # finding 2
-    for config in TINY.recipes().values():  # finding 5
-        assert config.key() in trains
-    profiles = [u for u in units if isinstance(u, sweep.Profile)]
-    assert all(u.kind == "curvature" and u.geometry == TINY.geometry(seed=0) for u in profiles)
-    assert all(u.images == sweep.Images(TINY.dataset, n=TINY.n_points, seed=0) for u in profiles)
-    measured = {(u.config.key(), u.epoch) for u in profiles}
-    assert {(c.key(), e) for c in TINY.zoo() for e in (*c.checkpoint_epochs, c.epochs)} <= measured
-    assert len(profiles) == len(set(profiles))  # no repeats (the baseline recipe is a zoo member)
-    assert all(u.model_key in trains for u in profiles)
+    profiles = {u for u in units if isinstance(u, sweep.Profile)}
+    assert all(u.kind == "curvature" and u.model_key in trains for u in profiles)
+    study = cv.setup("curvature-3-gap-accuracy", "tiny")  # every zoo member and checkpoint, every run
+    assert len(study.runs) >= 2
+    for run in study.runs:
+        images = sweep.Images(TINY.dataset, n=study.preset.n_points, seed=run.sample_seed)
+        geometry = study.preset.geometry(seed=run.sample_seed)
+        for config in study.configs(run):
+            assert trains[config.key()].checkpoint_epochs == config.checkpoint_epochs
+            for epoch in (*config.checkpoint_epochs, config.epochs):
+                assert sweep.Profile.curvature(config, epoch, images, geometry) in profiles
+    for config in TINY.zoo():  # page 2: the untrained twins of the largest width
+        assert config.width != max(TINY.widths) or sweep.untrained(config).key() in trains
+    assert all(config.key() in trains for config in TINY.recipes().values())  # page 5
 
 
 def test_plan_covers_the_intrinsic_dimension_page():

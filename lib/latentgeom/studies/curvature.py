@@ -194,29 +194,39 @@ def gap_table(profiles: pd.DataFrame, by: str | Sequence[str] = "label",
 def work_units(preset: str) -> list:
     """The units of :mod:`latentgeom.sweep` that ``book/findings/curvature-*.md`` need at ``preset``.
 
-    Per seed of the pages (their ``seed`` parameter, read from the pages): the curvature
-    profile of every zoo member at its final epoch and at every saved checkpoint (findings 1,
-    3, 4), of the untrained twins of the largest-width zoo members (finding 2) and of the
-    regularisation recipes (finding 5), all on the pages' image sample and geometry.
+    Follows :func:`setup` and :meth:`Study.measure` with each page's own parameters (read from
+    the page): for every run (image-sample seed, training seed), the curvature profile of the
+    page's models (checkpoints too for the trajectories page, the untrained twins for page 2)
+    on that run's image sample and geometry.
     """
-    from .. import sweep
-    from .presets import get_preset
+    import contextlib
+    import io
 
-    P = get_preset(preset)
-    pages = sorted(p.name for p in (sweep._book_dir() / "findings").glob("curvature-*.md"))
-    seeds = sorted({s for page in pages for s in sweep.page_seeds(f"findings/{page}")} or {0})
+    from .. import sweep
+
+    names = ("n_points", "q", "seed", "n_seeds", "width", "n_boot", "mixup_architecture")
     units = []
-    for seed in seeds:
-        images = sweep.Images(P.dataset, n=P.n_points, seed=seed)  # lg.sample_images(P, seed)
-        geometry = P.geometry(seed=seed)
-        for config in P.zoo():
-            for epoch in sorted({*config.checkpoint_epochs, config.epochs}):
-                units.append(sweep.Profile.curvature(config, epoch, images, geometry))
-            if config.width == max(P.widths):  # finding 2: the largest width's untrained twins
-                units.append(sweep.Profile.curvature(sweep.untrained(config), 0, images, geometry))
-        for config in P.recipes().values():
-            units.append(sweep.Profile.curvature(config, config.epochs, images, geometry))
+    for page in PAGES:
+        values = sweep.page_parameters(f"findings/{page}.md")
+        with contextlib.redirect_stdout(io.StringIO()):  # setup() prints the page's scale
+            study = setup(page, preset, **{k: values[k] for k in names if values.get(k) is not None})
+        P, kind = study.preset, PAGES[page]["models"]
+        for run in study.runs:
+            images = sweep.Images(P.dataset, n=P.n_points, seed=run.sample_seed)  # sample_images(P, seed)
+            geometry = P.geometry(seed=run.sample_seed)
+            configs = study.configs(run)
+            if run.train_seed != study.models[0].seed and kind == "recipes":
+                configs = [c for c, m in zip(configs, study.models) if study._reseed(m)]
+            for config in configs:
+                epochs = sorted({*config.checkpoint_epochs, config.epochs}) if kind == "trajectories" \
+                    else [config.epochs]
+                units += [sweep.Profile.curvature(config, e, images, geometry) for e in epochs]
+                if kind == "untrained":  # load_checkpoint(config, 0)
+                    model = config if 0 in config.checkpoint_epochs else sweep.untrained(config)
+                    units.append(sweep.Profile.curvature(model, 0, images, geometry))
     return units
+
+
 # --- The pages' preamble, seeds and result: one call each (``setup``, ``Study.over_seeds``, ``record``) ---
 
 #: The instruments every curvature verdict is computed under: name -> profile column. ``scale-free``
