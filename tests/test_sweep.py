@@ -257,3 +257,16 @@ def test_tiny_zoo_on_slurm_then_the_page_trains_nothing(slurm, caches, monkeypat
     monkeypatch.setenv("LATENTGEOM_NO_COMPUTE", "1")  # a miss would raise: no training, no profiling
     execute("book/findings/curvature-1-profile-shape.md", caches, preset="tiny")
     assert (caches / "results" / "findings" / "curvature-1-profile-shape.json").is_file()
+
+
+def test_plan_covers_the_training_ladder():
+    from latentgeom.studies import ladder as ld
+
+    units = sweep.plan("tiny", ["ladder"])
+    trains = _trains(units)
+    study = ld.setup("tiny")
+    profiles = {(u.kind, u.config.key(), u.epoch) for u in units if isinstance(u, sweep.Profile)}
+    for config in study.configs:
+        assert trains[config.key()].checkpoint_epochs == config.checkpoint_epochs
+        for epoch in (*config.checkpoint_epochs, config.epochs):
+            assert {("curvature", config.key(), epoch), ("dimension", config.key(), epoch)} <= profiles

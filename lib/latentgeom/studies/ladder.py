@@ -513,3 +513,34 @@ def write_result(ladder: Ladder, measurements: Measurements, table: pd.DataFrame
         paper_value="each statistic at the paper's value once trained to ~95 %",
         our_value=short, summary=summary, seconds=seconds)
     return write_finding(finding)
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep (python -m latentgeom sweep): what the ladder page trains and measures
+
+
+def work_units(preset: str) -> list:
+    """The units of :mod:`latentgeom.sweep` that ``book/findings/training-ladder.md`` needs:
+    every family's run with its checkpoints, and at every checkpoint the curvature profile, the
+    per-class ID profiles and the last hidden layer's ID, as :func:`measure` takes them (the
+    page's parameters are read from the page)."""
+    from .. import sweep
+    from ..networks.training import _new_model
+
+    values = sweep.page_parameters("findings/training-ladder.md")
+    overrides = {k: v for k, v in values.items() if k in LadderSettings.__dataclass_fields__}
+    ladder = setup(preset, seed=values.get("seed", 0), **overrides)
+    P, S = ladder.preset, ladder.id
+    kw = dict(id_resamples=S.n_resamples, seed=ladder.seed, device=P.device)
+    images = sweep.Images(P.dataset, n=P.n_points, seed=ladder.seed)  # = sample_images(P, seed)
+    mixed = sweep.Images(P.dataset, n=S.n_mixed, seed=ladder.seed)
+    by_class = [sweep.Images(P.dataset, per_class=S.n_per_class, classes=(k,), seed=ladder.seed)
+                for k in range(S.n_classes)]  # = class_images(...)
+    units = []
+    for config in ladder.configs:
+        last = last_hidden_layer(_new_model(config))
+        for epoch in sorted({*config.checkpoint_epochs, config.epochs}):
+            units.append(sweep.Profile.curvature(config, epoch, images, ladder.geometry))
+            units += [sweep.Profile.dimension(config, epoch, one_class, with_pca=False, **kw) for one_class in by_class]
+            units.append(sweep.Profile.dimension(config, epoch, mixed, layers=[last], **kw))
+    return units
