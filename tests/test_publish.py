@@ -150,3 +150,6 @@ def test_result_files_carry_provenance(tmp_path):
     data = json.loads(lg.write_finding(finding, tmp_path).read_text())
     assert data["provenance"]["preset"] == "tiny"
     assert {"commit", "date", "machine"} <= set(data["provenance"])
+    row = lg.scorecard(tmp_path).iloc[0]  # the scorecard shows it for each result file
+    assert row["provenance"].startswith(f"commit {data['provenance']['commit']}, ")
+    assert data["provenance"]["machine"] in row["provenance"]

@@ -42,7 +42,8 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
     (paper estimator), the verdicts under the robust estimator and the scale-free curvature
     (``—`` when a finding has no such instrument), seeds (how many runs agree with the paper
     verdict's majority, e.g. ``3/4 agree``; ``—`` for a single run), scale (preset and main
-    sizes) and run time. With ``toc`` (a ``_toc.yml``), every findings notebook listed there must have
+    sizes), run time and provenance (the commit, date and machine class that wrote the result
+    file, :mod:`latentgeom.book.provenance`). With ``toc`` (a ``_toc.yml``), every findings notebook listed there must have
     written a result, else ``RuntimeError`` names the missing ones: a scorecard that silently
     drops a finding would be wrong. Links are relative to the folder ``link_from``.
     """
@@ -69,8 +70,17 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
             "seeds": _agreement((r.get("seeds") or {}).get("paper")),
             "scale": html.escape(scale.replace("name ", "preset ")),
             "seconds": None if r["seconds"] is None or pd.isna(r["seconds"]) else round(float(r["seconds"])),
+            "provenance": _provenance(r.get("provenance")),
         })
     return pd.DataFrame(rows)
+
+
+def _provenance(info) -> str:
+    """``"commit abc123, 2026-11-24 14:05 UTC, 2 CPU cores, no GPU"`` from a result file's
+    provenance (``—`` for a file written without one)."""
+    if not isinstance(info, dict) or not info.get("commit"):
+        return "—"
+    return html.escape(f"commit {info['commit']}, {info.get('date', '?')}, {info.get('machine', '?')}")
 
 
 def _agreement(seeds) -> str:
