@@ -72,3 +72,13 @@ def test_find_toc_walks_up(tmp_path):
     deep = tmp_path / "book" / "findings"
     deep.mkdir(parents=True)
     assert find_toc(deep) == tmp_path / "_toc.yml"
+
+
+def test_scorecard_seed_column_reads_the_primary_instrument(tmp_path):
+    """``paper`` where a finding has several instruments, else its only one (``twonn``)."""
+    for fid, seeds in (("a", {"twonn": {"agree": 3, "runs": 4}}),
+                       ("b", {"paper": {"agree": 4, "runs": 4}, "robust": {"agree": 1, "runs": 4}}), ("c", {})):
+        lg.write_finding(lg.Finding(finding_id=fid, title=fid, notebook=f"book/findings/{fid}.md", paper_claim="",
+                                    paper={}, ours={}, checks={"x": True}, verdict="reproduced",
+                                    parameters={"name": "tiny"}, seeds=seeds), tmp_path)
+    assert list(lg.scorecard(tmp_path)["seeds"]) == ["3/4 agree", "4/4 agree", "—"]

@@ -67,7 +67,7 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
             "verdict": r["verdict"],
             "robust estimator": (r["estimator_modes"] or {}).get("robust", "—"),
             "scale-free": (r["estimator_modes"] or {}).get("scale-free", "—"),
-            "seeds": _agreement((r.get("seeds") or {}).get("paper")),
+            "seeds": _agreement(_primary(r.get("seeds"))),
             "scale": html.escape(scale.replace("name ", "preset ")),
             "seconds": None if r["seconds"] is None or pd.isna(r["seconds"]) else round(float(r["seconds"])),
             "provenance": _provenance(r.get("provenance")),
@@ -81,6 +81,14 @@ def _provenance(info) -> str:
     if not isinstance(info, dict) or not info.get("commit"):
         return "—"
     return html.escape(f"commit {info['commit']}, {info.get('date', '?')}, {info.get('machine', '?')}")
+
+
+def _primary(seeds) -> dict | None:
+    """The seed agreement of a finding's primary instrument: ``paper`` where the finding has
+    several instruments, else its only one (e.g. ``twonn`` for the intrinsic-dimension pages)."""
+    if not isinstance(seeds, dict) or not seeds:
+        return None
+    return seeds.get("paper", next(iter(seeds.values())))
 
 
 def _agreement(seeds) -> str:
