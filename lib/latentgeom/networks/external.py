@@ -30,7 +30,7 @@ from ..storage import content_key
 from ..validation import check_choice, check_int, resolve_device
 from .data import DATASETS, dataset_info, load_tensors
 from .probes import first_conv, fit_images
-from .training import TrainedModel, accuracy
+from .training import TrainedModel, accuracy, optimiser_and_schedule
 
 
 def torchvision_architectures() -> list[str]:
@@ -194,10 +194,7 @@ def train_torchvision(config: TorchvisionConfig, *, device: str = "auto", cache_
                             payload["test_accuracy"], payload.get("history", []))
     images, labels = config.load_images("train", n=config.n_train)
     model.to(dev)
-    optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    total = max(1, math.ceil(len(images) / config.batch_size) * config.epochs)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    optimiser, schedule = optimiser_and_schedule(model, config, math.ceil(len(images) / config.batch_size) * config.epochs)
     g = torch.Generator().manual_seed(config.seed + 2)
     history = []
     for epoch in tqdm(range(1, config.epochs + 1), desc=f"train {config.architecture}", disable=not progress,

@@ -292,6 +292,24 @@ def train(config: TrainConfig, *, device: str = "auto", cache_models: bool = Tru
         return _train(config, device=device, cache_models=True, progress=progress)
 
 
+def optimiser_and_schedule(model: torch.nn.Module, config, total_steps: int):
+    """The recipe's optimiser (``config.optimizer``: SGD with momentum, or Adam; L2 weight decay)
+    and its cosine learning-rate schedule from ``config.lr`` to 0 over ``total_steps`` steps.
+
+    Shared by :func:`train` and :func:`latentgeom.networks.external.train_torchvision`, so a
+    torchvision model is trained with exactly the library's recipe. ``config`` needs ``lr``,
+    ``momentum`` and ``weight_decay`` (``optimizer`` defaults to SGD).
+    """
+    if getattr(config, "optimizer", "sgd") == "adam":
+        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                    weight_decay=config.weight_decay)
+    total = max(1, int(total_steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    return optimiser, schedule
+
+
 def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bool) -> TrainedModel:
     dev = resolve_device(device)
     key = config.key()
@@ -312,14 +330,8 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
         torch.manual_seed(config.seed)
     images, labels = _training_data(config)
     test_images, test_labels = load_tensors(config.dataset, "test", n=config.n_test, seed=config.seed)
-    if config.optimizer == "adam":
-        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    else:
-        optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                    weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
-    total = max(1, steps_per_epoch * config.epochs)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+    optimiser, schedule = optimiser_and_schedule(model, config, steps_per_epoch * config.epochs)
     g = torch.Generator().manual_seed(config.seed + 2)
     rng = np.random.default_rng(config.seed + 3)
     history: list[dict] = []
