@@ -69,7 +69,7 @@ def test_average_over_classes_and_per_model():
 
 
 def test_settings_presets_and_overrides():
-    assert ida.id_settings("default").n_per_class == 500
+    assert ida.id_settings("default").n_per_class == 300
     assert ida.id_settings("tiny", n_mixed=None).n_mixed == ida.ID_SETTINGS["tiny"].n_mixed
     assert ida.id_settings("default", n_classes=3).n_classes == 3
     with pytest.raises(ValueError, match="unknown preset"):
