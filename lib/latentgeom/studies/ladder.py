@@ -53,6 +53,8 @@ from .presets import Preset, get_preset, sample_images, trajectory, with_overrid
 #: Prefix of the scale-free curvature columns of a profile (reported when present, never required).
 SCALE_FREE_PREFIX = "scale_free_"
 DIRECTIONS = ("toward", "away", "no trend", "at the paper's value")
+#: Directions of the statistics read without a paper value (the scale-free columns).
+READING_DIRECTIONS = ("rises", "falls", "no trend")
 
 
 @dataclass(frozen=True)
@@ -437,8 +439,8 @@ def directions(stats: pd.DataFrame, threshold: float = 0.5,
             rho = float(per_family.mean()) if per_family.notna().any() else math.nan
             rows.append(dict(statistic=f"{key} of {suffix}", finding="curvature-1-profile-shape", key=key,
                              mode=suffix, kind="reading", paper="—", **{f"rho_{k}": v for k, v in per_family.items()},
-                             rho=rho, direction="rises" if rho >= threshold else "falls" if rho <= -threshold
-                             else "no trend"))
+                             rho=rho, direction=READING_DIRECTIONS[0] if rho >= threshold
+                             else READING_DIRECTIONS[1] if rho <= -threshold else READING_DIRECTIONS[2]))
     return pd.DataFrame(rows)
 
 
