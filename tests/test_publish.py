@@ -8,11 +8,9 @@ import re
 import subprocess
 import sys
 import tarfile
-import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 import yaml
 
 from latentgeom.book import provenance

@@ -12,7 +12,6 @@ import os
 import pickle
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
