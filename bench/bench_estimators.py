@@ -225,9 +225,9 @@ def main(argv=None) -> dict:
         print(f"{r['case']:42s} {r['n']:4d} {r['K']:4d} {r['D']:5d} {r['d']:4d} {r['ours_s']:8.3f} "
               f"{r['ours_one_thread_s']:8.3f} {r['reference_s']:7.2f}{star} {r['speedup']:7.1f}x "
               f"{r['max_rel_diff']:12.1e} {r['kappa_diff']:10.1e}")
-    print("ours: lg.mapc(mode='paper') as called (on the CPU the engine runs single-threaded, measured fastest); "
-          "'1 thr': the same call under torch.set_num_threads(1)\n(a repeat: the spread between the two columns is "
-          "the machine's noise).\nref: per-point numpy (paper_reference), 1 BLAS thread; * = "
+    print("ours: lg.mapc(mode='paper') as called (chunks of points side by side in torch.get_num_threads() worker "
+          "threads, each LAPACK call single-threaded);\n'1 thr': the same call under torch.set_num_threads(1) (one "
+          "worker).\nref: per-point numpy (paper_reference), 1 BLAS thread; * = "
           "timed on the first 'reference_points' points and extrapolated linearly.\nmax rel diff: largest "
           "relative difference of a point's mean |kappa|; kappa diff: largest |kappa| difference / largest |kappa|.")
     layer_rows = [r for r in rows if r["d"] in (6, 11)]

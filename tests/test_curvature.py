@@ -170,6 +170,85 @@ def test_paper_rank_deficient_design_equals_numpy(rcond):
     np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6 * a.max())
 
 
+def _routes_taken(monkeypatch):
+    """Record which solve routes the paper fit takes (the engine's internal dispatch)."""
+    from latentgeom.estimators import curvature
+    taken, original = set(), curvature._fit_routes
+
+    def recording(mu, rcond):
+        routes = original(mu, rcond)
+        taken.update(routes)
+        return routes
+    monkeypatch.setattr(curvature, "_fit_routes", recording)
+    return taken
+
+
+def _equal_to_numpy(points, neighbours, d, rcond):
+    ours, ref = mapc(points, neighbours, d, rcond=rcond).kappa, paper_reference(points, neighbours, d, rcond)
+    a, b = np.sort(np.abs(ref), 2), np.sort(np.abs(ours), 2)
+    np.testing.assert_allclose(b.mean((1, 2)), a.mean((1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6 * a.max())
+
+
+def _with_self_and_copies(points, neighbours):
+    """The pipeline's neighbourhoods: the point itself first, and exact copies of neighbours
+    (binary masks of zero singular values give both)."""
+    neighbours = neighbours.copy()
+    neighbours[:, 0] = points
+    neighbours[:, 1] = points
+    neighbours[:, 5] = neighbours[:, 3]
+    return points, neighbours
+
+
+@pytest.mark.parametrize("case", ["tall", "wide, the point itself and copies"])
+def test_paper_fast_routes_equal_numpy(case, monkeypatch):
+    """End to end on well-posed designs: the Cholesky route is taken and gives numpy's answer,
+    also with neighbours that add no constraint (taken out of the wide fit exactly)."""
+    if case == "tall":  # P = 5 <= K = 20
+        P, Y = local_sphere(20, 2, 1.0, 10, 20, rho=0.3, seed=1)
+    else:  # P = 9 > K = 8
+        P, Y = _with_self_and_copies(*local_sphere(20, 3, 1.0, 10, 8, rho=0.3, seed=2))
+    taken = _routes_taken(monkeypatch)
+    _equal_to_numpy(P, Y, 2 if case == "tall" else 3, rcond=1e-10)
+    assert "cholesky" in taken, f"{case}: routes taken {sorted(taken)}"
+
+
+def _design(n, K, d, spread, seed):
+    """Tangent coordinates [n, K, d] with per-axis spreads (ill conditioned when they differ),
+    normal coordinates [n, K, 4], and the explicit paper design [n, K, P]."""
+    from latentgeom.estimators.curvature import _quadratic_columns
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(n, K, d, generator=g, dtype=torch.float64) * torch.tensor(spread, dtype=torch.float64)
+    f = torch.randn(n, K, 4, generator=g, dtype=torch.float64)
+    quad = _quadratic_columns(u)
+    return u, quad, f, torch.cat([u, quad], -1)
+
+
+@pytest.mark.parametrize("rcond", [1e-15, 1e-10, 1e-6, 1e-2])
+@pytest.mark.parametrize("K", [30, 7])  # P = 9: tall (P x P side) and wide (K x K side)
+def test_paper_fit_routes_equal_numpy_pinv(rcond, K, monkeypatch):
+    """Every route of the fit against ``numpy.linalg.pinv(Phi, rcond)`` per point, on designs
+    from well conditioned to cond ~1e7 (where Cholesky would lose digits: QR or the SVD must
+    serve them), with the point itself and a copy among the wide designs' rows."""
+    from latentgeom.estimators import curvature
+    taken = _routes_taken(monkeypatch)
+    for spread in ([1.0, 1.0, 1.0], [1.0, 0.3, 0.1], [1.0, 1e-2, 3e-3], [1.0, 1.0, 1e-7], [1e-5, 1e-5, 1e-5]):
+        u, quad, f, phi = _design(12, K, 3, spread, seed=K)
+        if K < 9:
+            u[:, 0], quad[:, 0], phi[:, 0] = 0, 0, 0  # the point itself
+            u[:, 4], quad[:, 4], phi[:, 4], f[:, 4] = u[:, 2], quad[:, 2], phi[:, 2], f[:, 2]  # a copy
+            copies = torch.ones(12, K, dtype=torch.float64)
+            copies[:, [0, 4]], copies[:, 2] = 0, 2
+            ours = curvature._fit_wide(u, quad, f, copies, rcond)
+        else:
+            ours = curvature._fit_tall(phi, f, rcond)[:, 3:]
+        ref = np.stack([np.linalg.pinv(p, rcond=rcond) @ b for p, b in zip(phi.numpy(), f.numpy())])[:, 3:]
+        np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max(),
+                                   err_msg=f"spread {spread}, routes {sorted(taken)}")
+    if rcond <= 1e-10:
+        assert {"cholesky", "qr"} <= taken, f"routes taken {sorted(taken)}"
+
+
 def test_paper_chunks_and_float32_input():
     P, Y = local_sphere(40, 2, 1.0, 12, 16, rho=0.3, noise=0.01)
     whole = mapc(P, Y, 2).kappa
@@ -216,3 +295,14 @@ def test_robust_neighbour_order_does_not_matter():
     shuffled = nb[:, torch.randperm(40, generator=torch.Generator().manual_seed(0))]
     np.testing.assert_allclose(mapc(X, shuffled, 2, mode="robust").kappa, mapc(X, nb, 2, mode="robust").kappa,
                                rtol=1e-9, atol=1e-12)
+
+
+def test_distinct_rows_counts_copies_and_drops_the_point_itself():
+    from latentgeom.estimators.curvature import _distinct_rows
+    delta = torch.randn(2, 6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    delta[0, 0] = 0  # the point itself
+    delta[0, 3] = delta[0, 1]
+    delta[0, 5] = delta[0, 1]  # three copies of row 1
+    delta[1, 4] = 0
+    delta[1, 2] = delta[1, 2] + 1e-15 * delta[1, 2]  # no copy of anything
+    np.testing.assert_array_equal(_distinct_rows(delta).numpy(), [[0, 3, 1, 0, 1, 0], [1, 1, 1, 1, 0, 1]])

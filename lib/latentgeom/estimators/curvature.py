@@ -22,17 +22,29 @@ by default):
     pinv(Phi) = (Phi^T Phi)^+ Phi^T = Phi^T (Phi Phi^T)^+, the P x P Gram when P <= K, else
     the K x K one, which is a polynomial of the tangent inner products,
     phi(u).phi(v) = u.v + (u.v)^2 / 2 - sum_k u_k^2 v_k^2 / 4, so the K x P design is never
-    formed (P = 5564 at d = 104). On the CPU the engine runs with one torch thread
-    (measured fastest, see ``_lapack``); on CUDA the same code runs batched on the device.
+    formed (P = 5564 at d = 104). On the CPU, LAPACK runs on one thread and chunks of points
+    run side by side in worker threads (measured fastest, see ``_lapack``); on CUDA the same
+    code runs batched on the device.
 
     ``rcond`` means exactly what it means in ``numpy.linalg.pinv(Phi, rcond=rcond)`` for every
     value in [0, 1): singular values of the design at or below ``rcond`` times the largest are
-    treated as zero. A Gram matrix squares the singular values, and its eigenvalues carry an
-    absolute round-off of ~n eps mu_max, so the Gram route is used for a point only where it
-    provably makes numpy's decisions: every eigenvalue is farther than 10 n eps mu_max from the
-    cut-off rcond^2 mu_max, and every kept one is at least 1e-9 mu_max (the normal equations
-    then lose at most ~1e-7 relative). Other points (rank-deficient designs at small rcond:
-    binary masks, exact duplicates) are solved by the SVD of their design, as numpy does.
+    treated as zero. The engine decides from the eigenvalues mu of the Gram matrix (no
+    eigenvectors), which carry an absolute round-off of ~n eps mu_max, so a decision is trusted
+    only where every mu is farther than 10 n eps mu_max from the cut-off rcond^2 mu_max. Then,
+    per point, the cheapest route that gives numpy's answer:
+
+    - every singular value kept and the design well conditioned (mu_min >= 1e-9 mu_max): the
+      pseudo-inverse is the inverse, solved by Cholesky on the Gram matrix (the normal
+      equations lose at most ~1e-7 relative);
+    - every singular value kept, ill conditioned: Householder QR of the design (backward
+      stable, as accurate as the SVD), the common case of real layers' perturbation designs;
+    - some cut, the kept ones well conditioned: the eigenvectors of the Gram matrix;
+    - otherwise (decisions too close to call): the SVD of the design, as numpy computes it.
+
+    On the K x K side, neighbours that add no constraint (the point itself, exact duplicates:
+    binary masks of zero singular values give both) are taken out of the design exactly: their
+    rows of Phi are zeroed and given an own unknown each, which leaves pinv(Phi) f unchanged
+    for the other unknowns and keeps the fast routes open.
     Default ``rcond = 1e-6`` in float64 (1e-3 in float32).
 
 ``robust``
@@ -73,6 +85,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,7 +104,7 @@ ESTIMATOR_VERSION = 2
 CARRYING_RTOL = 0.25
 #: Estimator modes of :func:`mapc` (see the module docstring).
 MODES = ("paper", "robust")
-_DEFAULT_CHUNK_BYTES = 128 * 2**20
+_DEFAULT_CHUNK_BYTES = 16 * 2**20  # intermediates per chunk: about a cache's worth, measured fastest
 
 
 @dataclass(frozen=True)
@@ -275,28 +289,53 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         noise_rtol = check_range(mode_options.get("noise_rtol", 0.05), "noise_rtol", 0.0, math.inf,
                                  closed="neither")
         kwargs = dict(d=d, n_normal=n_normal, rcond=rcond, scales=scales, noise_rtol=noise_rtol)
-    if chunk_size is None:
-        chunk_size = max(1, min(n, _DEFAULT_CHUNK_BYTES // max(per_point_bytes, 1)))
+    workers = _cpu_workers(dev)
+    if chunk_size is None:  # cache-sized chunks, at least two per worker thread
+        chunk_size = max(1, min(_DEFAULT_CHUNK_BYTES // max(per_point_bytes, 1), -(-n // (2 * workers))))
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
 
-    out = []
-    with torch.no_grad(), _lapack(dev):  # the whole call: measured fastest, see _lapack
-        for start in range(0, n, chunk_size):
+    def run(start: int) -> torch.Tensor:
+        with torch.no_grad():  # grad mode is per thread
             x = P[start:start + chunk_size].to(dev, dtype)
             y = Y[start:start + chunk_size].to(dev, dtype)
-            out.append(step(x, y, **kwargs).to("cpu", torch.float64))
+            return step(x, y, **kwargs).to("cpu", torch.float64)
+
+    starts = range(0, n, chunk_size)
+    with _lapack(dev):  # the whole call: measured fastest, see _lapack
+        if workers > 1 and len(starts) > 1:
+            out = list(_worker_pool(workers).map(run, starts))
+        else:
+            out = [run(start) for start in starts]
     kappa = torch.cat(out).numpy()
     return CurvatureResult.from_kappa(mode, d, K, D, m, kappa)
+
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _worker_pool(workers: int) -> ThreadPoolExecutor:
+    """A thread pool kept for the process (starting threads and torch's per-thread set-up on
+    every call cost more than small calls themselves); keyed by process id, since a forked
+    child inherits the pool but not its threads."""
+    key = (os.getpid(), workers)
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="latentgeom-mapc")
+    return _POOLS[key]
+
+
+def _cpu_workers(device: torch.device) -> int:
+    """Threads that run chunks side by side: torch's intra-op thread count on CPU (2 under the
+    Makefile's OMP_NUM_THREADS=2), 1 on CUDA (one stream does the batching there)."""
+    return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
 
 
 def _lapack(device: torch.device):
     """One intra-op torch thread on CPU (a no-op on CUDA or when torch already uses one).
 
-    Measured on a 2-core machine shared with other jobs: MKL's multithreaded eigh/eigvalsh on
-    batches of small matrices is 20-40x slower than single-threaded (the threads spin on each
-    other), and the whole :func:`mapc` call with one thread was 1.3-4x faster than with two on
-    every shape of ``bench/bench_estimators.py`` (which prints both), so both the whole call and
-    each LAPACK call use it.
+    Measured on a 2-core machine: MKL's multithreaded eigh/eigvalsh on batches of small matrices
+    is no faster, often far slower, than single-threaded (the threads spin on each other), so
+    each LAPACK call runs on one thread and :func:`mapc` uses the cores by running chunks of
+    points side by side in worker threads instead (torch releases the GIL inside its ops).
     """
     if device.type != "cpu" or torch.get_num_threads() == 1:
         return contextlib.nullcontext()
@@ -340,27 +379,42 @@ def _frame_coordinates(delta: torch.Tensor, m: int) -> torch.Tensor:
 
 
 # A Gram eigenvalue is trusted when it is farther than GRAM_TOL * n * eps * mu_max from the
-# cut-off, and a kept one when it is at least GRAM_MIN_KEPT * mu_max (condition number of the
-# kept part below ~3e4: the normal equations then lose at most ~eps * 1e9 ~ 2e-7 relative).
+# cut-off; the normal equations (Cholesky, eigenvectors) are used only where every kept one is
+# at least GRAM_MIN_KEPT * mu_max (condition number of the design below ~3e4: they then lose at
+# most ~eps * 1e9 ~ 2e-7 relative), QR or the SVD elsewhere.
 GRAM_TOL = 10.0
 GRAM_MIN_KEPT = 1e-9
 
 
-def _gram_pinv_apply(gram: torch.Tensor, rhs: torch.Tensor, rcond: float):
-    """``pinv(gram) @ rhs`` for Gram matrices A^T A (or A A^T) with numpy's cut-off on the
-    singular values of A (sigma > rcond * sigma_max, i.e. mu > rcond^2 mu_max), and a [b] mask
-    of the points where the Gram route provably makes the same decisions as the SVD of A."""
-    n = gram.shape[-1]
-    with _lapack(gram.device):
-        mu, E = torch.linalg.eigh(gram)
+def _fit_routes(mu: torch.Tensor, rcond: float) -> dict:
+    """The points each route of the fit takes ([b] masks, or ``slice(None)`` for all), from the
+    Gram eigenvalues mu [b, n] (ascending): numpy's keep/cut decision on every singular value
+    must be clear for any route but the SVD."""
+    n = mu.shape[-1]
     mu_max = mu[..., -1:].clamp_min(0)
     cut = rcond * rcond * mu_max
-    tol = GRAM_TOL * n * torch.finfo(gram.dtype).eps * mu_max
-    keep = mu > cut
-    kept_ok = (mu >= cut + tol) & (mu >= GRAM_MIN_KEPT * mu_max)
-    safe = (kept_ok | (mu <= cut - tol)).all(-1) | (mu_max[..., 0] == 0)
+    tol = GRAM_TOL * n * torch.finfo(mu.dtype).eps * mu_max
+    kept, dropped = mu >= cut + tol, mu <= cut - tol
+    clear = (kept | dropped).all(-1) & (mu_max[..., 0] > 0)
+    conditioned = (~kept | (mu >= GRAM_MIN_KEPT * mu_max)).all(-1)
+    all_kept = kept.all(-1)
+    cholesky = clear & all_kept & conditioned
+    qr = clear & all_kept & ~conditioned
+    eigenvectors = clear & ~all_kept & conditioned
+    routes = dict(cholesky=cholesky, qr=qr, eigenvectors=eigenvectors, svd=~(cholesky | qr | eigenvectors))
+    # Indexes per route; a route that takes every point gets a plain slice (no copies).
+    return {route: (slice(None) if bool(mask.all()) else mask) for route, mask in routes.items()
+            if bool(mask.any())}
+
+
+def _eig_pinv_apply(gram: torch.Tensor, rhs: torch.Tensor, rcond: float) -> torch.Tensor:
+    """``pinv(gram) @ rhs`` with numpy's cut-off on the design's singular values (mu > rcond^2
+    mu_max), by the eigenvectors of the Gram matrix."""
+    with _lapack(gram.device):
+        mu, E = torch.linalg.eigh(gram)
+    keep = mu > rcond * rcond * mu[..., -1:].clamp_min(0)
     inv = torch.where(keep, 1.0 / torch.where(keep, mu, torch.ones_like(mu)), torch.zeros_like(mu))
-    return E @ (inv[..., None] * (E.mT @ rhs)), safe
+    return E @ (inv[..., None] * (E.mT @ rhs))
 
 
 def _svd_lstsq(phi: torch.Tensor, f: torch.Tensor, rcond: float) -> torch.Tensor:
@@ -372,25 +426,133 @@ def _svd_lstsq(phi: torch.Tensor, f: torch.Tensor, rcond: float) -> torch.Tensor
     return Vh.mT @ (inv[..., None] * (U.mT @ f))
 
 
+def _fit_tall(phi: torch.Tensor, f: torch.Tensor, rcond: float) -> torch.Tensor:
+    """``pinv(phi, rcond) @ f`` [b, P, r] for designs with P <= K unknowns, from the P x P side."""
+    gram = phi.mT @ phi
+    with _lapack(phi.device):
+        routes = _fit_routes(torch.linalg.eigvalsh(gram), rcond)
+    beta = phi.new_empty(phi.shape[:-2] + (phi.shape[-1], f.shape[-1]))
+    with _lapack(phi.device):
+        for route, idx in routes.items():
+            a, b = phi[idx], f[idx]
+            if route == "cholesky":
+                L, info = torch.linalg.cholesky_ex(gram[idx])
+                sol = torch.cholesky_solve(a.mT @ b, L)
+                failed = info != 0
+                if bool(failed.any()):  # a factorisation that failed after all: QR for those
+                    sol[failed] = _qr_tall(a[failed], b[failed])
+            elif route == "qr":
+                sol = _qr_tall(a, b)
+            elif route == "eigenvectors":
+                sol = _eig_pinv_apply(gram[idx], a.mT @ b, rcond)
+            else:
+                sol = _svd_lstsq(a, b, rcond)
+            if isinstance(idx, slice):
+                return sol
+            beta[idx] = sol
+    return beta
+
+
+def _qr_tall(phi: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Least squares for a full-column-rank design [b, K, P], P <= K: R^-1 Q^T f."""
+    Q, R = torch.linalg.qr(phi)
+    return torch.linalg.solve_triangular(R, Q.mT @ f, upper=True)
+
+
+def _fit_wide(u: torch.Tensor, quad: torch.Tensor, f: torch.Tensor, copies: torch.Tensor,
+              rcond: float) -> torch.Tensor:
+    """Hessian coefficients ``(pinv(Phi, rcond) @ f)[d:]`` [b, q, r] for designs with more
+    unknowns than neighbours (P > K), from the K x K side: pinv(Phi) = Phi^T (Phi Phi^T)^+,
+    Phi Phi^T a polynomial of the tangent inner products.
+
+    ``copies`` [b, K] (from :func:`_distinct_rows`) counts each distinct row's copies and is 0
+    on rows that add no constraint. Those are taken out exactly: the distinct rows, scaled by
+    sqrt(copies), have the same Gram eigenvalues as the whole design (Phi^T Phi = sum of
+    copies * phi phi^T), hence numpy's decisions, and the same minimum-norm solution.
+    """
+    P = u.shape[-1] + quad.shape[-1]
+    scale = copies.to(u.dtype).sqrt()[..., None]  # [b, K, 1]; 0 on rows taken out
+    out = scale == 0
+    a = u @ u.mT
+    u2 = u * u
+    gram = scale * (a + 0.5 * a * a - 0.25 * (u2 @ u2.mT)) * scale.mT
+    # A taken-out row gets an own unknown with column c e_j: c^2 on the diagonal. c^2 = the
+    # largest diagonal entry (<= mu_max, above any cut-off), so mu_max and the decisions stay.
+    diag = gram.diagonal(dim1=-2, dim2=-1)
+    c2 = torch.where(out[..., 0], diag.amax(-1, keepdim=True), torch.zeros_like(diag))
+    diag.add_(c2)
+    quad_s, rhs = quad * scale, f * scale
+    with _lapack(u.device):
+        routes = _fit_routes(torch.linalg.eigvalsh(gram), rcond)
+    coef = u.new_empty(u.shape[:-2] + (quad.shape[-1], f.shape[-1]))
+    with _lapack(u.device):
+        for route, idx in routes.items():
+            if route == "cholesky":
+                L, info = torch.linalg.cholesky_ex(gram[idx])
+                sol = quad_s[idx].mT @ torch.cholesky_solve(rhs[idx], L)
+                failed = info != 0
+                if bool(failed.any()):
+                    bad = torch.arange(len(u), device=u.device)[idx][failed]
+                    sol[failed] = _qr_wide(u[bad] * scale[bad], quad_s[bad], c2[bad], rhs[bad], P)
+            elif route == "qr":
+                sol = _qr_wide(u[idx] * scale[idx], quad_s[idx], c2[idx], rhs[idx], P)
+            elif route == "eigenvectors":
+                sol = quad_s[idx].mT @ _eig_pinv_apply(gram[idx], rhs[idx], rcond)
+            else:  # numpy's own computation on the design as it is
+                phi = torch.cat([u[idx], quad[idx]], -1)
+                sol = _svd_lstsq(phi, f[idx], rcond)[..., u.shape[-1]:, :]
+            if isinstance(idx, slice):
+                return sol
+            coef[idx] = sol
+    return coef
+
+
+def _qr_wide(u_s, quad_s, c2, rhs, P: int) -> torch.Tensor:
+    """Hessian rows of the minimum-norm solution for a full-row-rank design [Phi_s, diag(c)]
+    (rows scaled as in :func:`_fit_wide`): with [Phi_s, diag(c)]^T = Q R, beta = Q R^-T rhs."""
+    aug = torch.cat([u_s, quad_s], -1).mT  # [b, P, K]
+    aug = torch.cat([aug, torch.diag_embed(c2.sqrt())], -2)  # [b, P + K, K]
+    Q, R = torch.linalg.qr(aug)
+    z = torch.linalg.solve_triangular(R.mT, rhs, upper=False)
+    return Q[..., u_s.shape[-1]:P, :] @ z
+
+
+def _distinct_rows(delta: torch.Tensor) -> torch.Tensor:
+    """[b, K] number of copies of each distinct neighbour (itself included) on its first
+    occurrence, 0 on the rest and on the point itself (a zero row): those add no constraint.
+    Candidates by a random projection (equal rows project equally), each confirmed by exact
+    comparison: a missed copy only costs speed."""
+    b, K, D = delta.shape
+    probe = torch.randn(D, 1, dtype=delta.dtype, generator=torch.Generator().manual_seed(0)).to(delta.device)
+    key = (delta @ probe)[..., 0]  # [b, K]
+    lower = torch.ones(K, K, dtype=torch.bool, device=delta.device).tril(-1)
+    earlier = (key[:, :, None] == key[:, None, :]) & lower  # [b, k, j]: j < k, same key
+    zero = key == 0
+    copies = torch.ones_like(key)
+    bi, ki = (earlier.any(-1) | zero).nonzero(as_tuple=True)
+    if len(bi):
+        ji = earlier[bi, ki].to(torch.uint8).argmax(-1)  # the first row with that key
+        rows = delta[bi, ki]
+        is_zero = zero[bi, ki] & (rows == 0).all(-1)
+        is_copy = earlier[bi, ki, ji] & (rows == delta[bi, ji]).all(-1) & ~is_zero
+        copies[bi[is_copy], ki[is_copy]] = 0
+        copies.index_put_((bi[is_copy], ji[is_copy]), torch.ones_like(key[0, :1]).expand(int(is_copy.sum())),
+                          accumulate=True)
+        copies[bi[is_zero], ki[is_zero]] = 0
+    return copies
+
+
 def _paper_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, m: int, rcond: float) -> torch.Tensor:
     """kappa [b, m - d, d] of the paper's estimator for a chunk of b points."""
     K = y.shape[1]
-    coords = _frame_coordinates(y - x[:, None, :], m)  # uncentred frame (paper)
+    delta = y - x[:, None, :]
+    coords = _frame_coordinates(delta, m)  # uncentred frame (paper)
     u, f = coords[..., :d], coords[..., d:]
     quad = _quadratic_columns(u)  # [b, K, q]
-    if d + quad.shape[-1] <= K:  # P x P side: pinv(Phi) = (Phi^T Phi)^+ Phi^T
-        phi = torch.cat([u, quad], -1)
-        beta, safe = _gram_pinv_apply(phi.mT @ phi, phi.mT @ f, rcond)
-        coef = beta[..., d:, :].mT  # [b, m - d, q]
-    else:  # K x K side: pinv(Phi) = Phi^T (Phi Phi^T)^+, Phi Phi^T a polynomial of u.u'
-        a = u @ u.mT
-        u2 = u * u
-        w, safe = _gram_pinv_apply(a + 0.5 * a * a - 0.25 * (u2 @ u2.mT), f, rcond)
-        coef = w.mT @ quad  # sum_j w_j phi_j: the Hessian entries
-    if not bool(safe.all()):  # the Gram route cannot resolve these designs: SVD, as numpy does
-        bad = ~safe
-        phi = torch.cat([u[bad], quad[bad]], -1)
-        coef[bad] = _svd_lstsq(phi, f[bad], rcond)[..., d:, :].mT
+    if d + quad.shape[-1] <= K:  # P x P side
+        coef = _fit_tall(torch.cat([u, quad], -1), f, rcond)[..., d:, :].mT
+    else:  # K x K side
+        coef = _fit_wide(u, quad, f, _distinct_rows(delta), rcond).mT  # [b, m - d, q]
     H = _sym_from_upper(coef, d)
     if d == 1:
         return H[..., 0]
