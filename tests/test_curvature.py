@@ -306,3 +306,16 @@ def test_distinct_rows_counts_copies_and_drops_the_point_itself():
     delta[1, 4] = 0
     delta[1, 2] = delta[1, 2] + 1e-15 * delta[1, 2]  # no copy of anything
     np.testing.assert_array_equal(_distinct_rows(delta).numpy(), [[0, 3, 1, 0, 1, 0], [1, 1, 1, 1, 0, 1]])
+
+
+@pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-7), (torch.float32, 2e-3)])
+def test_robust_unchanged_by_an_isometric_embedding_in_more_dimensions_than_neighbours(dtype, rtol):
+    """With D > K the robust fit runs in K coordinates of each neighbourhood's span (float64: from
+    the Gram matrix, float32: Householder QR): the same neighbourhoods embedded isometrically in
+    R^10 (D < K) and in R^400 (D > K) give the same curvatures."""
+    P, Y = local_sphere(40, 2, 1.0, 10, 30, rho=0.3, noise=0.002, seed=3)
+    Q = synthetic.rotation(400, 10, np.random.default_rng(0))  # orthonormal columns, 400 x 10
+    low = mapc(P, Y, 2, mode="robust", dtype=dtype)
+    high = mapc(P @ Q.T, Y @ Q.T, 2, mode="robust", dtype=dtype)
+    a, b = np.sort(np.abs(low.kappa), 2), np.sort(np.abs(high.kappa), 2)  # eigenvalue signs are arbitrary
+    np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * a.max())

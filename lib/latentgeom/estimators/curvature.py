@@ -104,7 +104,7 @@ ESTIMATOR_VERSION = 2
 CARRYING_RTOL = 0.25
 #: Estimator modes of :func:`mapc` (see the module docstring).
 MODES = ("paper", "robust")
-_DEFAULT_CHUNK_BYTES = 16 * 2**20  # intermediates per chunk: about a cache's worth, measured fastest
+_DEFAULT_CHUNK_BYTES = 48 * 2**20  # intermediates per chunk, measured fastest on the bench's shapes
 
 
 @dataclass(frozen=True)
@@ -282,8 +282,9 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
                                                                         maximum=min(D - d, q))
         rcond = (1e-10 if dtype == torch.float64 else 1e-5) if rcond is None else float(rcond)
         p_cols = 1 + d + q
-        per_point_bytes = 8 * (6 * K * D + 3 * min(K, D) ** 2 + 4 * K * p_cols + 3 * p_cols * p_cols
-                               + 3 * q * D + 3 * n_normal * (K + d * d))
+        span = min(K, D)  # the fits run in coordinates of the neighbourhood's span
+        per_point_bytes = 8 * (2 * K * D + 6 * K * span + 3 * span ** 2 + 4 * K * p_cols + 3 * p_cols * p_cols
+                               + 3 * q * span + 3 * n_normal * (K + d * d))
         step = _robust_chunk
         scales = check_int(mode_options.get("scales", 6), "scales", minimum=1)
         noise_rtol = check_range(mode_options.get("noise_rtol", 0.05), "noise_rtol", 0.0, math.inf,
@@ -582,19 +583,25 @@ def _robust_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, n_normal: int, rc
     eps = torch.finfo(x.dtype).eps
     p = 1 + d + d * (d + 1) // 2
     delta = y - x[:, None, :]
-    centred = delta - delta.mean(1, keepdim=True)
-    with _lapack(x.device):  # the smaller Gram matrix
-        if D <= K:
-            lam, T = torch.linalg.eigh(centred.mT @ centred)
-            lam_d, T = lam.flip(-1)[..., :d], T.flip(-1)[..., :d]
+    if D > K:
+        # Every step below is unchanged by an isometry of the neighbourhood's span, so work in
+        # K coordinates of it instead of D (a conv layer: D = 3136, K = 63). float64: from the
+        # K x K Gram matrix (cheapest; extents below ~5e-7 of the largest are lost to its squared
+        # condition number); float32, where that floor would be ~2e-3: Householder QR,
+        # Delta^T = Q R, Delta_j = Q R[:, j].
+        if delta.dtype == torch.float64:
+            delta = _frame_coordinates(delta, K)  # [b, K, K]
         else:
-            lam, V = torch.linalg.eigh(centred @ centred.mT)
-            lam_d, V_d = lam.flip(-1)[..., :d], V.flip(-1)[..., :d]
+            with _lapack(x.device):
+                delta = torch.linalg.qr(delta.mT, mode="r")[1].mT  # [b, K, K]
+        D = K
+    centred = delta - delta.mean(1, keepdim=True)
+    with _lapack(x.device):  # D <= K now: the D x D Gram matrix
+        lam, T = torch.linalg.eigh(centred.mT @ centred)
+    lam_d, T = lam.flip(-1)[..., :d], T.flip(-1)[..., :d]
     if bool((lam_d[..., -1] <= 1e3 * K * eps * lam_d[..., 0]).any()):
         raise ValueError(f"some neighbourhoods span fewer than d={d} dimensions; lower d or use richer "
                          "neighbourhoods")
-    if D > K:
-        T = (centred.mT @ V_d) / lam_d.sqrt()[:, None, :]  # [b, D, d], orthonormal columns
     u = delta @ T  # tangent coordinates relative to x, [b, K, d]
     resid = delta - u @ T.mT  # normal residuals in ambient coordinates, [b, K, D]
     k_low = min(K, 2 * p)

@@ -115,9 +115,7 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
     result = {}
     for p in probes:
         value = torch.cat(chunks[p.name]) if chunks[p.name] else torch.empty(0)
-        bad = (~torch.isfinite(value)).sum().item()
-        if bad:
-            raise ValueError(f"layer {p.name!r} produced {bad} NaN/inf activation values")
+        check_finite(value, f"the activations of layer {p.name!r}")
         result[p.name] = value
     return result
 
