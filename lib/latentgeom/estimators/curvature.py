@@ -216,7 +216,9 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
     dtype : torch.dtype
         Working precision (float64 recommended; float32 is faster on GPUs but coarse).
     chunk_size : int, optional
-        Points per batch (default: what fits in ~128 MiB of intermediates).
+        Points per batch (default: what fits in ~48 MiB of intermediates, and at least two
+        batches per worker). On the CPU, batches run side by side in ``torch.get_num_threads()``
+        worker threads, each LAPACK call single-threaded; on CUDA one after another.
     **mode_options
         paper: ``rcond`` (float in [0, 1), numpy's pseudo-inverse tolerance, default 1e-6 in
         float64, 1e-3 in float32).
