@@ -319,3 +319,22 @@ def test_robust_unchanged_by_an_isometric_embedding_in_more_dimensions_than_neig
     high = mapc(P @ Q.T, Y @ Q.T, 2, mode="robust", dtype=dtype)
     a, b = np.sort(np.abs(low.kappa), 2), np.sort(np.abs(high.kappa), 2)  # eigenvalue signs are arbitrary
     np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * a.max())
+
+
+@pytest.mark.parametrize("K", [30, 7])  # tall and wide fits
+def test_paper_failed_cholesky_falls_back_to_qr(K, monkeypatch):
+    """A Cholesky factorisation that fails despite the eigenvalues (round-off) is solved by QR,
+    with numpy's answer: forced here by reporting every factorisation as failed."""
+    from latentgeom.estimators import curvature
+    solve = curvature._cholesky_solve
+    monkeypatch.setattr(curvature, "_cholesky_solve", lambda g, r: (solve(g, r)[0] * np.nan,
+                                                                     torch.ones(len(g), dtype=torch.bool)))
+    taken = _routes_taken(monkeypatch)
+    u, quad, f, phi = _design(12, K, 3, [1.0, 0.3, 0.1], seed=K)
+    if K < 9:
+        ours = curvature._fit_wide(u, quad, f, torch.ones(12, K, dtype=torch.float64), 1e-10)
+    else:
+        ours = curvature._fit_tall(phi, f, 1e-10)[:, 3:]
+    ref = np.stack([np.linalg.pinv(p, rcond=1e-10) @ b for p, b in zip(phi.numpy(), f.numpy())])[:, 3:]
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+    assert "cholesky" in taken, f"routes taken {sorted(taken)}"

@@ -88,6 +88,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -429,31 +430,47 @@ def _svd_lstsq(phi: torch.Tensor, f: torch.Tensor, rcond: float) -> torch.Tensor
     return Vh.mT @ (inv[..., None] * (U.mT @ f))
 
 
+def _solve_per_route(gram: torch.Tensor, rcond: float, solve: Callable) -> torch.Tensor:
+    """Run ``solve(route, idx)`` on the points of each route (:func:`_fit_routes`, decided
+    from the Gram eigenvalues) and gather the solutions in point order; the shared driver of
+    :func:`_fit_tall` and :func:`_fit_wide`."""
+    with _lapack(gram.device):
+        out = None
+        for route, idx in _fit_routes(torch.linalg.eigvalsh(gram), rcond).items():
+            sol = solve(route, idx)
+            if isinstance(idx, slice):  # one route for every point: no gathering
+                return sol
+            if out is None:
+                out = sol.new_empty((gram.shape[0],) + sol.shape[1:])
+            out[idx] = sol
+    return out
+
+
+def _cholesky_solve(gram: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``gram^-1 rhs`` by Cholesky, and the [b] mask of factorisations that failed after all
+    (their rows are not solutions: the caller solves them by QR)."""
+    L, info = torch.linalg.cholesky_ex(gram)
+    return torch.cholesky_solve(rhs, L), info != 0
+
+
 def _fit_tall(phi: torch.Tensor, f: torch.Tensor, rcond: float) -> torch.Tensor:
     """``pinv(phi, rcond) @ f`` [b, P, r] for designs with P <= K unknowns, from the P x P side."""
     gram = phi.mT @ phi
-    with _lapack(phi.device):
-        routes = _fit_routes(torch.linalg.eigvalsh(gram), rcond)
-    beta = phi.new_empty(phi.shape[:-2] + (phi.shape[-1], f.shape[-1]))
-    with _lapack(phi.device):
-        for route, idx in routes.items():
-            a, b = phi[idx], f[idx]
-            if route == "cholesky":
-                L, info = torch.linalg.cholesky_ex(gram[idx])
-                sol = torch.cholesky_solve(a.mT @ b, L)
-                failed = info != 0
-                if bool(failed.any()):  # a factorisation that failed after all: QR for those
-                    sol[failed] = _qr_tall(a[failed], b[failed])
-            elif route == "qr":
-                sol = _qr_tall(a, b)
-            elif route == "eigenvectors":
-                sol = _eig_pinv_apply(gram[idx], a.mT @ b, rcond)
-            else:
-                sol = _svd_lstsq(a, b, rcond)
-            if isinstance(idx, slice):
-                return sol
-            beta[idx] = sol
-    return beta
+
+    def solve(route, idx):
+        a, b = phi[idx], f[idx]
+        if route == "cholesky":
+            sol, failed = _cholesky_solve(gram[idx], a.mT @ b)
+            if bool(failed.any()):
+                sol[failed] = _qr_tall(a[failed], b[failed])
+            return sol
+        if route == "qr":
+            return _qr_tall(a, b)
+        if route == "eigenvectors":
+            return _eig_pinv_apply(gram[idx], a.mT @ b, rcond)
+        return _svd_lstsq(a, b, rcond)
+
+    return _solve_per_route(gram, rcond, solve)
 
 
 def _qr_tall(phi: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -475,39 +492,31 @@ def _fit_wide(u: torch.Tensor, quad: torch.Tensor, f: torch.Tensor, copies: torc
     """
     P = u.shape[-1] + quad.shape[-1]
     scale = copies.to(u.dtype).sqrt()[..., None]  # [b, K, 1]; 0 on rows taken out
-    out = scale == 0
     a = u @ u.mT
     u2 = u * u
     gram = scale * (a + 0.5 * a * a - 0.25 * (u2 @ u2.mT)) * scale.mT
     # A taken-out row gets an own unknown with column c e_j: c^2 on the diagonal. c^2 = the
     # largest diagonal entry (<= mu_max, above any cut-off), so mu_max and the decisions stay.
     diag = gram.diagonal(dim1=-2, dim2=-1)
-    c2 = torch.where(out[..., 0], diag.amax(-1, keepdim=True), torch.zeros_like(diag))
+    c2 = torch.where(scale[..., 0] == 0, diag.amax(-1, keepdim=True), torch.zeros_like(diag))
     diag.add_(c2)
-    quad_s, rhs = quad * scale, f * scale
-    with _lapack(u.device):
-        routes = _fit_routes(torch.linalg.eigvalsh(gram), rcond)
-    coef = u.new_empty(u.shape[:-2] + (quad.shape[-1], f.shape[-1]))
-    with _lapack(u.device):
-        for route, idx in routes.items():
-            if route == "cholesky":
-                L, info = torch.linalg.cholesky_ex(gram[idx])
-                sol = quad_s[idx].mT @ torch.cholesky_solve(rhs[idx], L)
-                failed = info != 0
-                if bool(failed.any()):
-                    bad = torch.arange(len(u), device=u.device)[idx][failed]
-                    sol[failed] = _qr_wide(u[bad] * scale[bad], quad_s[bad], c2[bad], rhs[bad], P)
-            elif route == "qr":
-                sol = _qr_wide(u[idx] * scale[idx], quad_s[idx], c2[idx], rhs[idx], P)
-            elif route == "eigenvectors":
-                sol = quad_s[idx].mT @ _eig_pinv_apply(gram[idx], rhs[idx], rcond)
-            else:  # numpy's own computation on the design as it is
-                phi = torch.cat([u[idx], quad[idx]], -1)
-                sol = _svd_lstsq(phi, f[idx], rcond)[..., u.shape[-1]:, :]
-            if isinstance(idx, slice):
-                return sol
-            coef[idx] = sol
-    return coef
+    u_s, quad_s, rhs = u * scale, quad * scale, f * scale
+
+    def solve(route, idx):
+        if route == "cholesky":
+            w, failed = _cholesky_solve(gram[idx], rhs[idx])
+            sol = quad_s[idx].mT @ w
+            if bool(failed.any()):
+                sol[failed] = _qr_wide(u_s[idx][failed], quad_s[idx][failed], c2[idx][failed], rhs[idx][failed], P)
+            return sol
+        if route == "qr":
+            return _qr_wide(u_s[idx], quad_s[idx], c2[idx], rhs[idx], P)
+        if route == "eigenvectors":
+            return quad_s[idx].mT @ _eig_pinv_apply(gram[idx], rhs[idx], rcond)
+        # numpy's own computation on the design as it is
+        return _svd_lstsq(torch.cat([u[idx], quad[idx]], -1), f[idx], rcond)[..., u.shape[-1]:, :]
+
+    return _solve_per_route(gram, rcond, solve)
 
 
 def _qr_wide(u_s, quad_s, c2, rhs, P: int) -> torch.Tensor:
@@ -539,8 +548,8 @@ def _distinct_rows(delta: torch.Tensor) -> torch.Tensor:
         is_zero = zero[bi, ki] & (rows == 0).all(-1)
         is_copy = earlier[bi, ki, ji] & (rows == delta[bi, ji]).all(-1) & ~is_zero
         copies[bi[is_copy], ki[is_copy]] = 0
-        copies.index_put_((bi[is_copy], ji[is_copy]), torch.ones_like(key[0, :1]).expand(int(is_copy.sum())),
-                          accumulate=True)
+        first_b, first_j = bi[is_copy], ji[is_copy]
+        copies.index_put_((first_b, first_j), torch.ones_like(first_b, dtype=copies.dtype), accumulate=True)
         copies[bi[is_zero], ki[is_zero]] = 0
     return copies
 

@@ -83,9 +83,10 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
     was_training = model.training
     model.eval()
     model.to(dev)
-    # On the CPU, convolutions run about twice as fast in channels-last layout (the book's
-    # vgg_small, 6400 images: 1.97 s -> 0.80 s); activations come back in the usual (C, H, W)
-    # order either way, and the model gets its own layout back afterwards.
+    # On the CPU, convolutions run faster in channels-last layout (the book's vgg_small, 6400
+    # images, all layers, measured side by side: 1.7 s at batch 512 -> 1.17 s at batch 256);
+    # activations come back in the usual (C, H, W) order either way, and the model gets its own
+    # layout back afterwards.
     layout = _conv_layout(model) if dev.type == "cpu" else None
     if layout is not None:
         model.to(memory_format=torch.channels_last)
