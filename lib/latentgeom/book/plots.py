@@ -22,6 +22,20 @@ def enable_offline_rendering() -> None:
     alt.data_transformers.disable_max_rows()
 
 
+def _drop_unplottable(frame: pd.DataFrame, title: str, *, finite=(), positive=()) -> tuple[pd.DataFrame, str]:
+    """The rows a chart can draw, and its title: rows with a non-finite value in ``finite`` or
+    ``positive`` columns, or a non-positive one in ``positive`` columns (log axes), are dropped
+    and counted in the title rather than silently distorting the axis."""
+    keep = np.ones(len(frame), dtype=bool)
+    for column in dict.fromkeys([*finite, *positive]):
+        keep &= np.isfinite(frame[column].to_numpy(float))
+    for column in positive:
+        keep &= frame[column].to_numpy(float) > 0
+    if keep.all():
+        return frame, title
+    return frame[keep], f"{title} ({int((~keep).sum())} non-positive values not shown)"
+
+
 def profile_chart(
     frame: pd.DataFrame,
     y: str = "mapc",
@@ -42,14 +56,7 @@ def profile_chart(
     logarithmic and non-positive values are dropped (with the count in the title) rather
     than silently distorting the axis.
     """
-    data = frame.copy()
-    dropped = 0
-    if log:
-        keep = np.isfinite(data[y]) & (data[y] > 0)
-        dropped = int((~keep).sum())
-        data = data[keep]
-    if dropped:
-        title = f"{title} ({dropped} non-positive values not shown)"
+    data, title = _drop_unplottable(frame, title, positive=[y] if log else [])
     tooltip = [c for c in (color, "layer", x, y, stroke_dash, facet) if c and c in data.columns]
     enc = dict(
         x=alt.X(f"{x}:Q", title="relative depth", scale=alt.Scale(domain=[0, 1])),
@@ -179,13 +186,8 @@ def line_chart(frame: pd.DataFrame, x: str, y: str, color: str, *, title: str, x
     the title. Used by the methods pages (curvature, intrinsic dimension, curvature under noise).
     """
     _check_columns(frame, x, y, color, dash)
-    keep = np.isfinite(frame[x].to_numpy(float)) & np.isfinite(frame[y].to_numpy(float))
-    for column, log in ((x, log_x), (y, log_y)):
-        if log:
-            keep &= frame[column].to_numpy(float) > 0
-    if not keep.all():  # a log axis cannot show them: say so rather than distort the axis
-        title = f"{title} ({int((~keep).sum())} non-positive values not shown)"
-        frame = frame[keep]
+    frame, title = _drop_unplottable(frame, title, finite=[x, y],
+                                     positive=[c for c, log in ((x, log_x), (y, log_y)) if log])
     values = np.unique(frame[x].to_numpy(float))
     if integer_x:
         x_axis = alt.Axis(tickMinStep=1, format="d")
@@ -247,11 +249,7 @@ def reference_chart(frame: pd.DataFrame, x: str, y: str, *, reference: tuple[flo
     (e.g. the paper's) drawn as grey horizontal rules. With ``log=True`` non-positive values are
     dropped (count in the title). Used by the training-ladder page."""
     data = frame[[c for c in dict.fromkeys((x, y, color, order)) if c in frame]].dropna()
-    if log:
-        dropped = int((data[y] <= 0).sum())
-        data = data[data[y] > 0]
-        if dropped:
-            title = f"{title} ({dropped} non-positive values not shown)"
+    data, title = _drop_unplottable(data, title, positive=[y] if log else [])
     ys = alt.Scale(type="log") if log else alt.Scale(zero=False)
     lines = alt.Chart(data).mark_line(point=True).encode(
         x=alt.X(f"{x}:Q", title=x_title or x, scale=alt.Scale(zero=False)),
