@@ -125,6 +125,12 @@ def test_validation_errors():
     bad[0, 0, 0], bad[1, 1, 1] = np.nan, np.inf
     with pytest.raises(ValueError, match="2 non-finite value.*1 NaN, 1 inf"):
         mapc(X, bad, 2)
+    bad = nb.copy()  # caught in the chunks that hold them, counted over the whole input
+    bad[3, 0, 0], bad[47, 2, 1] = np.nan, np.nan
+    with pytest.raises(ValueError, match="neighbours contains 2 non-finite value.*2 NaN, 0 inf"):
+        mapc(X, bad.astype(np.float32), 2, chunk_size=5)
+    with pytest.raises(ValueError, match="points contains 6 non-finite"):
+        mapc(np.where(np.arange(50)[:, None] == 49, np.inf, X), nb, 2, mode="robust")
     with pytest.raises(ValueError, match="mode"):
         mapc(X, nb, 2, mode="fancy")
     with pytest.raises(ValueError, match="unknown option"):
@@ -170,16 +176,21 @@ def test_paper_rank_deficient_design_equals_numpy(rcond):
     np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6 * a.max())
 
 
-def _routes_taken(monkeypatch):
-    """Record which solve routes the paper fit takes (the engine's internal dispatch)."""
+def _routes_taken(monkeypatch, force_cholesky_failure: bool = False):
+    """Record which solve routes the paper fit takes (the engine's internal dispatch); with
+    ``force_cholesky_failure``, every Cholesky factorisation reports a breakdown."""
     from latentgeom.estimators import curvature
-    taken, original = set(), curvature._fit_routes
+    taken, original = set(), curvature._solve_per_route
 
-    def recording(mu, rcond):
-        routes = original(mu, rcond)
-        taken.update(routes)
-        return routes
-    monkeypatch.setattr(curvature, "_fit_routes", recording)
+    def recording(gram, rcond, solve):
+        def recorded(route, idx, factor):
+            taken.add(route)
+            if route == "cholesky" and force_cholesky_failure:
+                L_inv, failed = factor
+                factor = (L_inv * np.nan, torch.ones_like(failed))
+            return solve(route, idx, factor)
+        return original(gram, rcond, recorded)
+    monkeypatch.setattr(curvature, "_solve_per_route", recording)
     return taken
 
 
@@ -200,13 +211,17 @@ def _with_self_and_copies(points, neighbours):
     return points, neighbours
 
 
-@pytest.mark.parametrize("case", ["tall", "wide, the point itself and copies"])
+@pytest.mark.parametrize("case", ["tall", "wide, the point itself and copies", "wide, D <= K"])
 def test_paper_fast_routes_equal_numpy(case, monkeypatch):
     """End to end on well-posed designs: the Cholesky route is taken and gives numpy's answer,
-    also with neighbours that add no constraint (taken out of the wide fit exactly)."""
-    if case == "tall":  # P = 5 <= K = 20
+    also with neighbours that add no constraint (taken out of the wide fit exactly), and with
+    the frame from either Gram matrix (D x D: the fit in ambient coordinates, turned to the
+    normal basis afterwards)."""
+    if case == "tall":  # P = 5 <= K = 20, frame from the D x D side (D = 10)
         P, Y = local_sphere(20, 2, 1.0, 10, 20, rho=0.3, seed=1)
-    else:  # P = 9 > K = 8
+    elif case == "wide, D <= K":  # P = 9 > K = 8, frame from the D x D side (D = 6)
+        P, Y = local_sphere(20, 3, 1.0, 6, 8, rho=0.3, seed=4)
+    else:  # P = 9 > K = 8, frame from the K x K side (D = 10)
         P, Y = _with_self_and_copies(*local_sphere(20, 3, 1.0, 10, 8, rho=0.3, seed=2))
     taken = _routes_taken(monkeypatch)
     _equal_to_numpy(P, Y, 2 if case == "tall" else 3, rcond=1e-10)
@@ -241,12 +256,44 @@ def test_paper_fit_routes_equal_numpy_pinv(rcond, K, monkeypatch):
             copies[:, [0, 4]], copies[:, 2] = 0, 2
             ours = curvature._fit_wide(u, quad, f, copies, rcond)
         else:
-            ours = curvature._fit_tall(phi, f, rcond)[:, 3:]
+            ours = curvature._fit_tall(phi, f, rcond, first=3)
         ref = np.stack([np.linalg.pinv(p, rcond=rcond) @ b for p, b in zip(phi.numpy(), f.numpy())])[:, 3:]
         np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max(),
                                    err_msg=f"spread {spread}, routes {sorted(taken)}")
     if rcond <= 1e-10:
         assert {"cholesky", "qr"} <= taken, f"routes taken {sorted(taken)}"
+
+
+def test_chunk_finiteness_check_counts_exactly():
+    """The per-chunk check is one sum; a sum that overflows on huge finite values is
+    recounted exactly instead of being taken for bad input."""
+    from latentgeom.estimators.curvature import _all_finite
+    assert _all_finite(torch.tensor([1e308, 1e308, -1.0], dtype=torch.float64))
+    assert not _all_finite(torch.tensor([1.0, float("nan")]))
+    assert not _all_finite(torch.tensor([float("inf"), -float("inf")]))
+
+
+def test_certified_routes_are_never_wrong():
+    """The cheap certificates of the Cholesky and QR routes (a triangular inverse instead of
+    the Gram eigenvalues) only ever send a point where the eigenvalues allow (Cholesky: all
+    singular values kept and well conditioned; QR: all kept), and they do decide the
+    well-conditioned ones."""
+    from latentgeom.estimators import curvature
+    for rcond in (1e-15, 1e-6, 1e-4, 1e-2):
+        for spread in ([1.0, 1.0, 1.0], [1.0, 0.3, 0.1], [1.0, 1e-2, 3e-3], [1.0, 1.0, 1e-4], [1.0, 1.0, 1e-7]):
+            _, _, _, phi = _design(50, 30, 3, spread, seed=1)
+            gram = phi.mT @ phi
+            cholesky, qr, _ = curvature._certified_routes(gram, *torch.linalg.cholesky_ex(gram), rcond)
+            routes = curvature._fit_routes(torch.linalg.eigvalsh(gram), rcond)
+            allowed = {route: torch.zeros(50, dtype=torch.bool) for route in ("cholesky", "qr")}
+            for route in allowed:
+                if route in routes:
+                    allowed[route][routes[route]] = True
+            where = f"rcond {rcond}, spread {spread}"
+            assert not bool((cholesky & ~allowed["cholesky"]).any()), where
+            assert not bool((qr & ~(allowed["qr"] | allowed["cholesky"])).any()), where
+            if spread == [1.0, 1.0, 1.0] and rcond <= 1e-4:
+                assert bool(cholesky.all()), where
 
 
 def test_paper_chunks_and_float32_input():
@@ -326,15 +373,12 @@ def test_paper_failed_cholesky_falls_back_to_qr(K, monkeypatch):
     """A Cholesky factorisation that fails despite the eigenvalues (round-off) is solved by QR,
     with numpy's answer: forced here by reporting every factorisation as failed."""
     from latentgeom.estimators import curvature
-    solve = curvature._cholesky_solve
-    monkeypatch.setattr(curvature, "_cholesky_solve", lambda g, r: (solve(g, r)[0] * np.nan,
-                                                                     torch.ones(len(g), dtype=torch.bool)))
-    taken = _routes_taken(monkeypatch)
+    taken = _routes_taken(monkeypatch, force_cholesky_failure=True)
     u, quad, f, phi = _design(12, K, 3, [1.0, 0.3, 0.1], seed=K)
     if K < 9:
         ours = curvature._fit_wide(u, quad, f, torch.ones(12, K, dtype=torch.float64), 1e-10)
     else:
-        ours = curvature._fit_tall(phi, f, 1e-10)[:, 3:]
+        ours = curvature._fit_tall(phi, f, 1e-10, first=3)
     ref = np.stack([np.linalg.pinv(p, rcond=1e-10) @ b for p, b in zip(phi.numpy(), f.numpy())])[:, 3:]
     np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
     assert "cholesky" in taken, f"routes taken {sorted(taken)}"

@@ -17,27 +17,32 @@ by default):
     under-determined fits at K = 2d, dependence on d) are kept on purpose.
 
     Engine: every step takes the cheaper of two exact routes for the shape at hand.
-    *Frame*: the eigendecomposition of the smaller Gram matrix, D x D (Delta^T Delta gives U,
-    c_j = U^T Delta_j) or K x K (Delta Delta^T gives V and s, c_j = s_i v_ji). *Fit*: since
-    pinv(Phi) = (Phi^T Phi)^+ Phi^T = Phi^T (Phi Phi^T)^+, the P x P Gram when P <= K, else
-    the K x K one, which is a polynomial of the tangent inner products,
+    *Frame*: the eigendecomposition of the smaller Gram matrix, D x D (Delta^T Delta gives U;
+    only the tangent coordinates U_t^T Delta_j are formed, the fit solves for the D ambient
+    coordinates and its Hessian coefficients are turned to the normal basis afterwards,
+    (pinv(Phi) Delta) U_n = pinv(Phi) (Delta U_n)) or K x K (Delta Delta^T gives V and s,
+    c_j = s_i v_ji). *Fit*: since pinv(Phi) = (Phi^T Phi)^+ Phi^T = Phi^T (Phi Phi^T)^+,
+    the P x P Gram when P <= K, else the K x K one, which is a polynomial of the tangent inner products,
     phi(u).phi(v) = u.v + (u.v)^2 / 2 - sum_k u_k^2 v_k^2 / 4, so the K x P design is never
     formed (P = 5564 at d = 104). On the CPU, LAPACK runs on one thread and chunks of points
     run side by side in worker threads (measured fastest, see ``_lapack``); on CUDA the same
-    code runs batched on the device.
+    code runs batched on the device. Non-finite input is caught chunk by chunk, by one sum each.
 
     ``rcond`` means exactly what it means in ``numpy.linalg.pinv(Phi, rcond=rcond)`` for every
     value in [0, 1): singular values of the design at or below ``rcond`` times the largest are
     treated as zero. The engine decides from the eigenvalues mu of the Gram matrix (no
     eigenvectors), which carry an absolute round-off of ~n eps mu_max, so a decision is trusted
     only where every mu is farther than 10 n eps mu_max from the cut-off rcond^2 mu_max. Then,
-    per point, the cheapest route that gives numpy's answer:
+    per point, the cheapest route that gives numpy's answer (the first two are mostly decided
+    without the eigenvalues, by bounds on them from the Cholesky factor: mu_min >=
+    1 / ||L^-1||_F^2, mu_max <= trace):
 
     - every singular value kept and the design well conditioned (mu_min >= 1e-9 mu_max): the
-      pseudo-inverse is the inverse, solved by Cholesky on the Gram matrix (the normal
-      equations lose at most ~1e-7 relative);
-    - every singular value kept, ill conditioned: Householder QR of the design (backward
-      stable, as accurate as the SVD), the common case of real layers' perturbation designs;
+      pseudo-inverse is the inverse, solved by the normal equations, L^-T L^-1 Phi^T f (they
+      lose at most ~1e-7 relative);
+    - every singular value kept, ill conditioned (or not proven well conditioned by the
+      bounds): Householder QR of the design (backward stable, as accurate as the SVD), the
+      common case of real layers' perturbation designs;
     - some cut, the kept ones well conditioned: the eigenvectors of the Gram matrix;
     - otherwise (decisions too close to call): the SVD of the design, as numpy computes it.
 
@@ -93,7 +98,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..validation import as_tensor, check_choice, check_int, check_range, resolve_device
+from ..validation import as_tensor, check_choice, check_finite, check_int, check_range, resolve_device
 
 __all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "min_neighbours"]
 
@@ -217,9 +222,10 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
     dtype : torch.dtype
         Working precision (float64 recommended; float32 is faster on GPUs but coarse).
     chunk_size : int, optional
-        Points per batch (default: what fits in ~48 MiB of intermediates, and at least two
-        batches per worker). On the CPU, batches run side by side in ``torch.get_num_threads()``
-        worker threads, each LAPACK call single-threaded; on CUDA one after another.
+        Most points per batch; batches are sized evenly (default: what fits in ~48 MiB of
+        intermediates, in a number of batches that is a multiple of the worker threads). On the
+        CPU, batches run side by side in ``torch.get_num_threads()`` worker threads, each LAPACK
+        call single-threaded; on CUDA one after another.
     **mode_options
         paper: ``rcond`` (float in [0, 1), numpy's pseudo-inverse tolerance, default 1e-6 in
         float64, 1e-3 in float32).
@@ -247,8 +253,11 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         raise ValueError(f"unknown option(s) {sorted(unknown)} for mode {mode!r}; allowed: {sorted(allowed)}")
     if dtype not in (torch.float64, torch.float32):
         raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
-    P = as_tensor(points, "points", ndim=2)
-    Y = as_tensor(neighbours, "neighbours", ndim=3)
+    # Finiteness is checked chunk by chunk in the worker threads (below), not here: a check on
+    # the whole input in this thread would run torch's OpenMP team, whose threads then spin
+    # for milliseconds on the cores the workers are about to use.
+    P = as_tensor(points, "points", ndim=2, finite=False)
+    Y = as_tensor(neighbours, "neighbours", ndim=3, finite=False)
     n, D = P.shape
     if Y.shape[0] != n or Y.shape[2] != D:
         raise ValueError(f"neighbours must have shape [n={n}, K, D={D}] to match points {tuple(P.shape)}, "
@@ -294,27 +303,43 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
                                  closed="neither")
         kwargs = dict(d=d, n_normal=n_normal, rcond=rcond, scales=scales, noise_rtol=noise_rtol)
     workers = _cpu_workers(dev)
-    if chunk_size is None:  # cache-sized chunks, at least two per worker thread
-        chunk_size = max(1, min(_DEFAULT_CHUNK_BYTES // max(per_point_bytes, 1), -(-n // (2 * workers))))
-    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    if chunk_size is None:
+        # Cache-sized chunks, as many as a multiple of the worker threads (balanced: measured
+        # faster than more, smaller chunks, whose per-call overheads add up on small inputs).
+        chunks = -(-n * per_point_bytes // _DEFAULT_CHUNK_BYTES)
+        chunks = min(n, -(-chunks // workers) * workers)
+    else:
+        chunks = -(-n // check_int(chunk_size, "chunk_size", minimum=1))
 
-    def run(start: int) -> torch.Tensor:
+    def run(bounds: tuple[int, int]) -> torch.Tensor | None:
         with torch.no_grad():  # grad mode is per thread
-            x = P[start:start + chunk_size].to(dev, dtype)
-            y = Y[start:start + chunk_size].to(dev, dtype)
+            x = P[bounds[0]:bounds[1]].to(dev, dtype)
+            y = Y[bounds[0]:bounds[1]].to(dev, dtype)
+            if not (_all_finite(x) and _all_finite(y)):
+                return None  # reported for the whole input below
             return step(x, y, **kwargs).to("cpu", torch.float64)
 
-    starts = range(0, n, chunk_size)
+    bounds = [(i * n // chunks, (i + 1) * n // chunks) for i in range(chunks)]  # sized evenly
     with _lapack(dev):  # the whole call: measured fastest, see _lapack
-        if workers > 1 and len(starts) > 1:
-            out = list(_worker_pool(workers).map(run, starts))
+        if workers > 1 and chunks > 1:
+            out = list(_worker_pool(workers).map(run, bounds))
         else:
-            out = [run(start) for start in starts]
+            out = [run(b) for b in bounds]
+    if any(o is None for o in out):  # the error names the parameter and counts its bad values
+        check_finite(P, "points")
+        check_finite(Y, "neighbours")
     kappa = torch.cat(out).numpy()
     return CurvatureResult.from_kappa(mode, d, K, D, m, kappa)
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """Whether every value of a chunk is finite: one reduction (NaN and inf propagate through
+    the sum), counted exactly only when the sum is not finite (bad values, or an overflow of
+    huge finite ones)."""
+    return math.isfinite(t.sum().item()) or bool(torch.isfinite(t).all())
 
 
 def _worker_pool(workers: int) -> ThreadPoolExecutor:
@@ -361,18 +386,17 @@ def _quadratic_columns(u: torch.Tensor) -> torch.Tensor:
     u_k u_l (k < l), row-major upper-triangle order: their coefficients are the Hessian entries."""
     d = u.shape[-1]
     iu = torch.triu_indices(d, d, device=u.device)
-    quad = u[..., iu[0]] * u[..., iu[1]]
-    return torch.where(iu[0] == iu[1], 0.5 * quad, quad)
+    scale = torch.where(iu[0] == iu[1], 0.5, 1.0).to(u.dtype)
+    # one gather from the outer products (cheaper than gathering both factors)
+    outer = (u[..., :, None] * u[..., None, :]).flatten(-2)
+    return outer.index_select(-1, iu[0] * d + iu[1]) * scale
 
 
 def _frame_coordinates(delta: torch.Tensor, m: int) -> torch.Tensor:
-    """Coordinates c_j = U^T Delta_j [b, K, m] of the uncentred frame (SVD of the D x K matrix),
-    from whichever Gram matrix is smaller: D x D (U directly) or K x K (c = S V^T)."""
-    b, K, D = delta.shape
+    """Coordinates c_j = U^T Delta_j [b, K, m] in the uncentred frame (left singular vectors of
+    the D x K matrix), from the K x K Gram matrix: c = S V^T (the cheap side when K < D)."""
+    K = delta.shape[1]
     with _lapack(delta.device):
-        if D <= K:
-            lam, U = torch.linalg.eigh(delta.mT @ delta)
-            return delta @ U.flip(-1)  # m = D
         lam, V = torch.linalg.eigh(delta @ delta.mT)
     lam, V = lam.flip(-1)[..., :m], V.flip(-1)[..., :m]
     # Exact zeros of the SVD come back as +-K eps lam_max from the Gram route; their square
@@ -431,44 +455,81 @@ def _svd_lstsq(phi: torch.Tensor, f: torch.Tensor, rcond: float) -> torch.Tensor
 
 
 def _solve_per_route(gram: torch.Tensor, rcond: float, solve: Callable) -> torch.Tensor:
-    """Run ``solve(route, idx)`` on the points of each route (:func:`_fit_routes`, decided
-    from the Gram eigenvalues) and gather the solutions in point order; the shared driver of
-    :func:`_fit_tall` and :func:`_fit_wide`."""
+    """Run ``solve(route, idx, factor)`` on the points of each route and gather the solutions
+    in point order; the shared driver of :func:`_fit_tall` and :func:`_fit_wide`.
+
+    Every point's Gram matrix is Cholesky-factorised first. Where bounds from that factor
+    prove every singular value kept (:func:`_certified_routes`), the Gram eigenvalues are not
+    needed: Cholesky where they also prove the design well conditioned, else QR (exact for
+    any design whose singular values are all kept). The other points are routed by
+    :func:`_fit_routes`. ``factor`` is (L^-1, failed) for the Cholesky route: gram^-1 =
+    L^-T L^-1, two matrix products (faster than triangular solves on these small systems, and
+    as accurate at the condition numbers this route admits); ``failed``: [b] factorisations
+    that broke down, to be solved by QR. None on other routes.
+    """
     with _lapack(gram.device):
+        L, info = torch.linalg.cholesky_ex(gram)
+        cholesky, qr, L_inv = _certified_routes(gram, L, info, rcond)
+        if bool(cholesky.all()):  # no gathering
+            return solve("cholesky", slice(None), (L_inv, info != 0))
+        masks = {"cholesky": cholesky, "qr": qr}
+        rest = (~(cholesky | qr)).nonzero()[:, 0]
+        if len(rest):
+            for route, mask in _fit_routes(torch.linalg.eigvalsh(gram[rest]), rcond).items():
+                masks[route] = masks.get(route, torch.zeros_like(qr)).index_fill(0, rest[mask], True)
         out = None
-        for route, idx in _fit_routes(torch.linalg.eigvalsh(gram), rcond).items():
-            sol = solve(route, idx)
-            if isinstance(idx, slice):  # one route for every point: no gathering
-                return sol
+        for route, idx in masks.items():
+            if not bool(idx.any()):
+                continue
+            sol = solve(route, idx, (L_inv[idx], info[idx] != 0) if route == "cholesky" else None)
             if out is None:
                 out = sol.new_empty((gram.shape[0],) + sol.shape[1:])
             out[idx] = sol
     return out
 
 
-def _cholesky_solve(gram: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``gram^-1 rhs`` by Cholesky, and the [b] mask of factorisations that failed after all
-    (their rows are not solutions: the caller solves them by QR)."""
-    L, info = torch.linalg.cholesky_ex(gram)
-    return torch.cholesky_solve(rhs, L), info != 0
+def _certified_routes(gram: torch.Tensor, L: torch.Tensor, info: torch.Tensor,
+                      rcond: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """([b] Cholesky mask, [b] QR mask, L^-1 [b, n, n]) from bounds that cost a triangular
+    inverse instead of an eigensolver: mu_min >= 1 / ||L^-1||_F^2 and mu_max <= trace.
+
+    Cholesky: every mu provably at least max(rcond^2 + GRAM_TOL n eps, GRAM_MIN_KEPT) mu_max
+    (the Cholesky condition of :func:`_fit_routes`); QR: the others whose mu are provably all
+    kept (at least (rcond^2 + GRAM_TOL n eps) mu_max). A margin of 1 % covers the rounding of
+    the bounds (~n eps cond(L) relative); points they cannot decide (loose by up to a factor n
+    each) are in neither mask and go to the eigenvalues. L^-1 is not meaningful where the factorisation failed
+    (info != 0)."""
+    n = gram.shape[-1]
+    kept = rcond * rcond + GRAM_TOL * n * torch.finfo(gram.dtype).eps
+    ok = info == 0
+    eye = torch.eye(n, dtype=gram.dtype, device=gram.device).expand_as(gram)
+    L_inv = torch.linalg.solve_triangular(torch.where(ok[:, None, None], L, eye), eye, upper=False)
+    trace = gram.diagonal(dim1=-2, dim2=-1).sum(-1)
+    ratio_bound = torch.where(ok & (trace > 0), 1 / (1.01 * L_inv.square().sum((-2, -1)) * trace),
+                              torch.zeros_like(trace))  # <= mu_min / mu_max
+    cholesky = ratio_bound >= max(kept, GRAM_MIN_KEPT)
+    return cholesky, (ratio_bound >= kept) & ~cholesky, L_inv
 
 
-def _fit_tall(phi: torch.Tensor, f: torch.Tensor, rcond: float) -> torch.Tensor:
-    """``pinv(phi, rcond) @ f`` [b, P, r] for designs with P <= K unknowns, from the P x P side."""
+def _fit_tall(phi: torch.Tensor, f: torch.Tensor, rcond: float, first: int = 0) -> torch.Tensor:
+    """Rows ``first:`` of ``pinv(phi, rcond) @ f`` [b, P - first, r] for designs with P <= K
+    unknowns, from the P x P side (the caller needs only the Hessian rows)."""
     gram = phi.mT @ phi
+    rhs = phi.mT @ f  # [b, P, r] for the normal equations: one product for all points, then
+    # indexed, is cheaper than gathering the [K, P] and [K, r] inputs of a route's points
 
-    def solve(route, idx):
-        a, b = phi[idx], f[idx]
-        if route == "cholesky":
-            sol, failed = _cholesky_solve(gram[idx], a.mT @ b)
+    def solve(route, idx, factor):
+        if route == "cholesky":  # rows first: of L^-T L^-1 rhs need L^-1[first:] only (triangular)
+            L_inv, failed = factor
+            sol = L_inv[..., first:, first:].mT @ (L_inv[..., first:, :] @ rhs[idx])
             if bool(failed.any()):
-                sol[failed] = _qr_tall(a[failed], b[failed])
+                sol[failed] = _qr_tall(phi[idx][failed], f[idx][failed])[..., first:, :]
             return sol
         if route == "qr":
-            return _qr_tall(a, b)
+            return _qr_tall(phi[idx], f[idx])[..., first:, :]
         if route == "eigenvectors":
-            return _eig_pinv_apply(gram[idx], a.mT @ b, rcond)
-        return _svd_lstsq(a, b, rcond)
+            return _eig_pinv_apply(gram[idx], rhs[idx], rcond)[..., first:, :]
+        return _svd_lstsq(phi[idx], f[idx], rcond)[..., first:, :]
 
     return _solve_per_route(gram, rcond, solve)
 
@@ -502,10 +563,10 @@ def _fit_wide(u: torch.Tensor, quad: torch.Tensor, f: torch.Tensor, copies: torc
     diag.add_(c2)
     u_s, quad_s, rhs = u * scale, quad * scale, f * scale
 
-    def solve(route, idx):
+    def solve(route, idx, factor):
         if route == "cholesky":
-            w, failed = _cholesky_solve(gram[idx], rhs[idx])
-            sol = quad_s[idx].mT @ w
+            L_inv, failed = factor
+            sol = quad_s[idx].mT @ (L_inv.mT @ (L_inv @ rhs[idx]))
             if bool(failed.any()):
                 sol[failed] = _qr_wide(u_s[idx][failed], quad_s[idx][failed], c2[idx][failed], rhs[idx][failed], P)
             return sol
@@ -556,29 +617,44 @@ def _distinct_rows(delta: torch.Tensor) -> torch.Tensor:
 
 def _paper_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, m: int, rcond: float) -> torch.Tensor:
     """kappa [b, m - d, d] of the paper's estimator for a chunk of b points."""
-    K = y.shape[1]
-    delta = y - x[:, None, :]
-    coords = _frame_coordinates(delta, m)  # uncentred frame (paper)
-    u, f = coords[..., :d], coords[..., d:]
+    K, D = y.shape[1:]
+    delta = y - x[:, None, :]  # uncentred frame (paper)
+    if D <= K:
+        # Frame from the D x D Gram matrix (m = D). Only the tangent coordinates are formed: the
+        # fit solves for the D ambient coordinates, whose Hessian coefficients are turned to the
+        # normal basis afterwards, (pinv(Phi) Delta) U_n = pinv(Phi) (Delta U_n): a q x D x (m - d)
+        # product instead of the K x D x D one of all coordinates.
+        # eigh's ascending order is kept (a flip would copy U): the tangent coordinates come in
+        # reverse order, which permutes each Hessian's rows and columns and so leaves its
+        # eigenvalues; the normal directions are put in the paper's descending order at the end.
+        with _lapack(delta.device):
+            U = torch.linalg.eigh(delta.mT @ delta)[1]
+        u, rhs, normal = delta @ U[..., D - d:], delta, U[..., :D - d]
+    else:  # frame from the K x K side: the normal coordinates come with it
+        coords = _frame_coordinates(delta, m)
+        u, rhs, normal = coords[..., :d], coords[..., d:], None
     quad = _quadratic_columns(u)  # [b, K, q]
     if d + quad.shape[-1] <= K:  # P x P side
-        coef = _fit_tall(torch.cat([u, quad], -1), f, rcond)[..., d:, :].mT
+        coef = _fit_tall(torch.cat([u, quad], -1), rhs, rcond, first=d)
     else:  # K x K side
-        coef = _fit_wide(u, quad, f, _distinct_rows(delta), rcond).mT  # [b, m - d, q]
-    H = _sym_from_upper(coef, d)
+        coef = _fit_wide(u, quad, rhs, _distinct_rows(delta), rcond)  # [b, q, r]
+    if normal is not None:
+        coef = coef @ normal
+    H = _sym_from_upper(coef.mT, d)  # [b, m - d, d, d]
     if d == 1:
-        return H[..., 0]
-    with _lapack(H.device):
-        return torch.linalg.eigvalsh(H)
+        kappa = H[..., 0]
+    else:
+        with _lapack(H.device):
+            kappa = torch.linalg.eigvalsh(H)
+    return kappa if normal is None else kappa.flip(1)  # normal directions in descending order
 
 
 def _sym_from_upper(coef: torch.Tensor, d: int) -> torch.Tensor:
     """[..., d(d+1)/2] coefficients in row-major upper-triangle order -> symmetric [..., d, d]."""
     iu = torch.triu_indices(d, d, device=coef.device)
-    H = coef.new_zeros(coef.shape[:-1] + (d, d))
-    H[..., iu[0], iu[1]] = coef
-    H[..., iu[1], iu[0]] = coef
-    return H
+    position = torch.empty(d, d, dtype=torch.long, device=coef.device)  # (i, j) -> its coefficient
+    position[iu[0], iu[1]] = position[iu[1], iu[0]] = torch.arange(iu.shape[1], device=coef.device)
+    return coef.index_select(-1, position.flatten()).unflatten(-1, (d, d))
 
 
 def _robust_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, n_normal: int, rcond: float,
