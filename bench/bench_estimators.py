@@ -21,11 +21,14 @@
 - The whole per-model pipeline (:func:`latentgeom.studies.layerwise.curvature_profile`, paper
   mode, q = 6, 100 images): forward-pass time against estimator time.
 - TwoNN against scikit-dimension's ``skdim.id.TwoNN`` on three reference data sets.
+- With CUDA (or ``--devices``), ours once more on each device, inputs already there, against
+  the same reference.
 
 Usage::
 
-    python bench/bench_estimators.py           # ~3-5 min on 2 idle cores
+    python bench/bench_estimators.py           # ~2 min on 2 idle cores
     python bench/bench_estimators.py --quick   # fewer reference points (times extrapolated)
+    python bench/bench_estimators.py --devices cuda:0,cpu   # time on these devices as well
 
 Writes ``results/bench/estimators.json`` (under ``$LATENTGEOM_HOME``).
 """
@@ -107,9 +110,20 @@ def gaussian_case(n: int, K: int, D: int, seed: int = 0):
     return points, nb
 
 
-def bench_case(name: str, points, nb, d: int, *, ref_points: int | None = None, repeats: int = 5) -> dict:
+def _differences(ref: np.ndarray, kappa: np.ndarray) -> tuple[float, float]:
+    """(largest relative difference of a point's mean |kappa|, largest |kappa| difference /
+    largest |kappa|), eigenvalues compared as sorted magnitudes (their signs are arbitrary)."""
+    a, b = np.sort(np.abs(ref), 2), np.sort(np.abs(kappa[:len(ref)]), 2)
+    pp_ref, pp_ours = a.mean((1, 2)), b.mean((1, 2))
+    return float(np.max(np.abs(pp_ours - pp_ref) / pp_ref)), float(np.max(np.abs(a - b)) / a.max())
+
+
+def bench_case(name: str, points, nb, d: int, *, ref_points: int | None = None, repeats: int = 5,
+               devices: tuple[str, ...] = ()) -> dict:
     """Time ours (default threads and one thread) and the one-BLAS-thread reference, each the
-    median of ``repeats`` runs (this machine's timings wander by +-15 % from run to run)."""
+    median of ``repeats`` runs (this machine's timings wander by +-15 % from run to run); then
+    ours on each of ``devices`` (inputs already there, synchronised), against the same
+    reference."""
     n, K, D = nb.shape
     mapc(points[:4], nb[:4], d)  # warm-up: torch's lazy initialisation is not the estimator's
     ours_s, res = _median_time(lambda: mapc(points, nb, d, rcond=RCOND), repeats)
@@ -118,12 +132,24 @@ def bench_case(name: str, points, nb, d: int, *, ref_points: int | None = None, 
     with threadpool_limits(limits=1):  # the same median of repeats as ours
         ref_s, ref = _median_time(lambda: paper_reference(points[:n_ref], nb[:n_ref], d, RCOND), repeats)
         ref_s *= n / n_ref
-    a, b = np.sort(np.abs(ref), 2), np.sort(np.abs(res.kappa[:n_ref]), 2)
-    pp_ref, pp_ours = a.mean((1, 2)), b.mean((1, 2))
-    return dict(case=name, n=n, K=K, D=D, d=d, ours_s=ours_s, ours_one_thread_s=ours_1t,
-                torch_threads=torch.get_num_threads(), reference_s=ref_s, reference_points=n_ref,
-                speedup=ref_s / ours_s, max_rel_diff=float(np.max(np.abs(pp_ours - pp_ref) / pp_ref)),
-                kappa_diff=float(np.max(np.abs(a - b)) / a.max()), mapc=float(res.mapc))
+    max_rel, kappa_diff = _differences(ref, res.kappa)
+    row = dict(case=name, n=n, K=K, D=D, d=d, ours_s=ours_s, ours_one_thread_s=ours_1t,
+               torch_threads=torch.get_num_threads(), reference_s=ref_s, reference_points=n_ref,
+               speedup=ref_s / ours_s, max_rel_diff=max_rel, kappa_diff=kappa_diff, mapc=float(res.mapc),
+               devices={})
+    for device in devices:
+        x, y = torch.as_tensor(points, device=device), torch.as_tensor(nb, device=device)
+
+        def on_device():
+            result = mapc(x, y, d, device=device, rcond=RCOND)
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize(device)
+            return result
+        on_device()  # warm-up (CUDA context, kernels)
+        dev_s, dev_res = _median_time(on_device, repeats)
+        dev_rel, dev_kappa = _differences(ref, dev_res.kappa)
+        row["devices"][device] = dict(s=dev_s, speedup=ref_s / dev_s, max_rel_diff=dev_rel, kappa_diff=dev_kappa)
+    return row
 
 
 def bench_pipeline(trained, n: int = 100, q: int = 6) -> dict:
@@ -182,12 +208,41 @@ def _load():
         return None
 
 
+def _devices(spec: str) -> tuple[str, ...]:
+    """``--devices`` as a tuple of device names; one clear error for a device torch does not
+    know or cannot use."""
+    if spec == "auto":
+        return ("cuda",) if torch.cuda.is_available() else ()
+    if spec == "none":
+        return ()
+    devices = tuple(part.strip() for part in spec.split(",") if part.strip())
+    for device in devices:
+        try:
+            kind = torch.device(device).type
+        except RuntimeError:
+            raise SystemExit(f"--devices: {device!r} is not a torch device; use e.g. 'cuda', 'cuda:1', 'cpu', "
+                             "'auto' or 'none'") from None
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise SystemExit(f"--devices: {device!r} asked for, but torch sees no CUDA device here")
+    return devices
+
+
+def _device_name(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return device
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--quick", action="store_true", help="reference on fewer points (times extrapolated)")
     ap.add_argument("--no-twonn", action="store_true", help="skip the TwoNN comparison")
+    ap.add_argument("--devices", default="auto",
+                    help="comma-separated devices to time ours on as well, against the same reference "
+                         "(default 'auto': cuda when available, else none; 'none' for none)")
     args = ap.parse_args(argv)
+    devices = _devices(args.devices)
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     load_start = _load()
@@ -201,18 +256,20 @@ def main(argv=None) -> dict:
     for name, n, q, D, d in LAYER_SHAPES:
         if trained is not None:
             layer, points, nb = layer_case(trained, n, q, D)
-            rows.append(bench_case(f"{name} [{layer}]", points, nb, d, ref_points=10 if args.quick else None))
+            rows.append(bench_case(f"{name} [{layer}]", points, nb, d, ref_points=10 if args.quick else None,
+                                   devices=devices))
             print(f"  {rows[-1]['case']}: {rows[-1]['speedup']:.1f}x", flush=True)
         points, nb = gaussian_case(n, 2**q, D)
-        rows.append(bench_case(f"{name} [Gaussian]", points, nb, d, ref_points=10 if args.quick else None))
+        rows.append(bench_case(f"{name} [Gaussian]", points, nb, d, ref_points=10 if args.quick else None,
+                               devices=devices))
         print(f"  {rows[-1]['case']}: {rows[-1]['speedup']:.1f}x", flush=True)
     name, n, K, D, d = GAUSS_KNN
     X = np.random.default_rng(0).standard_normal((n, D))
     rows.append(bench_case(name, X, knn_neighbourhoods(X, K).numpy(), d, ref_points=8 if args.quick else 30,
-                           repeats=1))
+                           repeats=1, devices=devices))
     X = synthetic.sphere(2000, 2, 1.0, 10)
     rows.append(bench_case("S^2 in R^10 (spec reference 0.126)", X, knn_neighbourhoods(X, 10).numpy(), 2,
-                           ref_points=200))
+                           ref_points=200, devices=devices))
     pipeline = bench_pipeline(trained) if trained is not None else None
     twonn_rows = [] if args.no_twonn else bench_twonn()
     load_end = _load()
@@ -239,6 +296,13 @@ def main(argv=None) -> dict:
           f"{'met' if wide[0]['speedup'] >= TARGET_WIDE else 'NOT met'} ({wide[0]['speedup']:.1f}x); never slower: "
           f"{'met' if min(r['speedup'] for r in rows) >= 1 else 'NOT met'}; values within {TARGET_REL_DIFF:g}: "
           f"{'met' if worst < TARGET_REL_DIFF else 'NOT met'} (worst {worst:.1e})")
+    for device in devices:
+        print(f"\nMAPC paper mode on {_device_name(device)}, inputs already on the device, float64 "
+              f"(same reference as above)")
+        print(f"{'shape':42s} {'ours s':>8s} {'ref/ours':>8s} {'max rel diff':>12s} {'kappa diff':>10s}")
+        for r in rows:
+            g = r["devices"][device]
+            print(f"{r['case']:42s} {g['s']:8.4f} {g['speedup']:7.1f}x {g['max_rel_diff']:12.1e} {g['kappa_diff']:10.1e}")
     if pipeline:
         print(f"\npipeline (curvature_profile, paper mode, vgg_small w16, {pipeline['n']} images, q = {pipeline['q']}):"
               f" total {pipeline['total_s']:.2f} s, forward passes {pipeline['forward_s']:.2f} s, estimator "
@@ -249,6 +313,7 @@ def main(argv=None) -> dict:
               f"ID {r['id']:.3f} vs {r['reference_id']:.3f} (published {r['published']})")
     print(f"load average at start {load_start}, at end {load_end} ({cores} cores)")
     report = dict(cores=cores, usable_cores=usable, torch_threads=torch.get_num_threads(), load_start=load_start,
+                  devices={device: _device_name(device) for device in devices},
                   load_end=load_end, rcond=RCOND, model=trained is not None, rows=rows, pipeline=pipeline,
                   twonn=twonn_rows)
     out = results_dir() / "bench" / "estimators.json"
