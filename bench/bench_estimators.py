@@ -211,6 +211,28 @@ def _load():
         return None
 
 
+def _core_probe(repeats: int = 3) -> float:
+    """How many cores this process really gets now: the speed-up of a fixed LAPACK job
+    (eigh of 200 matrices 64 x 64, in halves on the worker threads) over one thread; 2.0 on
+    2 idle cores. On a shared machine it drops when a core is taken away: read the ratios
+    of the table with it."""
+    from concurrent.futures import ThreadPoolExecutor
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 70, 64, dtype=torch.float64, generator=g)
+    A = X.mT @ X
+    workers = max(1, torch.get_num_threads())
+    parts = torch.chunk(A, workers)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            one = _best_time(lambda: torch.linalg.eigh(A), repeats)[0]
+            many = _best_time(lambda: list(pool.map(torch.linalg.eigh, parts)), repeats)[0]
+    finally:
+        torch.set_num_threads(old)
+    return one / many
+
+
 def _devices(spec: str) -> tuple[str, ...]:
     """``--devices`` as a tuple of device names; one clear error for a device torch does not
     know or cannot use."""
@@ -248,10 +270,11 @@ def main(argv=None) -> dict:
     devices = _devices(args.devices)
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    load_start = _load()
+    load_start, probe_start = _load(), _core_probe()
     print(f"machine: {cores} cores ({usable} usable), torch {torch.__version__} with {torch.get_num_threads()} "
           f"threads, numpy {np.__version__}, {platform.processor() or platform.machine()}; "
-          f"load average {load_start}\nfloat64, rcond = {RCOND:g}; timings on a shared machine are noisy\n",
+          f"load average {load_start}; core probe {probe_start:.2f}x (= cores this process gets, see _core_probe)"
+          f"\nfloat64, rcond = {RCOND:g}; timings on a shared machine are noisy\n",
           flush=True)
 
     trained = trained_model()
@@ -275,7 +298,7 @@ def main(argv=None) -> dict:
                            ref_points=200, devices=devices))
     pipeline = bench_pipeline(trained) if trained is not None else None
     twonn_rows = [] if args.no_twonn else bench_twonn()
-    load_end = _load()
+    load_end, probe_end = _load(), _core_probe()
 
     print(f"\nMAPC paper mode, {cores} cores{'' if usable == cores else f' ({usable} usable)'}, float64")
     print(f"{'shape':42s} {'n':>4s} {'K':>4s} {'D':>5s} {'d':>4s} {'ours s':>8s} {'1 thr s':>8s} {'ref s':>8s} "
@@ -316,10 +339,11 @@ def main(argv=None) -> dict:
     for r in twonn_rows:
         print(f"TwoNN {r['case']:16s} ours {r['ours_s']:.3f} s, skdim {r['reference_s']:.3f} s ({r['speedup']:.1f}x); "
               f"ID {r['id']:.3f} vs {r['reference_id']:.3f} (published {r['published']})")
-    print(f"load average at start {load_start}, at end {load_end} ({cores} cores)")
+    print(f"load average at start {load_start}, at end {load_end} ({cores} cores); core probe at start "
+          f"{probe_start:.2f}x, at end {probe_end:.2f}x (2 cores: 2.0 when both are free)")
     report = dict(cores=cores, usable_cores=usable, torch_threads=torch.get_num_threads(), load_start=load_start,
                   devices={device: _device_name(device) for device in devices},
-                  load_end=load_end, rcond=RCOND, model=trained is not None, rows=rows, pipeline=pipeline,
+                  load_end=load_end, core_probe_start=probe_start, core_probe_end=probe_end, rcond=RCOND, model=trained is not None, rows=rows, pipeline=pipeline,
                   twonn=twonn_rows)
     out = results_dir() / "bench" / "estimators.json"
     out.parent.mkdir(parents=True, exist_ok=True)

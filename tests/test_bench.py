@@ -39,3 +39,8 @@ def test_devices_option(bench):
     assert bench._devices("auto") in ((), ("cuda",))
     with pytest.raises(SystemExit, match="--devices: 'gpu0' is not a torch device"):
         bench._devices("gpu0")
+
+
+def test_core_probe_reports_a_speed_up(bench):
+    probe = bench._core_probe(repeats=1)
+    assert 0 < probe < 2 * max(1, bench.torch.get_num_threads()) + 1
