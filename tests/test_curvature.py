@@ -267,10 +267,10 @@ def test_paper_fit_routes_equal_numpy_pinv(rcond, K, monkeypatch):
 def test_chunk_finiteness_check_counts_exactly():
     """The per-chunk check is one sum; a sum that overflows on huge finite values is
     recounted exactly instead of being taken for bad input."""
-    from latentgeom.estimators.curvature import _all_finite
-    assert _all_finite(torch.tensor([1e308, 1e308, -1.0], dtype=torch.float64))
-    assert not _all_finite(torch.tensor([1.0, float("nan")]))
-    assert not _all_finite(torch.tensor([float("inf"), -float("inf")]))
+    from latentgeom.validation import tensor_is_finite
+    assert tensor_is_finite(torch.tensor([1e308, 1e308, -1.0], dtype=torch.float64))
+    assert not tensor_is_finite(torch.tensor([1.0, float("nan")]))
+    assert not tensor_is_finite(torch.tensor([float("inf"), -float("inf")]))
 
 
 def test_certified_routes_are_never_wrong():

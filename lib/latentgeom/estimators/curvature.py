@@ -98,7 +98,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..validation import as_tensor, check_choice, check_finite, check_int, check_range, resolve_device
+from ..validation import (as_tensor, check_choice, check_finite, check_int, check_range, resolve_device,
+                          tensor_is_finite)
 
 __all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "min_neighbours"]
 
@@ -315,7 +316,7 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         with torch.no_grad():  # grad mode is per thread
             x = P[bounds[0]:bounds[1]].to(dev, dtype)
             y = Y[bounds[0]:bounds[1]].to(dev, dtype)
-            if not (_all_finite(x) and _all_finite(y)):
+            if not (tensor_is_finite(x) and tensor_is_finite(y)):
                 return None  # reported for the whole input below
             return step(x, y, **kwargs).to("cpu", torch.float64)
 
@@ -333,13 +334,6 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
-
-
-def _all_finite(t: torch.Tensor) -> bool:
-    """Whether every value of a chunk is finite: one reduction (NaN and inf propagate through
-    the sum), counted exactly only when the sum is not finite (bad values, or an overflow of
-    huge finite ones)."""
-    return math.isfinite(t.sum().item()) or bool(torch.isfinite(t).all())
 
 
 def _worker_pool(workers: int) -> ThreadPoolExecutor:
