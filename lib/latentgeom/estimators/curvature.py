@@ -408,15 +408,21 @@ GRAM_TOL = 10.0
 GRAM_MIN_KEPT = 1e-9
 
 
+def _decision_band(rcond: float, n: int, dtype: torch.dtype) -> tuple[float, float]:
+    """(cut-off, round-off) of the keep/cut decision on an n x n Gram matrix, relative to
+    mu_max: a mu is surely kept at or above their sum and surely cut at or below their
+    difference. The one definition that :func:`_fit_routes` and :func:`_certified_routes`
+    decide by."""
+    return rcond * rcond, GRAM_TOL * n * torch.finfo(dtype).eps
+
+
 def _fit_routes(mu: torch.Tensor, rcond: float) -> dict:
     """The points each route of the fit takes ([b] masks, or ``slice(None)`` for all), from the
     Gram eigenvalues mu [b, n] (ascending): numpy's keep/cut decision on every singular value
     must be clear for any route but the SVD."""
-    n = mu.shape[-1]
+    cut, tol = _decision_band(rcond, mu.shape[-1], mu.dtype)
     mu_max = mu[..., -1:].clamp_min(0)
-    cut = rcond * rcond * mu_max
-    tol = GRAM_TOL * n * torch.finfo(mu.dtype).eps * mu_max
-    kept, dropped = mu >= cut + tol, mu <= cut - tol
+    kept, dropped = mu >= (cut + tol) * mu_max, mu <= (cut - tol) * mu_max
     clear = (kept | dropped).all(-1) & (mu_max[..., 0] > 0)
     conditioned = (~kept | (mu >= GRAM_MIN_KEPT * mu_max)).all(-1)
     all_kept = kept.all(-1)
@@ -489,12 +495,12 @@ def _certified_routes(gram: torch.Tensor, L: torch.Tensor, info: torch.Tensor,
 
     Cholesky: every mu provably at least max(rcond^2 + GRAM_TOL n eps, GRAM_MIN_KEPT) mu_max
     (the Cholesky condition of :func:`_fit_routes`); QR: the others whose mu are provably all
-    kept (at least (rcond^2 + GRAM_TOL n eps) mu_max). A margin of 1 % covers the rounding of
-    the bounds (~n eps cond(L) relative); points they cannot decide (loose by up to a factor n
-    each) are in neither mask and go to the eigenvalues. L^-1 is not meaningful where the factorisation failed
-    (info != 0)."""
+    kept (at least (rcond^2 + GRAM_TOL n eps) mu_max, :func:`_decision_band`). A margin of 1 %
+    covers the rounding of the bounds (~n eps cond(L) relative); points they cannot decide
+    (loose by up to a factor n each) are in neither mask and go to the eigenvalues. L^-1 is
+    not meaningful where the factorisation failed (info != 0)."""
     n = gram.shape[-1]
-    kept = rcond * rcond + GRAM_TOL * n * torch.finfo(gram.dtype).eps
+    kept = sum(_decision_band(rcond, n, gram.dtype))
     ok = info == 0
     eye = torch.eye(n, dtype=gram.dtype, device=gram.device).expand_as(gram)
     L_inv = torch.linalg.solve_triangular(torch.where(ok[:, None, None], L, eye), eye, upper=False)
