@@ -222,14 +222,9 @@ def _core_probe(repeats: int = 3) -> float:
     A = X.mT @ X
     workers = max(1, torch.get_num_threads())
     parts = torch.chunk(A, workers)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            one = _best_time(lambda: torch.linalg.eigh(A), repeats)[0]
-            many = _best_time(lambda: list(pool.map(torch.linalg.eigh, parts)), repeats)[0]
-    finally:
-        torch.set_num_threads(old)
+    with ThreadPoolExecutor(workers) as pool:
+        one = _with_threads(1, lambda: _best_time(lambda: torch.linalg.eigh(A), repeats)[0])
+        many = _with_threads(1, lambda: _best_time(lambda: list(pool.map(torch.linalg.eigh, parts)), repeats)[0])
     return one / many
 
 
@@ -342,9 +337,9 @@ def main(argv=None) -> dict:
     print(f"load average at start {load_start}, at end {load_end} ({cores} cores); core probe at start "
           f"{probe_start:.2f}x, at end {probe_end:.2f}x (2 cores: 2.0 when both are free)")
     report = dict(cores=cores, usable_cores=usable, torch_threads=torch.get_num_threads(), load_start=load_start,
-                  devices={device: _device_name(device) for device in devices},
-                  load_end=load_end, core_probe_start=probe_start, core_probe_end=probe_end, rcond=RCOND, model=trained is not None, rows=rows, pipeline=pipeline,
-                  twonn=twonn_rows)
+                  load_end=load_end, core_probe_start=probe_start, core_probe_end=probe_end,
+                  devices={device: _device_name(device) for device in devices}, rcond=RCOND,
+                  model=trained is not None, rows=rows, pipeline=pipeline, twonn=twonn_rows)
     out = results_dir() / "bench" / "estimators.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, json.dumps(report, indent=2))
