@@ -228,12 +228,15 @@ def test_paper_fast_routes_equal_numpy(case, monkeypatch):
     assert "cholesky" in taken, f"{case}: routes taken {sorted(taken)}"
 
 
-def _design(n, K, d, spread, seed):
-    """Tangent coordinates [n, K, d] with per-axis spreads (ill conditioned when they differ),
-    normal coordinates [n, K, 4], and the explicit paper design [n, K, P]."""
+def _design(n, K, d, spread, seed, tilt=None):
+    """Tangent coordinates [n, K, d] with per-axis spreads (badly scaled when they differ),
+    normal coordinates [n, K, 4], and the explicit paper design [n, K, P]. With ``tilt``, the
+    second axis is the first plus ``tilt`` times its own: ill conditioned at any scaling."""
     from latentgeom.estimators.curvature import _quadratic_columns
     g = torch.Generator().manual_seed(seed)
     u = torch.randn(n, K, d, generator=g, dtype=torch.float64) * torch.tensor(spread, dtype=torch.float64)
+    if tilt is not None:
+        u[..., 1] = u[..., 0] + tilt * u[..., 1]
     f = torch.randn(n, K, 4, generator=g, dtype=torch.float64)
     quad = _quadratic_columns(u)
     return u, quad, f, torch.cat([u, quad], -1)
@@ -243,12 +246,14 @@ def _design(n, K, d, spread, seed):
 @pytest.mark.parametrize("K", [30, 7])  # P = 9: tall (P x P side) and wide (K x K side)
 def test_paper_fit_routes_equal_numpy_pinv(rcond, K, monkeypatch):
     """Every route of the fit against ``numpy.linalg.pinv(Phi, rcond)`` per point, on designs
-    from well conditioned to cond ~1e7 (where Cholesky would lose digits: QR or the SVD must
-    serve them), with the point itself and a copy among the wide designs' rows."""
+    from well conditioned to badly scaled (cond ~1e14, ~1e2 with unit-norm columns) and ill
+    conditioned at any scaling (nearly collinear axes, where Cholesky would lose digits: QR or
+    the SVD must serve them), with the point itself and a copy among the wide designs' rows."""
     from latentgeom.estimators import curvature
     taken = _routes_taken(monkeypatch)
-    for spread in ([1.0, 1.0, 1.0], [1.0, 0.3, 0.1], [1.0, 1e-2, 3e-3], [1.0, 1.0, 1e-7], [1e-5, 1e-5, 1e-5]):
-        u, quad, f, phi = _design(12, K, 3, spread, seed=K)
+    for spread, tilt in (([1.0, 1.0, 1.0], None), ([1.0, 0.3, 0.1], None), ([1.0, 1e-2, 3e-3], None),
+                         ([1.0, 1.0, 1e-7], None), ([1e-5, 1e-5, 1e-5], None), ([1.0, 1.0, 1.0], 1e-3)):
+        u, quad, f, phi = _design(12, K, 3, spread, seed=K, tilt=tilt)
         if K < 9:
             u[:, 0], quad[:, 0], phi[:, 0] = 0, 0, 0  # the point itself
             u[:, 4], quad[:, 4], phi[:, 4], f[:, 4] = u[:, 2], quad[:, 2], phi[:, 2], f[:, 2]  # a copy
@@ -259,7 +264,7 @@ def test_paper_fit_routes_equal_numpy_pinv(rcond, K, monkeypatch):
             ours = curvature._fit_tall(phi, f, rcond, first=3)
         ref = np.stack([np.linalg.pinv(p, rcond=rcond) @ b for p, b in zip(phi.numpy(), f.numpy())])[:, 3:]
         np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max(),
-                                   err_msg=f"spread {spread}, routes {sorted(taken)}")
+                                   err_msg=f"spread {spread}, tilt {tilt}, routes {sorted(taken)}")
     if rcond <= 1e-10:
         assert {"cholesky", "qr"} <= taken, f"routes taken {sorted(taken)}"
 
@@ -275,25 +280,33 @@ def test_chunk_finiteness_check_counts_exactly():
 
 def test_certified_routes_are_never_wrong():
     """The cheap certificates of the Cholesky and QR routes (a triangular inverse instead of
-    the Gram eigenvalues) only ever send a point where the eigenvalues allow (Cholesky: all
-    singular values kept and well conditioned; QR: all kept), and they do decide the
-    well-conditioned ones."""
+    the Gram eigenvalues) only ever send a point where the eigenvalues allow (QR: every
+    singular value kept; Cholesky: also the Gram matrix with a unit diagonal well
+    conditioned), and they do decide the well-conditioned ones, badly scaled ones included."""
     from latentgeom.estimators import curvature
     for rcond in (1e-15, 1e-6, 1e-4, 1e-2):
         for spread in ([1.0, 1.0, 1.0], [1.0, 0.3, 0.1], [1.0, 1e-2, 3e-3], [1.0, 1.0, 1e-4], [1.0, 1.0, 1e-7]):
             _, _, _, phi = _design(50, 30, 3, spread, seed=1)
             gram = phi.mT @ phi
-            cholesky, qr, _ = curvature._certified_routes(gram, *torch.linalg.cholesky_ex(gram), rcond)
+            cholesky, qr, _, _ = curvature._certified_routes(gram, rcond)
             routes = curvature._fit_routes(torch.linalg.eigvalsh(gram), rcond)
-            allowed = {route: torch.zeros(50, dtype=torch.bool) for route in ("cholesky", "qr")}
-            for route in allowed:
+            all_kept = torch.zeros(50, dtype=torch.bool)
+            for route in ("cholesky", "qr"):
                 if route in routes:
-                    allowed[route][routes[route]] = True
+                    all_kept[routes[route]] = True
+            scaled = torch.linalg.eigvalsh(_unit_diagonal(gram))
+            conditioned = scaled[:, 0] >= curvature.GRAM_MIN_KEPT * scaled[:, -1]
             where = f"rcond {rcond}, spread {spread}"
-            assert not bool((cholesky & ~allowed["cholesky"]).any()), where
-            assert not bool((qr & ~(allowed["qr"] | allowed["cholesky"])).any()), where
-            if spread == [1.0, 1.0, 1.0] and rcond <= 1e-4:
+            assert not bool((cholesky & ~(all_kept & conditioned)).any()), where
+            assert not bool((qr & ~all_kept).any()), where
+            # every singular value clearly kept (cond up to ~7e5 here, ~7 with unit-norm columns)
+            if rcond <= 1e-6 and spread[-1] >= 3e-3:
                 assert bool(cholesky.all()), where
+
+
+def _unit_diagonal(gram):
+    scale = gram.diagonal(dim1=-2, dim2=-1).rsqrt()
+    return gram * scale[:, :, None] * scale[:, None, :]
 
 
 def test_paper_chunks_and_float32_input():

@@ -37,12 +37,13 @@ by default):
     without the eigenvalues, by bounds on them from the Cholesky factor: mu_min >=
     1 / ||L^-1||_F^2, mu_max <= trace):
 
-    - every singular value kept and the design well conditioned (mu_min >= 1e-9 mu_max): the
+    - every singular value kept and the design well conditioned once its columns (rows on the
+      K x K side) have unit norm (mu_min >= 1e-9 mu_max of that Gram matrix): the
       pseudo-inverse is the inverse, solved by the normal equations, L^-T L^-1 Phi^T f (they
-      lose at most ~1e-7 relative);
+      lose at most ~1e-7 relative). Real layers' perturbation designs are of this kind: badly
+      scaled (quadratic columns ~u^2), not ill conditioned;
     - every singular value kept, ill conditioned (or not proven well conditioned by the
-      bounds): Householder QR of the design (backward stable, as accurate as the SVD), the
-      common case of real layers' perturbation designs;
+      bounds): Householder QR of the design (backward stable, as accurate as the SVD);
     - some cut, the kept ones well conditioned: the eigenvectors of the Gram matrix;
     - otherwise (decisions too close to call): the SVD of the design, as numpy computes it.
 
@@ -403,7 +404,8 @@ def _frame_coordinates(delta: torch.Tensor, m: int) -> torch.Tensor:
 # A Gram eigenvalue is trusted when it is farther than GRAM_TOL * n * eps * mu_max from the
 # cut-off; the normal equations (Cholesky, eigenvectors) are used only where every kept one is
 # at least GRAM_MIN_KEPT * mu_max (condition number of the design below ~3e4: they then lose at
-# most ~eps * 1e9 ~ 2e-7 relative), QR or the SVD elsewhere.
+# most ~eps * 1e9 ~ 2e-7 relative), QR or the SVD elsewhere. The Cholesky certificate of
+# _certified_routes applies this bound to the Gram matrix scaled to a unit diagonal.
 GRAM_TOL = 10.0
 GRAM_MIN_KEPT = 1e-9
 
@@ -468,8 +470,7 @@ def _solve_per_route(gram: torch.Tensor, rcond: float, solve: Callable) -> torch
     that broke down, to be solved by QR. None on other routes.
     """
     with _lapack(gram.device):
-        L, info = torch.linalg.cholesky_ex(gram)
-        cholesky, qr, L_inv = _certified_routes(gram, L, info, rcond)
+        cholesky, qr, L_inv, info = _certified_routes(gram, rcond)
         if bool(cholesky.all()):  # no gathering
             return solve("cholesky", slice(None), (L_inv, info != 0))
         masks = {"cholesky": cholesky, "qr": qr}
@@ -488,27 +489,44 @@ def _solve_per_route(gram: torch.Tensor, rcond: float, solve: Callable) -> torch
     return out
 
 
-def _certified_routes(gram: torch.Tensor, L: torch.Tensor, info: torch.Tensor,
-                      rcond: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """([b] Cholesky mask, [b] QR mask, L^-1 [b, n, n]) from bounds that cost a triangular
-    inverse instead of an eigensolver: mu_min >= 1 / ||L^-1||_F^2 and mu_max <= trace.
+def _certified_routes(gram: torch.Tensor, rcond: float
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """([b] Cholesky mask, [b] QR mask, L^-1 [b, n, n], [b] Cholesky info) from bounds that cost
+    a triangular inverse instead of an eigensolver: mu_min >= 1 / ||L^-1||_F^2, mu_max <= trace.
 
-    Cholesky: every mu provably at least max(rcond^2 + GRAM_TOL n eps, GRAM_MIN_KEPT) mu_max
-    (the Cholesky condition of :func:`_fit_routes`); QR: the others whose mu are provably all
-    kept (at least (rcond^2 + GRAM_TOL n eps) mu_max, :func:`_decision_band`). A margin of 1 %
-    covers the rounding of the bounds (~n eps cond(L) relative); points they cannot decide
-    (loose by up to a factor n each) are in neither mask and go to the eigenvalues. L^-1 is
-    not meaningful where the factorisation failed (info != 0)."""
+    The factor is that of the Gram matrix with a unit diagonal, S gram S (S = diag(gram)^-1/2;
+    unit-norm design columns on the P x P side, rows on the K x K side), and L^-1 is returned
+    with the scaling folded in (L^-1 S), so that gram^-1 = L^-T L^-1 still. The scaling does
+    not change the solution where every singular value is kept (the least-squares solution,
+    or on the K x K side the minimum-norm one, is unique), and the normal equations' round-off
+    is governed by the condition of the scaled matrix (van der Sluis; Cholesky and triangular
+    solves err componentwise, independently of a diagonal scaling). Real layers' designs are
+    badly scaled, not ill conditioned: u ~ 1e-2 gives quadratic columns ~1e-4, a condition of
+    ~1e4 that the unit-norm columns bring down to ~1e2.
+
+    Cholesky: every mu of ``gram`` provably kept (at least rcond^2 + GRAM_TOL n eps times mu_max,
+    :func:`_decision_band`) and every mu of the scaled matrix provably at least GRAM_MIN_KEPT
+    times its largest; QR: the others whose mu are provably all kept. A margin of 1 % covers
+    the rounding of the bounds (~n eps cond relative); points they cannot decide (loose by up
+    to a factor n each) are in neither mask and go to the eigenvalues. L^-1 is not meaningful
+    where the factorisation failed (info != 0)."""
     n = gram.shape[-1]
     kept = sum(_decision_band(rcond, n, gram.dtype))
+    diag = gram.diagonal(dim1=-2, dim2=-1)
+    scale = torch.where(diag > 0, diag.rsqrt(), torch.ones_like(diag))  # a zero column fails below
+    L, info = torch.linalg.cholesky_ex(gram * scale[:, :, None] * scale[:, None, :])
     ok = info == 0
     eye = torch.eye(n, dtype=gram.dtype, device=gram.device).expand_as(gram)
-    L_inv = torch.linalg.solve_triangular(torch.where(ok[:, None, None], L, eye), eye, upper=False)
-    trace = gram.diagonal(dim1=-2, dim2=-1).sum(-1)
-    ratio_bound = torch.where(ok & (trace > 0), 1 / (1.01 * L_inv.square().sum((-2, -1)) * trace),
-                              torch.zeros_like(trace))  # <= mu_min / mu_max
-    cholesky = ratio_bound >= max(kept, GRAM_MIN_KEPT)
-    return cholesky, (ratio_bound >= kept) & ~cholesky, L_inv
+    Ls_inv = torch.linalg.solve_triangular(torch.where(ok[:, None, None], L, eye), eye, upper=False)
+    L_inv = Ls_inv * scale[:, None, :]
+
+    def ratio_bound(inverse_factor, trace):  # <= mu_min / mu_max
+        return torch.where(ok & (trace > 0), 1 / (1.01 * inverse_factor.square().sum((-2, -1)) * trace),
+                           torch.zeros_like(trace))
+
+    all_kept = ratio_bound(L_inv, diag.sum(-1)) >= kept
+    cholesky = all_kept & (ratio_bound(Ls_inv, (diag > 0).sum(-1).to(gram.dtype)) >= GRAM_MIN_KEPT)
+    return cholesky, all_kept & ~cholesky, L_inv, info
 
 
 def _fit_tall(phi: torch.Tensor, f: torch.Tensor, rcond: float, first: int = 0) -> torch.Tensor:
