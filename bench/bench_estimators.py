@@ -46,6 +46,7 @@ from threadpoolctl import threadpool_limits
 
 import latentgeom as lg
 from latentgeom import synthetic
+from latentgeom.book.provenance import StageClock
 from latentgeom.estimators.curvature import mapc, paper_reference
 from latentgeom.estimators.intrinsic_dimension import twonn
 from latentgeom.estimators.neighbourhoods import knn_neighbourhoods, svd_perturbations
@@ -158,21 +159,11 @@ def bench_case(name: str, points, nb, d: int, *, ref_points: int | None = None, 
 def bench_pipeline(trained, n: int = 100, q: int = 6) -> dict:
     """curvature_profile of one model with its forward passes and estimator calls timed."""
     from latentgeom.studies import layerwise
-    clock = {"forward": 0.0, "estimator": 0.0, "perturbations": 0.0}
-
-    def timed(key, fn):
-        def wrapper(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                clock[key] += time.perf_counter() - t
-        return wrapper
-
+    clock = StageClock("forward", "estimator", "perturbations")
     originals = {k: getattr(layerwise, k) for k in ("extract", "mapc", "svd_perturbations")}
-    layerwise.extract = timed("forward", originals["extract"])
-    layerwise.mapc = timed("estimator", originals["mapc"])
-    layerwise.svd_perturbations = timed("perturbations", originals["svd_perturbations"])
+    layerwise.extract = clock.timing("forward", originals["extract"])
+    layerwise.mapc = clock.timing("estimator", originals["mapc"])
+    layerwise.svd_perturbations = clock.timing("perturbations", originals["svd_perturbations"])
     try:
         images, _ = lg.load_tensors(trained.config.dataset, "train", n=n, seed=0)
         cfg = layerwise.GeometryConfig(q=q, modes=("paper",), device="cpu")
@@ -183,8 +174,9 @@ def bench_pipeline(trained, n: int = 100, q: int = 6) -> dict:
         for k, v in originals.items():
             setattr(layerwise, k, v)
     # layer_dimensions' own forward passes (TwoNN) run through iter_layers, not timed above
-    return dict(n=n, q=q, total_s=total, forward_s=clock["forward"], estimator_s=clock["estimator"],
-                perturbations_s=clock["perturbations"], ratio=clock["estimator"] / clock["forward"])
+    wall = clock.wall
+    return dict(n=n, q=q, total_s=total, forward_s=wall["forward"], estimator_s=wall["estimator"],
+                perturbations_s=wall["perturbations"], ratio=wall["estimator"] / wall["forward"])
 
 
 def bench_twonn(repeats: int = 3) -> list[dict]:

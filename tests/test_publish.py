@@ -151,3 +151,25 @@ def test_result_files_carry_provenance(tmp_path):
     row = lg.scorecard(tmp_path).iloc[0]  # the scorecard shows it for each result file
     assert row["provenance"].startswith(f"commit {data['provenance']['commit']}, ")
     assert data["provenance"]["machine"] in row["provenance"]
+
+
+def test_stage_clock_sums_each_stage_over_its_runs():
+    """The studies' one stage timer: a stage's seconds add up over its runs (a failed run
+    included), wrapped functions count as their stage, and records keep the stages' order."""
+    import time
+
+    clock = provenance.StageClock("training")
+    for _ in range(2):
+        with clock("profiles"):
+            time.sleep(0.02)
+    try:
+        with clock("training"):
+            raise RuntimeError("a stage that fails still took its time")
+    except RuntimeError:
+        pass
+    busy = clock.timing("statistics", lambda n: sum(i * i for i in range(n)))
+    assert busy(200_000) == sum(i * i for i in range(200_000))
+    assert [r["stage"] for r in clock.records()] == ["training", "profiles", "statistics"]
+    assert 0.04 <= clock.wall["profiles"] < 1.0
+    assert clock.cpu["profiles"] < 0.02  # sleeping is wall time, not CPU time
+    assert clock.cpu["statistics"] > 0 and clock.wall["training"] >= 0

@@ -1,4 +1,5 @@
-"""Provenance of a build: which code, when, at which scale and on which machine.
+"""Provenance of a build: which code, when, at which scale, on which machine, and how long
+each stage took.
 
 Every rendered page shows it in a footer (the book's local Sphinx extension ``_ext/book_html.py``
 calls :func:`build_provenance` and :func:`page_preset`), and every finding result file carries
@@ -7,6 +8,8 @@ came from.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import re
@@ -15,7 +18,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["build_provenance", "machine_class", "page_preset", "source_commit"]
+__all__ = ["StageClock", "build_provenance", "machine_class", "page_preset", "source_commit"]
 
 _PRESET_LINE = re.compile(r"""^preset\s*=\s*["']([\w-]+)["']""", re.M)
 
@@ -81,3 +84,45 @@ def page_preset(source: str | os.PathLike, results: str | os.PathLike | None = N
     except OSError:
         return None
     return match.group(1) if match else None
+
+
+class StageClock:
+    """Wall and process-CPU seconds of named stages, summed over every time a stage runs: the
+    one stage timer of the studies (the curvature pages' ``seconds`` in their result files, the
+    ladder's timing table) and of ``bench/`` (the pipeline's forward and estimator time).
+
+    CPU seconds are the whole process's (all threads), so cpu / wall shows how many cores a
+    stage kept busy.
+
+    >>> clock = StageClock("training")
+    >>> with clock("training"):
+    ...     pass
+    >>> sorted(clock.wall)
+    ['training']
+    """
+
+    def __init__(self, *stages: str):
+        self.wall = dict.fromkeys(stages, 0.0)  # stage -> s, in the order stages first ran
+        self.cpu = dict.fromkeys(stages, 0.0)
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[stage] = self.wall.get(stage, 0.0) + time.perf_counter() - wall
+            self.cpu[stage] = self.cpu.get(stage, 0.0) + time.process_time() - cpu
+
+    def timing(self, stage: str, fn):
+        """``fn`` wrapped so that every call of it counts towards ``stage``."""
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            with self(stage):
+                return fn(*args, **kwargs)
+        return timed
+
+    def records(self) -> list[dict]:
+        """One ``{"stage", "wall_seconds", "cpu_seconds"}`` per stage, in order."""
+        return [dict(stage=stage, wall_seconds=self.wall[stage], cpu_seconds=self.cpu[stage])
+                for stage in self.wall]

@@ -28,6 +28,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..book.findings import UNSTABLE, Finding, checks_frame, over_seeds, verdict, write_finding
+from ..book.provenance import StageClock
 from ..estimators.curvature import MODES
 from ..networks.models import MODELS
 from ..networks.training import load_checkpoint, train
@@ -298,16 +299,9 @@ class Study:
     reseeded: str
     parameters: dict
     started: float = field(default_factory=time.perf_counter)
-    #: Wall seconds spent so far training/loading models and computing profiles (forward passes,
+    #: Seconds spent so far training/loading models and computing profiles (forward passes,
     #: tangent dimensions and curvature estimators; a cached profile costs ~0).
-    seconds: dict = field(default_factory=lambda: {"training": 0.0, "profiles": 0.0})
-
-    def _timed(self, what: str, fn: Callable, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            self.seconds[what] += time.perf_counter() - start
+    clock: StageClock = field(default_factory=lambda: StageClock("training", "profiles"))
 
     @property
     def runs(self) -> list[Run]:
@@ -353,17 +347,20 @@ class Study:
         images, _ = sample_images(P, seed=run.sample_seed)
         geometry = P.geometry(seed=run.sample_seed)
         configs, names = self._run_configs(run)
-        if kind == "trajectories":  # checkpoints, then the final model
-            trained = self._timed("training", lambda: [m for c in configs for m in trajectory(c)])
-        else:
-            trained = self._timed("training", lambda: [train(c, progress=False) for c in configs])
+        with self.clock("training"):
+            if kind == "trajectories":  # checkpoints, then the final model
+                trained = [m for c in configs for m in trajectory(c)]
+            else:
+                trained = [train(c, progress=False) for c in configs]
+            if kind == "untrained":
+                trained += [load_checkpoint(c, 0) for c in configs]
         labels = None
         if kind == "recipes":
             labels = names
         elif kind == "untrained":
             labels = [c.model for c in configs] * 2
-            trained += self._timed("training", lambda: [load_checkpoint(c, 0) for c in configs])
-        frame = self._timed("profiles", profile_models, trained, images, geometry, labels=labels)
+        with self.clock("profiles"):
+            frame = profile_models(trained, images, geometry, labels=labels)
         if kind == "recipes":
             return frame.rename(columns={"label": "recipe"})
         if kind == "untrained":
@@ -471,7 +468,7 @@ def record(study: Study, runs: SeedRuns, *, ours: dict | None = None) -> Finding
         estimator_modes=modes, seeds={i: a.as_dict() for i, a in runs.agreement.items()}, spread=runs.spread,
         paper_value=meta["paper_value"], our_value=our_value, summary=summary,
         seconds=time.perf_counter() - study.started)
-    finding.ours["seconds"] = {**study.seconds, "total": finding.seconds}
+    finding.ours["seconds"] = {**study.clock.wall, "total": finding.seconds}
     write_finding(finding)
     print(summary)
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in finding.ours["seconds"].items()))

@@ -32,7 +32,6 @@ NeurIPS 2019 (arXiv 1905.12784).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ..book.provenance import StageClock
 from ..book.statistics import bootstrap_correlation
 from ..estimators.curvature import MODES
 from ..networks.data import load_tensors
@@ -226,20 +226,13 @@ def measure(ladder: Ladder, *, progress: bool = True) -> Measurements:
     Timings are wall and process CPU seconds (all threads) of training (or reading the model
     cache), curvature profiles, ID profiles, and the statistics.
     """
-    timings = []
-
-    def timed(stage, fn):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        timings.append(dict(stage=stage, wall_seconds=time.perf_counter() - wall,
-                            cpu_seconds=time.process_time() - cpu))
-        return result
-
+    clock = StageClock()
     P, S = ladder.preset, ladder.id
-    members = timed("training (or model cache)", lambda: [
-        m for c in ladder.configs for m in trajectory(c, device=P.device)])
+    with clock("training (or model cache)"):
+        members = [m for c in ladder.configs for m in trajectory(c, device=P.device)]
     images, _ = sample_images(P, seed=ladder.seed)
-    profiles = timed("curvature profiles", lambda: profile_models(members, images, ladder.geometry))
+    with clock("curvature profiles"):
+        profiles = profile_models(members, images, ladder.geometry)
     kw = dict(id_resamples=S.n_resamples, seed=ladder.seed, device=P.device)
 
     def id_profiles():
@@ -250,7 +243,8 @@ def measure(ladder: Ladder, *, progress: bool = True) -> Measurements:
                 for m in members]
         return average_over_classes(per_class), last
 
-    averaged, last = timed("ID profiles", id_profiles)
+    with clock("ID profiles"):
+        averaged, last = id_profiles()
 
     def statistics():
         rows = []
@@ -263,8 +257,9 @@ def measure(ladder: Ladder, *, progress: bool = True) -> Measurements:
                                                 ladder.settings.modes)))
         return pd.DataFrame(rows)
 
-    table = timed("statistics", statistics)
-    return Measurements(table, profiles, averaged, pd.DataFrame(timings))
+    with clock("statistics"):
+        table = statistics()
+    return Measurements(table, profiles, averaged, pd.DataFrame(clock.records()))
 
 
 # --------------------------------------------------------------------------------------------
