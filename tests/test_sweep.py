@@ -113,6 +113,28 @@ def test_plan_covers_the_getting_started_page():
                                                                            values["n_train"])
 
 
+def test_plan_covers_the_toroids_page():
+    from latentgeom.studies import landscapes
+
+    [unit] = sweep.plan("tiny", ["landscapes"])
+    values = sweep.page_parameters("findings/toroids-landscape.md")
+    assert isinstance(unit, sweep.Computation) and unit.function == "run"
+    assert unit.args == (landscapes.get_settings("tiny", n_train=values["n_train"]), values["seed"])
+    assert pickle.loads(pickle.dumps(unit)) == unit and len(sweep.jobs_of([unit])) == 1
+
+
+@pytest.mark.slow
+def test_toroids_swept_then_the_page_computes_nothing(caches, monkeypatch):
+    [unit] = sweep.plan("tiny", ["landscapes"])
+    assert not unit.done()
+    report = sweep.sweep("tiny", executor="local", units=[unit], logs=caches / "logs", poll_s=0.5)
+    assert report.ok and report.jobs == 1, report.failed
+    assert unit.done()
+    monkeypatch.setenv("LATENTGEOM_NO_COMPUTE", "1")  # a miss would raise: no training, no measuring
+    execute("book/findings/toroids-landscape.md", caches, preset="tiny")
+    assert (caches / "results" / "findings" / "toroids-1-flatness-generalisation.json").is_file()
+
+
 def test_units_pickle_and_jobs_group_by_model():
     units = sweep.plan("tiny", ["curvature"])
     assert pickle.loads(pickle.dumps(units)) == units

@@ -9,14 +9,16 @@ executing the book trains nothing::
     python -m latentgeom sweep --preset paper --executor slurm --partition gpu --gpus-per-job 1
 
 Work is described by *units*, small frozen dataclasses that pickle (submitit ships them to
-the jobs): :class:`Train` (train one configuration, with its checkpoints) and :class:`Profile`
-(one model, at one epoch, measured on one image sample: a curvature or an ID profile). Each
-unit answers :meth:`done` by running its own cache lookup with computing switched off
-(:func:`latentgeom.storage.lookup_only`), so "done" means exactly "the page will find it".
+the jobs): :class:`Train` (train one configuration, with its checkpoints), :class:`Profile`
+(one model, at one epoch, measured on one image sample: a curvature or an ID profile) and
+:class:`Computation` (a chapter's own cached function, for work that is not a
+:class:`~latentgeom.TrainConfig`'s: the toroids chapter trains and measures its networks in
+one). Each unit answers :meth:`done` by running its own cache lookup with computing switched
+off (:func:`latentgeom.storage.lookup_only`), so "done" means exactly "the page will find it".
 
 Registry: every study module in :mod:`latentgeom.studies` that defines
-``work_units(preset: str) -> list[unit]`` is a chapter of the sweep (the curvature and the
-intrinsic-dimension chapters do); a new chapter registers by defining that function, built
+``work_units(preset: str) -> list[unit]`` is a chapter of the sweep (curvature, intrinsic
+dimension, the ladder, trajectories and the toroidal landscapes do); a new chapter registers by defining that function, built
 from the same preset helpers its pages call. Page parameters that the sweep must follow
 (``seed`` / ``seeds``) are read from the pages themselves by :func:`page_seeds`.
 
@@ -55,7 +57,7 @@ from .storage import CacheMiss, lookup_only
 from .studies.layerwise import GeometryConfig, dimension_profile, profile
 from .validation import check_choice, check_int
 
-__all__ = ["EXECUTORS", "Images", "Profile", "SweepReport", "Train", "chapters", "main", "page_parameters", "page_seeds", "plan",
+__all__ = ["EXECUTORS", "Computation", "Images", "Profile", "SweepReport", "Train", "chapters", "main", "page_parameters", "page_seeds", "plan",
            "run_job", "slurm_available", "sweep", "untrained"]
 
 EXECUTORS = ("auto", "slurm", "local")
@@ -199,6 +201,46 @@ class Profile:
         self._measure(trained)
 
 
+@dataclass(frozen=True)
+class Computation:
+    """A chapter's own cached computation, ``module.function(*args, **dict(kwargs))``: one job.
+
+    For work that is not a :class:`Train` or a :class:`Profile` (the toroids chapter's
+    :func:`latentgeom.studies.landscapes.run` trains and measures its networks in one call).
+    The function must cache everything it computes through :mod:`latentgeom.storage`, so that
+    under :func:`~latentgeom.storage.lookup_only` a miss raises :class:`CacheMiss`: that is how
+    :meth:`done` asks. The function is named, not held, so the unit pickles by name.
+    """
+
+    module: str
+    function: str
+    args: tuple = ()
+    kwargs: tuple = ()  # sorted (name, value) pairs
+    label: str = ""
+
+    @property
+    def model_key(self) -> str:  # its own job
+        return f"{self.module}.{self.function}{self.args!r}{self.kwargs!r}"
+
+    @property
+    def name(self) -> str:
+        return self.label or f"{self.module}.{self.function}"
+
+    def _call(self):
+        return getattr(importlib.import_module(self.module), self.function)(*self.args, **dict(self.kwargs))
+
+    def done(self) -> bool:
+        with lookup_only():
+            try:
+                self._call()
+            except CacheMiss:
+                return False
+        return True
+
+    def run(self) -> None:
+        self._call()
+
+
 # --------------------------------------------------------------------------------------------
 # Registry and plan
 
@@ -294,8 +336,11 @@ def plan(preset: str, chapter_names: Iterable[str] | None = None) -> list:
             add(unit.config, [unit.epoch])
             if unit not in profiles:
                 profiles.append(unit)
+        elif isinstance(unit, Computation):
+            if unit not in profiles:
+                profiles.append(unit)
         else:
-            raise ValueError(f"work units must be Train or Profile, got {type(unit).__name__}")
+            raise ValueError(f"work units must be Train, Profile or Computation, got {type(unit).__name__}")
     return [Train(c) for c in trains.values()] + profiles
 
 

@@ -47,6 +47,7 @@ from .presets import with_overrides
 ARCHITECTURES = ("mlp", "cnn", "binary_mlp")
 PATH_KINDS = ("geodesic", "linear")
 CACHE_VERSION = 1
+NOTEBOOK = "book/findings/toroids-landscape.md"  # the chapter's page
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,6 +591,18 @@ def run(settings: LandscapeSettings, seed: int = 0, *, progress: bool = True, ca
         "binary_networks": stored("binary-networks", lambda: binary()[1]),
         "binary_pairs": stored("binary-pairs", lambda: _pairs("binary_mlp", *binary())),
     }
+
+
+def work_units(preset: str) -> list:
+    """The unit of :mod:`latentgeom.sweep` that ``book/findings/toroids-landscape.md`` needs:
+    :func:`run` at the page's own parameters (read from the page), as one job."""
+    from .. import sweep
+
+    page = sweep.page_parameters(NOTEBOOK.removeprefix("book/"))
+    settings = get_settings(preset, n_train=page.get("n_train"))
+    seed = page.get("seed", 0)
+    return [sweep.Computation(__name__, "run", (settings, seed), (("progress", False),),
+                              label=f"toroidal landscapes at {settings.name} (seed {seed})")]
 
 
 # ---------------------------------------------------------------------------------------------
