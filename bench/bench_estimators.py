@@ -289,15 +289,17 @@ def main(argv=None) -> dict:
 
     print(f"\nMAPC paper mode, {cores} cores{'' if usable == cores else f' ({usable} usable)'}, float64")
     print(f"{'shape':42s} {'n':>4s} {'K':>4s} {'D':>5s} {'d':>4s} {'ours s':>8s} {'1 thr s':>8s} {'ref s':>8s} "
-          f"{'ref/ours':>8s} {'max rel diff':>12s} {'kappa diff':>10s}")
+          f"{'threads':>7s} {'ref/ours':>8s} {'max rel diff':>12s} {'kappa diff':>10s}")
     for r in rows:
         star = "*" if r["reference_points"] < r["n"] else " "
         print(f"{r['case']:42s} {r['n']:4d} {r['K']:4d} {r['D']:5d} {r['d']:4d} {r['ours_s']:8.3f} "
-              f"{r['ours_one_thread_s']:8.3f} {r['reference_s']:7.2f}{star} {r['speedup']:7.1f}x "
+              f"{r['ours_one_thread_s']:8.3f} {r['reference_s']:7.2f}{star} "
+              f"{r['ours_one_thread_s'] / r['ours_s']:6.2f}x {r['speedup']:7.1f}x "
               f"{r['max_rel_diff']:12.1e} {r['kappa_diff']:10.1e}")
     print("ours: lg.mapc(mode='paper') as called (chunks of points side by side in torch.get_num_threads() worker "
           "threads, each LAPACK call single-threaded);\n'1 thr': the same call under torch.set_num_threads(1) (one "
-          "worker).\nref: per-point numpy (paper_reference), 1 BLAS thread; * = "
+          "worker); threads: '1 thr' / 'ours', what the worker threads gained in that case (near the core "
+          "probe's\nvalue; lower where a core was taken away while the case ran).\nref: per-point numpy (paper_reference), 1 BLAS thread; * = "
           "timed on the first 'reference_points' points and extrapolated linearly.\nmax rel diff: largest "
           "relative difference of a point's mean |kappa|; kappa diff: largest |kappa| difference / largest |kappa|.\n"
           "times: the fastest of 7 runs (1 for the d = 104 shape), for ours and the reference alike, as timeit "
