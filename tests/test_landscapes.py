@@ -102,6 +102,11 @@ def test_train_network_is_cached(tmp_path, monkeypatch, data):
     assert all(torch.equal(p, q) for p, q in zip(net.state_dict().values(), again.state_dict().values()))
     other, _ = L.train_network("mlp", "Adam bs100", 1, x, y, max_epochs=2)
     assert not torch.equal(net[1].weight, other[1].weight)  # every run starts from its own point
+    monkeypatch.setenv("LATENTGEOM_NO_TRAIN", "1")  # a cached network still loads, a missing one is an error
+    assert L.train_network("mlp", "Adam bs100", 0, x, y, max_epochs=2)[1] == epochs
+    from latentgeom.storage import CacheMiss
+    with pytest.raises(CacheMiss, match="LATENTGEOM_NO_TRAIN"):
+        L.train_network("mlp", "Adam bs100", 2, x, y, max_epochs=2)
 
 
 def test_bad_input_fails_clearly():

@@ -283,6 +283,12 @@ def test_train_torchvision_caches_and_loads_checkpoints(tmp_path, monkeypatch):
     assert loaded.epoch is None and loaded.test_accuracy == pytest.approx(trained.test_accuracy)
     images, _ = config.load_images("test", n=4)
     assert torch.equal(extract(loaded.model, images, ["fc"])["fc"], extract(trained.model, images, ["fc"])["fc"])
+    monkeypatch.setenv("LATENTGEOM_NO_TRAIN", "1")  # cached: still loads; missing: an error, not a training
+    assert train_torchvision(config, progress=False).test_accuracy == trained.test_accuracy
+    from latentgeom.storage import CacheMiss
+    with pytest.raises(CacheMiss, match="LATENTGEOM_NO_TRAIN"):
+        train_torchvision(TorchvisionConfig("resnet18", n_train=65, n_test=20, batch_size=32, seed=1), progress=False)
+    monkeypatch.delenv("LATENTGEOM_NO_TRAIN")
     torch.save(torchvision_model("resnet34").state_dict(), tmp_path / "other.pt")
     with pytest.raises(ValueError, match="does not fit ResNet"):
         train_torchvision(TorchvisionConfig("resnet18", checkpoint=str(tmp_path / "other.pt")), progress=False)

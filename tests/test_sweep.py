@@ -113,6 +113,16 @@ def test_plan_covers_the_getting_started_page():
                                                                            values["n_train"])
 
 
+def test_plan_covers_the_own_network_guide():
+    from latentgeom.networks.external import TorchvisionConfig
+
+    [unit] = sweep.plan("tiny", ["measure-your-own-network"])
+    values = sweep.page_parameters("guides/measure-your-own-network.md")
+    assert isinstance(unit, sweep.Computation) and unit.function == "train_torchvision"
+    assert unit.args == (TorchvisionConfig(values["architecture"], image_size=values["image_size"],
+                                           n_train=values["n_train"], epochs=values["epochs"], seed=values["seed"]),)
+
+
 def test_plan_covers_the_toroids_page():
     from latentgeom.studies import landscapes
 

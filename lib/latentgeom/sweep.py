@@ -254,12 +254,26 @@ def _getting_started(preset: str) -> list:
     return [Train(TrainConfig(**{k: values[k] for k in names if k in values}))]
 
 
+def _own_network_guide(preset: str) -> list:
+    """The torchvision model of ``book/guides/measure-your-own-network.md`` (no preset: its own
+    parameters); none when the page loads a checkpoint. Its profiles stay on the page."""
+    from .networks.external import TorchvisionConfig
+
+    values = page_parameters("guides/measure-your-own-network.md")
+    if "architecture" not in values or values.get("checkpoint") is not None:
+        return []
+    names = ("image_size", "n_train", "epochs", "seed")
+    config = TorchvisionConfig(values["architecture"], **{k: values[k] for k in names if k in values})
+    return [Computation("latentgeom.networks.external", "train_torchvision", (config,), (("progress", False),),
+                        label=f"train {config.architecture} ({config.epochs} epochs, {config.n_train} images)")]
+
+
 def chapters() -> dict[str, Callable[[str], list]]:
     """``{name: work_units}``: every study module that defines ``work_units(preset)``, and the
-    pages without a preset (``getting-started``)."""
+    pages without a preset (``getting-started``, ``measure-your-own-network``)."""
     from . import studies
 
-    found = {"getting-started": _getting_started}
+    found = {"getting-started": _getting_started, "measure-your-own-network": _own_network_guide}
     for info in sorted(pkgutil.iter_modules(studies.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{studies.__name__}.{info.name}")
         fn = getattr(module, "work_units", None)

@@ -176,7 +176,9 @@ def train_torchvision(config: TorchvisionConfig, *, device: str = "auto", cache_
     """Train ``config`` (or load it from the model cache, or from its checkpoint).
 
     Returns a :class:`TrainedModel` (accuracies are fractions; ``epoch`` is None for a
-    checkpoint, whose train accuracy is not measured: NaN).
+    checkpoint, whose train accuracy is not measured: NaN). As :func:`latentgeom.train`:
+    processes asking for the same config at once train it once, and with
+    ``LATENTGEOM_NO_TRAIN=1`` a cache miss raises ``latentgeom.storage.CacheMiss``.
     """
     if not isinstance(config, TorchvisionConfig):
         raise ValueError(f"config must be a TorchvisionConfig, got {type(config).__name__}")
@@ -186,12 +188,26 @@ def train_torchvision(config: TorchvisionConfig, *, device: str = "auto", cache_
     if config.checkpoint is not None:
         load_weights(model, config.checkpoint).to(dev)
         return TrainedModel(model.eval(), config, None, float("nan"), accuracy(model, test_images, test_labels, dev))
+    if not cache_models:
+        return _train_torchvision(model, config, dev, test_images, test_labels, progress)
     key = config.key()
-    payload = cache.load(key, config.epochs) if cache_models else None
-    if payload is not None:
-        model.load_state_dict(payload["state_dict"])
-        return TrainedModel(model.to(dev).eval(), config, config.epochs, payload["train_accuracy"],
-                            payload["test_accuracy"], payload.get("history", []))
+    with cache.claim(key, {config.epochs}, what=f"{config.architecture} ({config.epochs} epochs)"):
+        payload = cache.load(key, config.epochs)  # (again: another process may have trained it)
+        if payload is not None:
+            model.load_state_dict(payload["state_dict"])
+            return TrainedModel(model.to(dev).eval(), config, config.epochs, payload["train_accuracy"],
+                                payload["test_accuracy"], payload.get("history", []))
+        trained = _train_torchvision(model, config, dev, test_images, test_labels, progress)
+        cache.save(key, config.epochs, dict(state_dict={k: v.cpu() for k, v in trained.model.state_dict().items()},
+                                            config=asdict(config), epoch=config.epochs,
+                                            train_accuracy=trained.train_accuracy,
+                                            test_accuracy=trained.test_accuracy, history=trained.history))
+        return trained
+
+
+def _train_torchvision(model, config: TorchvisionConfig, dev, test_images, test_labels,
+                       progress: bool) -> TrainedModel:
+    """The training loop of :func:`train_torchvision` (the library's recipe), with accuracies."""
     images, labels = config.load_images("train", n=config.n_train)
     model.to(dev)
     optimiser, schedule = optimiser_and_schedule(model, config, math.ceil(len(images) / config.batch_size) * config.epochs)
@@ -212,10 +228,6 @@ def train_torchvision(config: TorchvisionConfig, *, device: str = "auto", cache_
             losses.append(loss.item())
         history.append(dict(epoch=epoch, loss=float(np.mean(losses))))
     train_acc, test_acc = accuracy(model, images, labels, dev), accuracy(model, test_images, test_labels, dev)
-    if cache_models:
-        cache.save(key, config.epochs, dict(state_dict={k: v.cpu() for k, v in model.state_dict().items()},
-                                            config=asdict(config), epoch=config.epochs, train_accuracy=train_acc,
-                                            test_accuracy=test_acc, history=history))
     return TrainedModel(model.eval(), config, config.epochs, train_acc, test_acc, history)
 
 

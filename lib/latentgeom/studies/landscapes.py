@@ -40,7 +40,7 @@ from tqdm import tqdm
 from ..networks import symmetries as sym
 from ..networks.data import load_tensors
 from ..paths import model_cache_dir
-from ..storage import atomic_write, cached_frame, content_key
+from ..storage import CacheMiss, atomic_write, cache_only, cached_frame, content_key
 from ..validation import check_choice, check_int, check_range
 from .presets import with_overrides
 
@@ -177,7 +177,8 @@ def train_network(architecture: str, recipe: str, seed: int, images: torch.Tenso
     """A network trained with one of :data:`RECIPES` until zero training error (or ``max_epochs``).
 
     Returns ``(net, epochs)``. Cached under ``model_cache_dir()/toroids`` by the content key of
-    the architecture, recipe, seed, epochs and the training tensors: a second call loads.
+    the architecture, recipe, seed, epochs and the training tensors: a second call loads. With
+    ``LATENTGEOM_NO_TRAIN=1`` a cache miss raises ``latentgeom.storage.CacheMiss``.
     """
     check_choice(recipe, "recipe", RECIPES)
     check_int(max_epochs, "max_epochs", minimum=1)
@@ -189,6 +190,10 @@ def train_network(architecture: str, recipe: str, seed: int, images: torch.Tenso
         saved = torch.load(path, weights_only=True)
         net.load_state_dict(saved["state"])
         return net.eval(), int(saved["epochs"])
+    if cache and cache_only("model"):
+        raise CacheMiss(f"toroids network {architecture}/{recipe}/seed {seed} is not in the model cache "
+                        f"{path.parent} and training is switched off (LATENTGEOM_NO_TRAIN); train it first: "
+                        "python -m latentgeom sweep")
     epochs = _fit(net, RECIPES[recipe], images, labels, max_epochs=max_epochs, seed=init_seed(recipe, seed))
     if cache:
         buffer = io.BytesIO()
