@@ -30,7 +30,7 @@ from ..storage import content_key
 from ..validation import check_choice, check_int, resolve_device
 from .data import DATASETS, dataset_info, load_tensors
 from .probes import first_conv, fit_images
-from .training import TrainedModel, accuracy, optimiser_and_schedule
+from .training import TrainedModel, accuracy, cache_payload, optimiser_and_schedule
 
 
 def torchvision_architectures() -> list[str]:
@@ -198,10 +198,8 @@ def train_torchvision(config: TorchvisionConfig, *, device: str = "auto", cache_
             return TrainedModel(model.to(dev).eval(), config, config.epochs, payload["train_accuracy"],
                                 payload["test_accuracy"], payload.get("history", []))
         trained = _train_torchvision(model, config, dev, test_images, test_labels, progress)
-        cache.save(key, config.epochs, dict(state_dict={k: v.cpu() for k, v in trained.model.state_dict().items()},
-                                            config=asdict(config), epoch=config.epochs,
-                                            train_accuracy=trained.train_accuracy,
-                                            test_accuracy=trained.test_accuracy, history=trained.history))
+        cache.save(key, config.epochs, cache_payload(trained.model, config, config.epochs, trained.train_accuracy,
+                                                     trained.test_accuracy, trained.history))
         return trained
 
 

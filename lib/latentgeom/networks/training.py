@@ -262,7 +262,10 @@ def accuracy(model: ProbedModel, images: torch.Tensor, labels: torch.Tensor, dev
     return correct / max(1, len(images))
 
 
-def _payload(model, config, epoch, train_acc, test_acc, history):
+def cache_payload(model, config, epoch, train_acc, test_acc, history) -> dict:
+    """What the model cache stores for one trained model (weights on the CPU, its config as a
+    dict, epoch, accuracies, loss history): the one format of :func:`train` and
+    :func:`latentgeom.networks.external.train_torchvision`."""
     return dict(state_dict={k: v.cpu() for k, v in model.state_dict().items()}, config=asdict(config),
                 epoch=epoch, train_accuracy=train_acc, test_accuracy=test_acc, history=list(history))
 
@@ -338,7 +341,7 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
 
     def save(epoch, train_acc, test_acc):
         if cache_models:
-            cache.save(key, epoch, _payload(model, config, epoch, train_acc, test_acc, history))
+            cache.save(key, epoch, cache_payload(model, config, epoch, train_acc, test_acc, history))
 
     def evaluate():
         return accuracy(model, images, labels, dev), accuracy(model, test_images, test_labels, dev)
@@ -348,7 +351,7 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
     def save_step():  # sub-epoch checkpoints: weights only (accuracies would cost a pass each)
         if cache_models and step in save_steps:
             was = model.training
-            cache.save(key, step, _payload(model.eval(), config, step / steps_per_epoch, math.nan, math.nan,
+            cache.save(key, step, cache_payload(model.eval(), config, step / steps_per_epoch, math.nan, math.nan,
                                            []), step=True)
             model.train(was)
 
