@@ -18,8 +18,8 @@ off (:func:`latentgeom.storage.lookup_only`), so "done" means exactly "the page 
 
 Registry: every study module in :mod:`latentgeom.studies` that defines
 ``work_units(preset: str) -> list[unit]`` is a chapter of the sweep (curvature, intrinsic
-dimension, the ladder, trajectories and the toroidal landscapes do); a new chapter registers by defining that function, built
-from the same preset helpers its pages call. Page parameters that the sweep must follow
+dimension, the ladder, trajectories and the toroidal landscapes do); a new chapter registers
+by defining that function, built from the same preset helpers its pages call. Page parameters that the sweep must follow
 (``seed`` / ``seeds``) are read from the pages themselves by :func:`page_seeds`.
 
 Scheduling: the units of one model (train it, then every profile of it) form one job, run in
@@ -342,20 +342,18 @@ def plan(preset: str, chapter_names: Iterable[str] | None = None) -> list:
         extra = {e for e in (*config.checkpoint_epochs, *base.checkpoint_epochs, *epochs) if e != config.epochs}
         trains[config.key()] = replace(base, checkpoint_epochs=tuple(sorted(extra)))
 
-    profiles = []
+    rest = []  # profiles and computations, in order, without repeats
     for unit in units:
+        if not isinstance(unit, (Train, Profile, Computation)):
+            raise ValueError(f"work units must be Train, Profile or Computation, got {type(unit).__name__}")
         if isinstance(unit, Train):
             add(unit.config)
-        elif isinstance(unit, Profile):
+            continue
+        if isinstance(unit, Profile):
             add(unit.config, [unit.epoch])
-            if unit not in profiles:
-                profiles.append(unit)
-        elif isinstance(unit, Computation):
-            if unit not in profiles:
-                profiles.append(unit)
-        else:
-            raise ValueError(f"work units must be Train, Profile or Computation, got {type(unit).__name__}")
-    return [Train(c) for c in trains.values()] + profiles
+        if unit not in rest:
+            rest.append(unit)
+    return [Train(c) for c in trains.values()] + rest
 
 
 def jobs_of(units: Sequence, max_jobs: int | None = None) -> list[tuple]:
