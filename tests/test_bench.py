@@ -20,10 +20,25 @@ def bench():
 
 def test_bench_case_compares_ours_and_each_device_with_the_reference(bench):
     points, nb = bench.gaussian_case(12, 16, 8)
-    row = bench.bench_case("tiny", points, nb, 2, repeats=1, devices=("cpu",))
+    row = bench.bench_case("tiny", points, nb, 2, repeats=1, window_s=0.0, devices=("cpu",))
     assert row["max_rel_diff"] < 1e-6 and row["kappa_diff"] < 1e-6
     on_cpu = row["devices"]["cpu"]
     assert on_cpu["max_rel_diff"] < 1e-6 and on_cpu["s"] > 0 and on_cpu["speedup"] > 0
+
+
+def test_best_time_samples_a_window_of_seconds_not_only_a_count_of_runs(bench):
+    calls = []
+
+    def fn():
+        calls.append(None)
+        bench.time.sleep(0.01 if len(calls) != 3 else 0.002)  # the third run is the fastest
+        return len(calls)
+
+    best, last = bench._best_time(fn, repeats=2, window_s=0.15)
+    assert 8 <= len(calls) <= 16 and last == len(calls)  # ~0.15 s of 10 ms runs, more than 2
+    assert 0.002 <= best < 0.008
+    calls.clear()
+    assert bench._best_time(fn, repeats=2, window_s=0.0)[1] == 2  # no window: exactly the count
 
 
 def test_differences_compare_sorted_magnitudes(bench):
