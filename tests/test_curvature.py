@@ -294,7 +294,7 @@ def test_certified_routes_are_never_wrong():
             for route in ("cholesky", "qr"):
                 if route in routes:
                     all_kept[routes[route]] = True
-            scaled = torch.linalg.eigvalsh(_unit_diagonal(gram))
+            scaled = torch.linalg.eigvalsh(curvature._unit_diagonal(gram)[0])
             conditioned = scaled[:, 0] >= curvature.GRAM_MIN_KEPT * scaled[:, -1]
             where = f"rcond {rcond}, spread {spread}"
             assert not bool((cholesky & ~(all_kept & conditioned)).any()), where
@@ -302,11 +302,6 @@ def test_certified_routes_are_never_wrong():
             # every singular value clearly kept (cond up to ~7e5 here, ~7 with unit-norm columns)
             if rcond <= 1e-6 and spread[-1] >= 3e-3:
                 assert bool(cholesky.all()), where
-
-
-def _unit_diagonal(gram):
-    scale = gram.diagonal(dim1=-2, dim2=-1).rsqrt()
-    return gram * scale[:, :, None] * scale[:, None, :]
 
 
 def test_paper_chunks_and_float32_input():

@@ -513,8 +513,8 @@ def _certified_routes(gram: torch.Tensor, rcond: float
     n = gram.shape[-1]
     kept = sum(_decision_band(rcond, n, gram.dtype))
     diag = gram.diagonal(dim1=-2, dim2=-1)
-    scale = torch.where(diag > 0, diag.rsqrt(), torch.ones_like(diag))  # a zero column fails below
-    L, info = torch.linalg.cholesky_ex(gram * scale[:, :, None] * scale[:, None, :])
+    scaled, scale = _unit_diagonal(gram)
+    L, info = torch.linalg.cholesky_ex(scaled)
     ok = info == 0
     eye = torch.eye(n, dtype=gram.dtype, device=gram.device).expand_as(gram)
     Ls_inv = torch.linalg.solve_triangular(torch.where(ok[:, None, None], L, eye), eye, upper=False)
@@ -527,6 +527,15 @@ def _certified_routes(gram: torch.Tensor, rcond: float
     all_kept = ratio_bound(L_inv, diag.sum(-1)) >= kept
     cholesky = all_kept & (ratio_bound(Ls_inv, (diag > 0).sum(-1).to(gram.dtype)) >= GRAM_MIN_KEPT)
     return cholesky, all_kept & ~cholesky, L_inv, info
+
+
+def _unit_diagonal(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(S gram S, S [b, n]) with S = diag(gram)^-1/2: the Gram matrix of unit-norm columns, whose
+    condition :func:`_certified_routes` judges. S is 1 on a zero diagonal entry (a zero column,
+    which then fails the Cholesky factorisation)."""
+    diag = gram.diagonal(dim1=-2, dim2=-1)
+    scale = torch.where(diag > 0, diag.rsqrt(), torch.ones_like(diag))
+    return gram * scale[:, :, None] * scale[:, None, :], scale
 
 
 def _fit_tall(phi: torch.Tensor, f: torch.Tensor, rcond: float, first: int = 0) -> torch.Tensor:
