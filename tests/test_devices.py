@@ -17,13 +17,9 @@ from latentgeom.networks.activations import extract
 from latentgeom.networks.training import TrainConfig, train
 from latentgeom.paths import data_dir
 
+from curvatures import assert_same_curvatures
+
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))]
-
-
-def _assert_same_curvatures(ours: np.ndarray, cpu: np.ndarray, rtol: float = 1e-6):
-    """Principal curvatures compared as sorted magnitudes (an eigenvalue's sign is arbitrary)."""
-    a, b = np.sort(np.abs(cpu), 2), np.sort(np.abs(ours), 2)
-    np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * a.max())
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -37,7 +33,7 @@ def test_paper_mode_on_device_equals_cpu(device, dim, D, K):
     asked = mapc(P, Y, dim, device=device)
     for result in (follows, asked):
         assert isinstance(result.kappa, np.ndarray) and result.kappa.shape == cpu.kappa.shape
-        _assert_same_curvatures(result.kappa, cpu.kappa)
+        assert_same_curvatures(result.kappa, cpu.kappa)
         assert result.mapc == pytest.approx(cpu.mapc, rel=1e-6)
 
 
@@ -47,7 +43,7 @@ def test_robust_mode_and_float32_on_device(device):
     nb = knn_neighbourhoods(X, 40).numpy()
     cpu = mapc(X, nb, 2, mode="robust")
     ours = mapc(X, nb, 2, mode="robust", device=device)
-    _assert_same_curvatures(ours.kappa, cpu.kappa)
+    assert_same_curvatures(ours.kappa, cpu.kappa)
     coarse = mapc(X, nb, 2, mode="robust", device=device, dtype=torch.float32)
     assert coarse.mapc == pytest.approx(cpu.mapc, rel=1e-2)  # float32: close, not equal
 
