@@ -30,7 +30,7 @@ from ..storage import content_key
 from ..validation import check_choice, check_int, resolve_device
 from .data import DATASETS, dataset_info, load_tensors
 from .probes import first_conv, fit_images
-from .training import TrainedModel, accuracy, cache_payload, optimiser_and_schedule
+from .training import TrainedModel, accuracy, cache_payload, from_cache_payload, optimiser_and_schedule
 
 
 def torchvision_architectures() -> list[str]:
@@ -194,9 +194,7 @@ def train_torchvision(config: TorchvisionConfig, *, device: str = "auto", cache_
     with cache.claim(key, {config.epochs}, what=f"{config.architecture} ({config.epochs} epochs)"):
         payload = cache.load(key, config.epochs)  # (again: another process may have trained it)
         if payload is not None:
-            model.load_state_dict(payload["state_dict"])
-            return TrainedModel(model.to(dev).eval(), config, config.epochs, payload["train_accuracy"],
-                                payload["test_accuracy"], payload.get("history", []))
+            return from_cache_payload(model, config, payload, dev)
         trained = _train_torchvision(model, config, dev, test_images, test_labels, progress)
         cache.save(key, config.epochs, cache_payload(trained.model, config, config.epochs, trained.train_accuracy,
                                                      trained.test_accuracy, trained.history))

@@ -271,7 +271,13 @@ def cache_payload(model, config, epoch, train_acc, test_acc, history) -> dict:
 
 
 def _from_payload(config: TrainConfig, payload: dict, device) -> TrainedModel:
-    model = _new_model(config)
+    return from_cache_payload(_new_model(config), config, payload, device)
+
+
+def from_cache_payload(model: torch.nn.Module, config, payload: dict, device) -> TrainedModel:
+    """``model`` (built for ``config``) with the weights and scores of a :func:`cache_payload`,
+    on ``device`` in eval mode: the inverse of :func:`cache_payload`, for :func:`train` and
+    :func:`latentgeom.networks.external.train_torchvision`."""
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()
     return TrainedModel(model, config, payload["epoch"], payload["train_accuracy"],
