@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["CacheMiss", "atomic_write", "cache_only", "cached_frame", "content_key", "file_lock", "lookup_only"]
+__all__ = ["CacheMiss", "atomic_write", "cache_only", "cached_frame", "content_key", "file_lock", "lookup_only",
+           "refuse_if_cache_only"]
 
 #: Set inside :func:`lookup_only`: a miss raises instead of computing.
 _LOOKUP_ONLY: ContextVar[bool] = ContextVar("latentgeom_lookup_only", default=False)
@@ -53,6 +54,21 @@ def cache_only(kind: str = "frame") -> bool:
     if kind not in ("model", "frame"):
         raise ValueError(f"kind must be 'model' or 'frame', got {kind!r}")
     return _LOOKUP_ONLY.get() or _flag("LATENTGEOM_NO_COMPUTE") or (kind == "model" and _flag("LATENTGEOM_NO_TRAIN"))
+
+
+def refuse_if_cache_only(kind: str, what: str, where=None) -> None:
+    """Raise :class:`CacheMiss` for the missing entry ``what`` (found in no cache at ``where``,
+    if given) when computing a ``kind`` entry is switched off (:func:`cache_only`): the one
+    message of the frame cache, the model cache and the toroids' networks, naming the switch
+    and the way out (the sweep)."""
+    if not cache_only(kind):
+        return
+    place = "" if where is None else f" {where}"
+    if kind == "model":
+        raise CacheMiss(f"{what} is not in the model cache{place} and training is switched off "
+                        "(LATENTGEOM_NO_TRAIN); train it first: python -m latentgeom sweep")
+    raise CacheMiss(f"{what} is not in the cache{place} and computing is switched off "
+                    "(LATENTGEOM_NO_COMPUTE or a lookup); run the sweep first: python -m latentgeom sweep")
 
 
 @contextmanager
@@ -142,9 +158,7 @@ def cached_frame(path: str | os.PathLike, compute: Callable[[], pd.DataFrame], *
     frame = _read_frame(path)
     if frame is not None:
         return frame
-    if cache_only("frame"):
-        raise CacheMiss(f"{path.name} is not in the cache and computing is switched off "
-                        f"(LATENTGEOM_NO_COMPUTE or a lookup); run the sweep first: python -m latentgeom sweep")
+    refuse_if_cache_only("frame", path.name)
     with file_lock(path):
         frame = _read_frame(path)  # another process may have computed it while we waited
         if frame is None:

@@ -21,7 +21,7 @@ from typing import Iterable
 import torch
 
 from ..paths import model_cache_dir
-from ..storage import CacheMiss, atomic_write, cache_only, file_lock
+from ..storage import atomic_write, file_lock, refuse_if_cache_only
 
 FORMAT = b"latentgeom-model-v1"
 
@@ -83,9 +83,7 @@ def claim(key: str, epochs: Iterable[int], *, steps: Iterable[int] = (), what: s
     if has(key, epochs, directory, steps=steps):
         yield
         return
-    if cache_only("model"):
-        raise CacheMiss(f"{what} (key {key}, epochs {sorted(set(epochs))}) is not in the model cache "
-                        f"{Path(directory or model_cache_dir())} and training is switched off "
-                        f"(LATENTGEOM_NO_TRAIN); train it first: python -m latentgeom sweep")
+    refuse_if_cache_only("model", f"{what} (key {key}, epochs {sorted(set(epochs))})",
+                         Path(directory or model_cache_dir()))
     with file_lock(path_for(key, 0, directory).with_name(f"{key}.pt")):
         yield

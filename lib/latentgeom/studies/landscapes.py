@@ -40,7 +40,7 @@ from tqdm import tqdm
 from ..networks import symmetries as sym
 from ..networks.data import load_tensors
 from ..paths import model_cache_dir
-from ..storage import CacheMiss, atomic_write, cache_only, cached_frame, content_key
+from ..storage import atomic_write, cached_frame, content_key, refuse_if_cache_only
 from ..validation import check_choice, check_int, check_range
 from .presets import with_overrides
 
@@ -190,10 +190,8 @@ def train_network(architecture: str, recipe: str, seed: int, images: torch.Tenso
         saved = torch.load(path, weights_only=True)
         net.load_state_dict(saved["state"])
         return net.eval(), int(saved["epochs"])
-    if cache and cache_only("model"):
-        raise CacheMiss(f"toroids network {architecture}/{recipe}/seed {seed} is not in the model cache "
-                        f"{path.parent} and training is switched off (LATENTGEOM_NO_TRAIN); train it first: "
-                        "python -m latentgeom sweep")
+    if cache:
+        refuse_if_cache_only("model", f"toroids network {architecture}/{recipe}/seed {seed}", path.parent)
     epochs = _fit(net, RECIPES[recipe], images, labels, max_epochs=max_epochs, seed=init_seed(recipe, seed))
     if cache:
         buffer = io.BytesIO()
