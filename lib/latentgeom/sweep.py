@@ -19,8 +19,9 @@ off (:func:`latentgeom.storage.lookup_only`), so "done" means exactly "the page 
 Registry: every study module in :mod:`latentgeom.studies` that defines
 ``work_units(preset: str) -> list[unit]`` is a chapter of the sweep (curvature, intrinsic
 dimension, the ladder, trajectories and the toroidal landscapes do); a new chapter registers
-by defining that function, built from the same preset helpers its pages call. Page parameters that the sweep must follow
-(``seed`` / ``seeds``) are read from the pages themselves by :func:`page_seeds`.
+by defining that function, built from the same preset helpers its pages call. Page
+parameters that the sweep must follow (``seed`` / ``seeds``) are read from the pages
+themselves by :func:`page_seeds`.
 
 Scheduling: the units of one model (train it, then every profile of it) form one job, run in
 order; jobs are independent. Units already cached are skipped, so a second run resumes. Each
