@@ -7,7 +7,7 @@
 * Removes exact duplicate <script> entries of any other origin.
 * Adds a provenance footer to every page: the commit, the build date, the preset the page
   executed at and the machine class that executed it, taken from the build itself
-  (:mod:`latentgeom.book.provenance`).
+  (:mod:`latentgeom.reporting.provenance`).
 
 scripts/check_site.py checks the result in headless Chromium.
 """
@@ -50,7 +50,7 @@ def prune_scripts(app, pagename, templatename, context, doctree):
 
 
 def _build_info(app) -> dict:
-    from latentgeom.book.provenance import build_provenance
+    from latentgeom.reporting.provenance import build_provenance
 
     if not hasattr(app, "_latentgeom_provenance"):
         app._latentgeom_provenance = build_provenance(app.srcdir)
@@ -61,7 +61,7 @@ def provenance_footer(app, pagename, templatename, context, doctree):
     """Append the page's provenance (commit, date, preset, machine) to its body."""
     if "body" not in context or doctree is None:
         return
-    from latentgeom.book.provenance import page_preset
+    from latentgeom.reporting.provenance import page_preset
     from latentgeom.paths import results_dir
 
     info = _build_info(app)

@@ -18,7 +18,7 @@
   Fashion-MNIST; trained in about a minute if absent) with binary singular-value masks plus the
   point itself, as the pipeline makes them, and from Gaussian data of the same shape (points
   N(0, 1), neighbours = point + N(0, 0.1^2), the point itself first).
-- The whole per-model pipeline (:func:`latentgeom.studies.layerwise.curvature_profile`, paper
+- The whole per-model pipeline (:func:`latentgeom.profiles.curvature_profile`, paper
   mode, q = 6, 100 images): forward-pass time against estimator time.
 - TwoNN against scikit-dimension's ``skdim.id.TwoNN`` on three reference data sets.
 - With CUDA (or ``--devices``), ours once more on each device, inputs already there, against
@@ -46,7 +46,7 @@ from threadpoolctl import threadpool_limits
 
 import latentgeom as lg
 from latentgeom import synthetic
-from latentgeom.book.provenance import StageClock
+from latentgeom.reporting.provenance import StageClock
 from latentgeom.estimators.curvature import mapc, paper_reference
 from latentgeom.estimators.intrinsic_dimension import twonn
 from latentgeom.estimators.neighbourhoods import knn_neighbourhoods, svd_perturbations
@@ -165,7 +165,7 @@ def bench_case(name: str, points, nb, d: int, *, ref_points: int | None = None, 
 
 def bench_pipeline(trained, n: int = 100, q: int = 6) -> dict:
     """curvature_profile of one model with its forward passes and estimator calls timed."""
-    from latentgeom.studies import layerwise
+    from latentgeom import profiles as layerwise
     clock = StageClock("forward", "estimator", "perturbations")
     originals = {k: getattr(layerwise, k) for k in ("extract", "mapc", "svd_perturbations")}
     layerwise.extract = clock.timing("forward", originals["extract"])

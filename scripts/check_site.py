@@ -144,7 +144,7 @@ for (const img of document.images) {
 for (const v of document.querySelectorAll(".vega-embed, [id^='altair-viz'], .cell_output [id^='view-']")) {
   if (!v.querySelector("svg, canvas, img")) {
     problems.push(`chart did not draw: empty vega/altair placeholder <${v.tagName.toLowerCase()} ` +
-                  `id="${v.id}" class="${v.className}">${where(v)}; render charts as SVG (latentgeom.book.plots)`);
+                  `id="${v.id}" class="${v.className}">${where(v)}; render charts as SVG (latentgeom.reporting.plots)`);
   }
 }
 const outputs = document.querySelectorAll(".cell_output");

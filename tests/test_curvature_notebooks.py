@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from latentgeom.book.findings import VERDICTS
-from latentgeom.studies.curvature import INSTRUMENTS
+from latentgeom.reporting.findings import VERDICTS
+from latentgeom.chapters.curvature import INSTRUMENTS
 
 from notebooks import execute, finding, leaves, numbers, parameter_names
 

@@ -1,4 +1,4 @@
-"""Unit tests of latentgeom.studies.curvature on synthetic profiles (no training, milliseconds)."""
+"""Unit tests of latentgeom.chapters.curvature on synthetic profiles (no training, milliseconds)."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import latentgeom as lg
-from latentgeom.studies import curvature as findings
+from latentgeom.chapters import curvature as findings
 
 
 def _profile(values, model="m", width=8, epoch=4, acc=0.9, robust_scale=2.0):
@@ -81,12 +81,12 @@ def test_shape_table_and_gap_table_one_row_per_model():
 
 
 def test_mode_loop_verdicts_and_survival_sentence():
-    checks = lg.book.findings.by_mode(lambda mode: {"a": True, "b": mode == "paper"})
-    verdicts = lg.book.findings.mode_verdicts(checks)
+    checks = lg.reporting.findings.by_mode(lambda mode: {"a": True, "b": mode == "paper"})
+    verdicts = lg.reporting.findings.mode_verdicts(checks)
     assert verdicts == {"paper": "reproduced", "robust": "partly reproduced"}
-    assert "changes" in lg.book.findings.survives(verdicts)
-    assert "survives" in lg.book.findings.survives({"paper": "reproduced", "robust": "reproduced"})
-    assert lg.book.findings.checks_frame(checks).shape == (2, 2)
+    assert "changes" in lg.reporting.findings.survives(verdicts)
+    assert "survives" in lg.reporting.findings.survives({"paper": "reproduced", "robust": "reproduced"})
+    assert lg.reporting.findings.checks_frame(checks).shape == (2, 2)
 
 
 def test_all_finite_and_parameter_checks():
@@ -167,12 +167,12 @@ def test_over_seeds_verdicts_spread_and_record(tmp_path, monkeypatch, capsys):
         return {"jump": findings.shape_metrics(profiles, column)["final_ratio"] >= 2}
 
     runs = study.over_seeds(checks, lambda p, c: {"final": findings.shape_metrics(p, c)["final_ratio"]})
-    assert runs.agreement["paper"].verdict == lg.book.findings.UNSTABLE
+    assert runs.agreement["paper"].verdict == lg.reporting.findings.UNSTABLE
     assert runs.agreement["paper"].agree == 3 and runs.agreement["paper"].runs == 4
     assert runs.spread["final (paper)"] == pytest.approx([1.5, 20.0])
     assert runs.verdict_table().shape == (3, 5)
     finding = findings.record(study, runs)
-    assert finding.verdict == lg.book.findings.UNSTABLE == finding.estimator_modes["scale-free"]
+    assert finding.verdict == lg.reporting.findings.UNSTABLE == finding.estimator_modes["scale-free"]
     assert set(finding.seeds) == set(findings.INSTRUMENTS) and "over 4 runs" in finding.our_value
     stored = lg.load_findings(tmp_path / "findings").iloc[0]
     assert stored["spread"]["final (paper)"] == pytest.approx([1.5, 20.0])
@@ -184,7 +184,7 @@ def test_attribution_names_scale_instrument_or_geometry():
     assert "property of the geometry" in same
     scale = findings.attribution({"paper": "reproduced", "robust": "reproduced", "scale-free": "not reproduced"})
     assert "depends on the scale" in scale and "robust estimator agrees" in scale
-    both = findings.attribution({"paper": "reproduced", "robust": lg.book.findings.UNSTABLE,
+    both = findings.attribution({"paper": "reproduced", "robust": lg.reporting.findings.UNSTABLE,
                                  "scale-free": "reproduced"})
     assert "leaves the paper verdict unchanged" in both and "depends on the instrument" in both
     assert "image sample" in both

@@ -1,11 +1,11 @@
-"""The intrinsic-dimension chapter's helpers (latentgeom.studies.intrinsic_dimension): pure profile arithmetic."""
+"""The intrinsic-dimension chapter's helpers (latentgeom.chapters.intrinsic_dimension): pure profile arithmetic."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from latentgeom.studies import intrinsic_dimension as ida
+from latentgeom.chapters import intrinsic_dimension as ida
 
 
 def profile(values, names=None, output=True):

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from latentgeom.book.findings import VERDICTS
+from latentgeom.reporting.findings import VERDICTS
 
 from notebooks import execute, finding, isolate, numbers, parameter_names
 

@@ -1,12 +1,12 @@
-"""The training ladder's pure functions (lib/latentgeom/studies/ladder.py)."""
+"""The training ladder's pure functions (lib/latentgeom/chapters/ladder.py)."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from latentgeom.book.plots import reference_chart
-from latentgeom.studies import ladder
+from latentgeom.reporting.plots import reference_chart
+from latentgeom.chapters import ladder
 
 
 def _stats(values, accuracy=(0.6, 0.7, 0.8, 0.9), families=("a", "b", "c"), column="final_ratio_paper"):
@@ -103,7 +103,7 @@ def test_scale_free_columns_are_reading_only_and_checks_ignore_them():
 
 
 def test_model_statistics_match_the_finding_page_definitions():
-    from latentgeom.studies.curvature import shape_metrics
+    from latentgeom.chapters.curvature import shape_metrics
 
     profile = pd.DataFrame({"layer": ["input", "c1", "c2", "pool", "logits"],
                             "relative_depth": [0, 0.25, 0.5, 0.75, 1.0],

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from latentgeom.book.findings import VERDICTS
+from latentgeom.reporting.findings import VERDICTS
 
 from notebooks import execute, finding, isolate, numbers, parameter_names
 
@@ -30,7 +30,7 @@ def test_notebook_runs_at_tiny_scale(tmp_path, monkeypatch):
     assert result["seconds"] > 0 and result["summary"]
     directions = result["ours"]["directions"]
     assert {"final_ratio/paper", "gap/robust", "id_rise/—", "last_hidden_id/—"} <= set(directions)
-    from latentgeom.studies.ladder import DIRECTIONS, READING_DIRECTIONS
+    from latentgeom.chapters.ladder import DIRECTIONS, READING_DIRECTIONS
 
     # Statistics with a paper value move toward/away from it; scale-free readings rise or fall.
     assert all(d["direction"] in DIRECTIONS for key, d in directions.items() if "scale_free" not in key)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from latentgeom.networks import symmetries as sym
-from latentgeom.studies import landscapes as L
+from latentgeom.chapters import landscapes as L
 
 
 def small_mlp(seed):

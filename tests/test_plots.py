@@ -1,11 +1,11 @@
-"""lg.book.plots: the methods pages' chart helpers draw what they are given, wide enough to read."""
+"""lg.reporting.plots: the methods pages' chart helpers draw what they are given, wide enough to read."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from latentgeom.book import plots
+from latentgeom.reporting import plots
 
 FRAME = pd.DataFrame({"truth": [1.0, 2.0, 4.0] * 2, "estimate": [1.1, 1.9, 4.2, 0.5, 1.0, 2.0],
                       "series": ["a"] * 3 + ["b"] * 3, "style": ["x", "y", "x", "y", "x", "y"],

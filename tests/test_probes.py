@@ -15,7 +15,7 @@ from latentgeom.networks.activations import extract, iter_layers
 from latentgeom.networks.external import TorchvisionConfig, as_trained, torchvision_model, train_torchvision
 from latentgeom.networks.models import build_model
 from latentgeom.networks.probes import default_layers, fit_images, layer_names, probe_layers
-from latentgeom.studies.layerwise import GeometryConfig, curvature_profile, layer_dimensions, profile
+from latentgeom.profiles import GeometryConfig, curvature_profile, layer_dimensions, profile
 
 
 def _moved_batchnorm(model, shape, seed=0):

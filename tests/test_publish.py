@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from latentgeom.book import provenance
+from latentgeom.reporting import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "book.yml"

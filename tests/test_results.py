@@ -39,7 +39,7 @@ def test_bootstrap_correlation_recovers_a_monotone_relation():
 
 def test_scorecard_collects_results_and_refuses_missing_ones(tmp_path):
     out = tmp_path / "findings"
-    agreement = lg.book.findings.over_seeds(["reproduced"] * 3 + ["partly reproduced"])
+    agreement = lg.reporting.findings.over_seeds(["reproduced"] * 3 + ["partly reproduced"])
     two = _finding("b-two", "book/findings/two.md", our_value="0.5", seeds={"paper": agreement})
     two.estimator_modes["scale-free"] = "reproduced"
     lg.write_finding(two, out)

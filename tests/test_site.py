@@ -1,7 +1,7 @@
 """The static site draws offline in a real browser (scripts/check_site.py, headless Chromium).
 
 A tiny book (the real _config.yml, a markdown page with math, a MyST notebook drawing one
-altair chart through latentgeom.book.plots) is built with jupyter-book -W and must pass the check;
+altair chart through latentgeom.reporting.plots) is built with jupyter-book -W and must pass the check;
 hand-made broken pages must fail it. Without Chromium + chromedriver (scripts/setup-system.sh
 installs them) these tests skip, or fail under CI=1 / LATENTGEOM_REQUIRE_BROWSER=1.
 """
@@ -51,7 +51,7 @@ The curvature $\\kappa$ falls with relative depth.
 
 ```{code-cell} ipython3
 import pandas as pd
-from latentgeom.book import plots
+from latentgeom.reporting import plots
 
 frame = pd.DataFrame({"relative_depth": [0.0, 0.5, 1.0], "mapc": [1.0, 0.5, 0.25],
                       "model": ["a"] * 3, "layer": ["l0", "l1", "l2"]})

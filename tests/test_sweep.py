@@ -21,8 +21,8 @@ import pytest
 import latentgeom as lg
 from latentgeom import sweep
 from latentgeom.networks import model_cache
-from latentgeom.studies import curvature
-from latentgeom.studies import intrinsic_dimension as ida
+from latentgeom.chapters import curvature
+from latentgeom.chapters import intrinsic_dimension as ida
 
 from notebooks import execute
 
@@ -97,7 +97,7 @@ def test_plan_covers_the_intrinsic_dimension_page():
 
 
 def test_plan_covers_the_trajectories_page():
-    from latentgeom.studies import trajectories as tj
+    from latentgeom.chapters import trajectories as tj
 
     units = sweep.plan("tiny", ["trajectories"])
     runs = tj.run_grid(tj.trajectory_settings("tiny"))
@@ -124,7 +124,7 @@ def test_plan_covers_the_own_network_guide():
 
 
 def test_plan_covers_the_toroids_page():
-    from latentgeom.studies import landscapes
+    from latentgeom.chapters import landscapes
 
     [unit] = sweep.plan("tiny", ["landscapes"])
     values = sweep.page_parameters("findings/toroids-landscape.md")
@@ -291,7 +291,7 @@ def test_tiny_zoo_on_slurm_then_the_page_trains_nothing(slurm, caches, monkeypat
 
 
 def test_plan_covers_the_training_ladder():
-    from latentgeom.studies import ladder as ld
+    from latentgeom.chapters import ladder as ld
 
     units = sweep.plan("tiny", ["ladder"])
     trains = _trains(units)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from latentgeom.networks import symmetries as sym
-from latentgeom.studies.landscapes import angles, build, error
+from latentgeom.chapters.landscapes import angles, build, error
 
 
 def mlp(bias=False, bn=False):

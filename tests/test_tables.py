@@ -1,12 +1,12 @@
-"""lg.book.tables: tables shown with significant figures, not six decimals."""
+"""lg.reporting.tables: tables shown with significant figures, not six decimals."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from latentgeom.book.report import Checklist
-from latentgeom.book.tables import show, significant
+from latentgeom.reporting.report import Checklist
+from latentgeom.reporting.tables import show, significant
 
 
 @pytest.mark.parametrize("value,expected", [

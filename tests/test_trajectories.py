@@ -1,10 +1,10 @@
-"""latentgeom.studies.trajectories without training: the run grid, checkpoint steps, settings validation."""
+"""latentgeom.chapters.trajectories without training: the run grid, checkpoint steps, settings validation."""
 from __future__ import annotations
 
 import pytest
 
 from latentgeom.networks.training import steps_per_epoch
-from latentgeom.studies import trajectories as tj
+from latentgeom.chapters import trajectories as tj
 
 
 def test_default_grid_has_one_factor_variants_and_dense_early_checkpoints():

@@ -16,7 +16,7 @@ the jobs): :class:`Train` (train one configuration, with its checkpoints), :clas
 one). Each unit answers :meth:`done` by running its own cache lookup with computing switched
 off (:func:`latentgeom.storage.lookup_only`), so "done" means exactly "the page will find it".
 
-Registry: every study module in :mod:`latentgeom.studies` that defines
+Registry: every study module in :mod:`latentgeom.chapters` that defines
 ``work_units(preset: str) -> list[unit]`` is a chapter of the sweep (curvature, intrinsic
 dimension, the ladder, trajectories and the toroidal landscapes do); a new chapter registers
 by defining that function, built from the same preset helpers its pages call. Page
@@ -55,7 +55,7 @@ from .networks.data import load_tensors
 from .networks.training import TrainConfig, TrainedModel, load_checkpoint, train
 from .paths import model_cache_dir
 from .storage import CacheMiss, lookup_only
-from .studies.layerwise import GeometryConfig, dimension_profile, profile
+from .profiles import GeometryConfig, dimension_profile, profile
 from .validation import check_choice, check_int
 
 __all__ = ["EXECUTORS", "Computation", "Images", "Profile", "SweepReport", "Train", "chapters", "main", "page_parameters", "page_seeds", "plan",
@@ -207,7 +207,7 @@ class Computation:
     """A chapter's own cached computation, ``module.function(*args, **dict(kwargs))``: one job.
 
     For work that is not a :class:`Train` or a :class:`Profile` (the toroids chapter's
-    :func:`latentgeom.studies.landscapes.run` trains and measures its networks in one call).
+    :func:`latentgeom.chapters.landscapes.run` trains and measures its networks in one call).
     The function must cache everything it computes through :mod:`latentgeom.storage`, so that
     under :func:`~latentgeom.storage.lookup_only` a miss raises :class:`CacheMiss`: that is how
     :meth:`done` asks. The function is named, not held, so the unit pickles by name.
@@ -272,11 +272,11 @@ def _own_network_guide(preset: str) -> list:
 def chapters() -> dict[str, Callable[[str], list]]:
     """``{name: work_units}``: every study module that defines ``work_units(preset)``, and the
     pages without a preset (``getting-started``, ``measure-your-own-network``)."""
-    from . import studies
+    from . import chapters
 
     found = {"getting-started": _getting_started, "measure-your-own-network": _own_network_guide}
-    for info in sorted(pkgutil.iter_modules(studies.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{studies.__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(chapters.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{chapters.__name__}.{info.name}")
         fn = getattr(module, "work_units", None)
         if callable(fn):
             found[info.name.replace("_", "-")] = fn

@@ -3,7 +3,7 @@
 After Mao, Griniasty, Teoh, Ramesh, Yang, Transtrum, Sethna & Chaudhari, "The training process
 of many deep networks explores the same low-dimensional manifold", PNAS 2024 (arXiv 2305.01604).
 Used by the training-trajectories chapter (``book/findings/trajectories.md``, through
-:mod:`latentgeom.studies.trajectories`). Pure numpy/torch, float64 throughout.
+:mod:`latentgeom.chapters.trajectories`). Pure numpy/torch, float64 throughout.
 
 A model is its matrix of predicted class probabilities on a fixed probe set of N examples,
 ``p`` of shape [N, C] (rows on the simplex); M models stack to [M, N, C].

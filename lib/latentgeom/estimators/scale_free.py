@@ -29,7 +29,7 @@ Relations between the modes (tested in ``tests/test_scale_free.py``):
   paper mode averages over (m - d) normal directions and the robust mode takes the largest
   value, so ``paper ~ robust / (m - d)`` (the paper estimator's dilution, m = min(D, K)).
 
-Used by :func:`latentgeom.studies.layerwise.curvature_profile` (columns ``scale_free_M`` and
+Used by :func:`latentgeom.profiles.curvature_profile` (columns ``scale_free_M`` and
 ``bend_M``), every curvature finding page (the ``scale-free`` instrument) and the methods page
 "Scale-free curvature".
 """

@@ -8,7 +8,7 @@ Fashion-MNIST ResNet-18 keeps its 7x7 stride-2 stem, so 28x28 images reach ``lay
 cache like the library's own models, or loads a ``checkpoint`` (a ``state_dict`` file) instead.
 It lives beside ``training.py``, whose :func:`~latentgeom.networks.training.train` builds the
 library's own families by name; both return a :class:`TrainedModel`, so the cached
-:func:`latentgeom.studies.layerwise.profile` / ``dimension_profile`` take either.
+:func:`latentgeom.profiles.profile` / ``dimension_profile`` take either.
 :func:`as_trained` wraps any bare ``nn.Module`` the same way (cache key: its weights).
 
 Used by the book page "Measure your own network" (``book/guides/measure-your-own-network.md``).

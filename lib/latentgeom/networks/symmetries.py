@@ -3,7 +3,7 @@
 Used by the toroidal-landscape chapter (Pittorino, Ferraro, Perugini, Feinauer, Baldassi &
 Zecchina, "Deep networks on toroids: removing symmetries reveals the structure of flat regions
 in the landscape geometry", ICML 2022, arXiv:2202.03038): ``book/findings/toroids-landscape.md``
-through :mod:`latentgeom.studies.landscapes`.
+through :mod:`latentgeom.chapters.landscapes`.
 
 A network is an ``nn.Sequential`` of *stages*: a weight layer (``nn.Linear`` or ``nn.Conv2d``,
 with or without bias), optionally an ``nn.BatchNorm1d/2d`` right after it, then a positively

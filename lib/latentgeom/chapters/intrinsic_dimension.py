@@ -15,10 +15,10 @@ what the page needs twice or what a reader need not see:
   block analysis;
 - :func:`evaluate`: a run's numeric checks under thresholds the page fixes before the data
   are seen; :func:`over_runs`: per-run verdicts combined with
-  :func:`latentgeom.book.findings.over_seeds`, and the spread of the headline numbers;
+  :func:`latentgeom.reporting.findings.over_seeds`, and the spread of the headline numbers;
   :func:`write_findings`: the four result files;
 - :class:`IDSettings`: the chapter's scale per preset;
-- :func:`latentgeom.studies.layerwise.dimension_profile` (re-exported here): per-layer TwoNN
+- :func:`latentgeom.profiles.dimension_profile` (re-exported here): per-layer TwoNN
   of a trained model, cached on disk;
 - :func:`class_profiles` / :func:`average_over_classes`, :func:`hunchback_summary`,
   :func:`flatness`, :func:`last_hidden`: the numbers the verdicts are computed from.
@@ -37,15 +37,15 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm  # not tqdm.auto: its notebook bar warns without ipywidgets
 
-from ..book.findings import Finding, over_seeds, verdict, write_finding
-from ..book.statistics import bootstrap_correlation
+from ..reporting.findings import Finding, over_seeds, verdict, write_finding
+from ..reporting.statistics import bootstrap_correlation
 from ..estimators.intrinsic_dimension import twonn_block_analysis
 from ..networks.activations import extract
 from ..networks.data import load_tensors
 from ..networks.training import train
 from ..validation import check_choice, check_int, check_range
 from .curvature import label
-from .layerwise import dimension_profile
+from ..profiles import dimension_profile
 from .presets import PRESETS, Preset, get_preset, trajectory, with_overrides
 
 OUTPUT_LAYER = "logits"

@@ -30,17 +30,17 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # not tqdm.auto: its notebook bar warns without ipywidgets
 
-from ..estimators import curvature as curvature_estimator
-from ..estimators import intrinsic_dimension as id_estimator
-from ..estimators.curvature import MODES, CurvatureResult, mapc, min_neighbours
-from ..estimators.intrinsic_dimension import pca_id, twonn
-from ..estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
-from ..estimators.scale_free import RMSRadius, bending, neighbourhood_radius
-from ..networks.activations import extract, iter_layers
-from ..networks.external import as_trained
-from ..paths import model_cache_dir
-from ..storage import cached_frame, content_key
-from ..validation import resolve_device
+from .estimators import curvature as curvature_estimator
+from .estimators import intrinsic_dimension as id_estimator
+from .estimators.curvature import MODES, CurvatureResult, mapc, min_neighbours
+from .estimators.intrinsic_dimension import pca_id, twonn
+from .estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
+from .estimators.scale_free import RMSRadius, bending, neighbourhood_radius
+from .networks.activations import extract, iter_layers
+from .networks.external import as_trained
+from .paths import model_cache_dir
+from .storage import cached_frame, content_key
+from .validation import resolve_device
 
 
 @dataclass(frozen=True)

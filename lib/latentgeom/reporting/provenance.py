@@ -3,7 +3,7 @@ each stage took.
 
 Every rendered page shows it in a footer (the book's local Sphinx extension ``_ext/book_html.py``
 calls :func:`build_provenance` and :func:`page_preset`), and every finding result file carries
-it (:func:`latentgeom.book.findings.write_finding`), so the scorecard can say where each number
+it (:func:`latentgeom.reporting.findings.write_finding`), so the scorecard can say where each number
 came from.
 """
 from __future__ import annotations

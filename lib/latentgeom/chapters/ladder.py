@@ -19,10 +19,10 @@ toward the paper's value as test accuracy rises.
   over the ladder's checkpoints;
 - :func:`charts`, :func:`write_result`: the page's charts and its result file.
 
-Definitions reused from the finding pages: :func:`latentgeom.studies.curvature.shape_metrics`
-(curvature 1: ``final_ratio``, ``plateau_spread``), :func:`latentgeom.studies.curvature.gap_table`
+Definitions reused from the finding pages: :func:`latentgeom.chapters.curvature.shape_metrics`
+(curvature 1: ``final_ratio``, ``plateau_spread``), :func:`latentgeom.chapters.curvature.gap_table`
 (curvature 3: normalised gap), the within-model Spearman of TwoNN ID against MAPC over latent
-layers (curvature 4), :func:`latentgeom.studies.intrinsic_dimension.hunchback_summary` on
+layers (curvature 4), :func:`latentgeom.chapters.intrinsic_dimension.hunchback_summary` on
 class-averaged profiles (intrinsic dimension 1: ``rise``, ``fall``) and the last hidden layer's
 ID on mixed-class images (intrinsic dimension 3). Papers: Kaufman & Azencot, "Data
 representations' study of latent image manifolds", ICML 2023 (arXiv 2305.19730); Ansuini, Laio,
@@ -39,15 +39,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ..book.provenance import StageClock
-from ..book.statistics import bootstrap_correlation
+from ..reporting.provenance import StageClock
+from ..reporting.statistics import bootstrap_correlation
 from ..estimators.curvature import MODES
 from ..networks.data import load_tensors
 from ..validation import check_choice, check_int, check_range
 from .curvature import gap_table, label, profile_models, shape_metrics
 from .intrinsic_dimension import (IDSettings, average_over_classes, class_images, class_profiles,
                                   dimension_profile, hunchback_summary, id_settings, last_hidden_layer)
-from .layerwise import GeometryConfig
+from ..profiles import GeometryConfig
 from .presets import Preset, get_preset, sample_images, trajectory, with_overrides
 
 #: Prefix of the scale-free curvature columns of a profile (reported when present, never required).
@@ -191,7 +191,7 @@ def model_statistics(profile: pd.DataFrame, id_profile: pd.DataFrame, last_hidde
     """Every headline statistic of one model (one checkpoint of one family).
 
     ``profile`` is its curvature profile (:func:`latentgeom.profile`), ``id_profile`` its
-    class-averaged ID profile (:func:`latentgeom.studies.intrinsic_dimension.average_over_classes`),
+    class-averaged ID profile (:func:`latentgeom.chapters.intrinsic_dimension.average_over_classes`),
     ``last_hidden_id`` the TwoNN ID of its last hidden layer on mixed-class images. Curvature
     columns are suffixed by the mode (``final_ratio_paper``) or the scale-free column name.
     """
@@ -456,7 +456,7 @@ def checks(table: pd.DataFrame, mode: str = "paper") -> dict[str, bool]:
 def charts(stats: pd.DataFrame, mode: str = "paper", headlines: Sequence[Headline] = HEADLINES) -> list:
     """One chart per headline statistic: its value against test accuracy, a line per family
     through its checkpoints, the paper's value (range) as horizontal rules."""
-    from ..book.plots import reference_chart
+    from ..reporting.plots import reference_chart
 
     out = []
     for h in headlines:
@@ -479,7 +479,7 @@ def write_result(ladder: Ladder, measurements: Measurements, table: pd.DataFrame
     ``correlations`` (:func:`relation_correlations`) and the stage timings;
     ``estimator_modes`` the verdict under every mode measured.
     """
-    from ..book.findings import Finding, verdict, write_finding
+    from ..reporting.findings import Finding, verdict, write_finding
 
     primary = ladder.settings.modes[0]
     modes = {m: verdict(c) for m, c in checks_by_mode.items()}

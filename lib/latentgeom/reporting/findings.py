@@ -1,7 +1,7 @@
 """Finding results and verdicts: what every finding page ends with.
 
 Every finding page ends with :func:`write_finding`, which stores one JSON file under
-``results_dir()/findings``; the scorecard (:mod:`latentgeom.book.scorecard`) collects them
+``results_dir()/findings``; the scorecard (:mod:`latentgeom.reporting.scorecard`) collects them
 with :func:`load_findings`.
 Verdicts come from numeric checks defined in the notebook before the data are looked at
 (:func:`verdict`), never from hand-written strings.

@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from ..book.findings import UNSTABLE, Finding, checks_frame, over_seeds, verdict, write_finding
-from ..book.provenance import StageClock
+from ..reporting.findings import UNSTABLE, Finding, checks_frame, over_seeds, verdict, write_finding
+from ..reporting.provenance import StageClock
 from ..estimators.curvature import MODES
 from ..networks.models import MODELS
 from ..networks.training import load_checkpoint, train
 from ..validation import check_choice, check_int
-from .layerwise import profile
+from ..profiles import profile
 from .presets import get_preset, sample_images, trajectory
 
 #: Per-mode quantities of a profile (column ``f"{q}_{mode}"``); ``scale_free`` and ``bend`` are
@@ -259,7 +259,7 @@ class SeedRuns:
 
     ``profiles`` run name -> wide profiles; ``checks`` (run, instrument) -> named checks;
     ``numbers`` one row per run x instrument with the headline statistics; ``agreement``
-    instrument -> :class:`~latentgeom.book.findings.SeedAgreement`; ``spread``
+    instrument -> :class:`~latentgeom.reporting.findings.SeedAgreement`; ``spread``
     ``"<headline> (<instrument>)"`` -> [min, max] over the runs.
     """
 
@@ -446,7 +446,7 @@ def attribution(modes: dict) -> str:
 
 
 def record(study: Study, runs: SeedRuns, *, ours: dict | None = None) -> Finding:
-    """Write the page's :class:`~latentgeom.book.findings.Finding` (one call in a hidden cell)
+    """Write the page's :class:`~latentgeom.reporting.findings.Finding` (one call in a hidden cell)
     and print its summary: verdicts under every instrument over all runs, seed agreement,
     the headline spread, the first run's paper checks."""
     meta = PAGES[study.page]

@@ -7,7 +7,7 @@ takes the preset name as a papermill parameter and can override single fields.
 
 All notebooks train through :func:`latentgeom.training.train`, so a model trained by one
 notebook is read from the model cache by the next. Curvature profiles are cached the same way
-(:func:`latentgeom.studies.layerwise.profile`), keyed by the model's config, epoch, the sample
+(:func:`latentgeom.profiles.profile`), keyed by the model's config, epoch, the sample
 and the geometry settings.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 
 from ..networks.data import load_tensors
 from ..networks.training import TrainConfig, TrainedModel, load_checkpoint, train
-from .layerwise import GeometryConfig
+from ..profiles import GeometryConfig
 
 Settings = TypeVar("Settings")
 

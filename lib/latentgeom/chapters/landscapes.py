@@ -687,7 +687,7 @@ def write_findings(notebook: str, settings: LandscapeSettings, parameters: dict,
                    our_values: dict, seconds: float) -> list:
     """Write the chapter's five result files (``toroids-<k>-<slug>``); ``checks``, ``ours`` and
     ``our_values`` are keyed by claim number 1..5. Returns the written paths."""
-    from ..book.findings import Finding, verdict, write_finding
+    from ..reporting.findings import Finding, verdict, write_finding
 
     paths = []
     for k in range(1, 6):

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ..book.findings import Finding, verdict, write_finding
+from ..reporting.findings import Finding, verdict, write_finding
 from ..estimators import prediction_space as ps
 from ..networks.data import DATASETS, load_tensors
 from ..networks.training import TrainConfig, load_step, steps_per_epoch, train
