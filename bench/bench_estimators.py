@@ -1,7 +1,7 @@
 """Benchmark latentgeom's estimators against straightforward references (``make bench``).
 
 - MAPC "paper" mode: the library's batched torch engine (:func:`latentgeom.mapc`) against
-  :func:`latentgeom.estimators.curvature.paper_reference`, a per-point numpy port (SVD of the
+  `paper_reference` (bench/reference.py), a per-point numpy port (SVD of the
   D x K frame, explicit design, ``numpy.linalg.pinv``, ``eigvalsh`` per normal direction), run
   with ONE BLAS thread (threadpoolctl), same inputs, same ``rcond``, float64, on the shapes
   real layers have (n points, K neighbours, D, d):
@@ -38,7 +38,9 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,12 +49,15 @@ from threadpoolctl import threadpool_limits
 import latentgeom as lg
 from latentgeom import synthetic
 from latentgeom.reporting.provenance import StageClock
-from latentgeom.estimators.curvature import mapc, paper_reference
+from latentgeom.estimators.curvature import mapc
 from latentgeom.estimators.intrinsic_dimension import twonn
 from latentgeom.estimators.neighbourhoods import knn_neighbourhoods, svd_perturbations
 from latentgeom.networks.activations import extract
 from latentgeom.paths import results_dir
 from latentgeom.storage import atomic_write
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/reference.py, also when loaded by path
+from reference import paper_reference  # noqa: E402  (the per-point numpy port, shared with the tests)
 
 RCOND = 1e-6
 TARGET_REL_DIFF = 1e-6

@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from latentgeom import synthetic
-from latentgeom.estimators.curvature import CurvatureResult, mapc, paper_reference
+from latentgeom.estimators.curvature import CurvatureResult, mapc
 from latentgeom.estimators.neighbourhoods import knn_neighbourhoods
 
-from curvatures import assert_same_curvatures
+from curvatures import assert_same_curvatures, paper_reference
 
 
 def _frame(D, k, rng):
@@ -177,8 +177,8 @@ def test_paper_rank_deficient_design_equals_numpy(rcond):
 def _routes_taken(monkeypatch, force_cholesky_failure: bool = False):
     """Record which solve routes the paper fit takes (the engine's internal dispatch); with
     ``force_cholesky_failure``, every Cholesky factorisation reports a breakdown."""
-    from latentgeom.estimators import curvature
-    taken, original = set(), curvature._solve_per_route
+    from latentgeom.estimators import pseudo_inverse
+    taken, original = set(), pseudo_inverse.solve_per_route
 
     def recording(gram, rcond, solve):
         def recorded(route, idx, factor):
@@ -188,7 +188,7 @@ def _routes_taken(monkeypatch, force_cholesky_failure: bool = False):
                 factor = (L_inv * np.nan, torch.ones_like(failed))
             return solve(route, idx, factor)
         return original(gram, rcond, recorded)
-    monkeypatch.setattr(curvature, "_solve_per_route", recording)
+    monkeypatch.setattr(pseudo_inverse, "solve_per_route", recording)
     return taken
 
 
@@ -228,13 +228,13 @@ def _design(n, K, d, spread, seed, tilt=None):
     """Tangent coordinates [n, K, d] with per-axis spreads (badly scaled when they differ),
     normal coordinates [n, K, 4], and the explicit paper design [n, K, P]. With ``tilt``, the
     second axis is the first plus ``tilt`` times its own: ill conditioned at any scaling."""
-    from latentgeom.estimators.curvature import _quadratic_columns
+    from latentgeom.estimators.quadratic_design import quadratic_columns
     g = torch.Generator().manual_seed(seed)
     u = torch.randn(n, K, d, generator=g, dtype=torch.float64) * torch.tensor(spread, dtype=torch.float64)
     if tilt is not None:
         u[..., 1] = u[..., 0] + tilt * u[..., 1]
     f = torch.randn(n, K, 4, generator=g, dtype=torch.float64)
-    quad = _quadratic_columns(u)
+    quad = quadratic_columns(u)
     return u, quad, f, torch.cat([u, quad], -1)
 
 
@@ -245,7 +245,7 @@ def test_paper_fit_routes_equal_numpy_pinv(rcond, K, monkeypatch):
     from well conditioned to badly scaled (cond ~1e14, ~1e2 with unit-norm columns) and ill
     conditioned at any scaling (nearly collinear axes, where Cholesky would lose digits: QR or
     the SVD must serve them), with the point itself and a copy among the wide designs' rows."""
-    from latentgeom.estimators import curvature
+    from latentgeom.estimators import pseudo_inverse as pinv
     taken = _routes_taken(monkeypatch)
     for spread, tilt in (([1.0, 1.0, 1.0], None), ([1.0, 0.3, 0.1], None), ([1.0, 1e-2, 3e-3], None),
                          ([1.0, 1.0, 1e-7], None), ([1e-5, 1e-5, 1e-5], None), ([1.0, 1.0, 1.0], 1e-3)):
@@ -255,9 +255,9 @@ def test_paper_fit_routes_equal_numpy_pinv(rcond, K, monkeypatch):
             u[:, 4], quad[:, 4], phi[:, 4], f[:, 4] = u[:, 2], quad[:, 2], phi[:, 2], f[:, 2]  # a copy
             copies = torch.ones(12, K, dtype=torch.float64)
             copies[:, [0, 4]], copies[:, 2] = 0, 2
-            ours = curvature._fit_wide(u, quad, f, copies, rcond)
+            ours = pinv.fit_wide(u, quad, f, copies, rcond)
         else:
-            ours = curvature._fit_tall(phi, f, rcond, first=3)
+            ours = pinv.fit_tall(phi, f, rcond, first=3)
         ref = np.stack([np.linalg.pinv(p, rcond=rcond) @ b for p, b in zip(phi.numpy(), f.numpy())])[:, 3:]
         np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max(),
                                    err_msg=f"spread {spread}, tilt {tilt}, routes {sorted(taken)}")
@@ -279,19 +279,19 @@ def test_certified_routes_are_never_wrong():
     the Gram eigenvalues) only ever send a point where the eigenvalues allow (QR: every
     singular value kept; Cholesky: also the Gram matrix with a unit diagonal well
     conditioned), and they do decide the well-conditioned ones, badly scaled ones included."""
-    from latentgeom.estimators import curvature
+    from latentgeom.estimators import pseudo_inverse as pinv
     for rcond in (1e-15, 1e-6, 1e-4, 1e-2):
         for spread in ([1.0, 1.0, 1.0], [1.0, 0.3, 0.1], [1.0, 1e-2, 3e-3], [1.0, 1.0, 1e-4], [1.0, 1.0, 1e-7]):
             _, _, _, phi = _design(50, 30, 3, spread, seed=1)
             gram = phi.mT @ phi
-            cholesky, qr, _, _ = curvature._certified_routes(gram, rcond)
-            routes = curvature._fit_routes(torch.linalg.eigvalsh(gram), rcond)
+            cholesky, qr, _, _ = pinv.certified_routes(gram, rcond)
+            routes = pinv.fit_routes(torch.linalg.eigvalsh(gram), rcond)
             all_kept = torch.zeros(50, dtype=torch.bool)
             for route in ("cholesky", "qr"):
                 if route in routes:
                     all_kept[routes[route]] = True
-            scaled = torch.linalg.eigvalsh(curvature._unit_diagonal(gram)[0])
-            conditioned = scaled[:, 0] >= curvature.GRAM_MIN_KEPT * scaled[:, -1]
+            scaled = torch.linalg.eigvalsh(pinv.unit_diagonal(gram)[0])
+            conditioned = scaled[:, 0] >= pinv.GRAM_MIN_KEPT * scaled[:, -1]
             where = f"rcond {rcond}, spread {spread}"
             assert not bool((cholesky & ~(all_kept & conditioned)).any()), where
             assert not bool((qr & ~all_kept).any()), where
@@ -349,14 +349,14 @@ def test_robust_neighbour_order_does_not_matter():
 
 
 def test_distinct_rows_counts_copies_and_drops_the_point_itself():
-    from latentgeom.estimators.curvature import _distinct_rows
+    from latentgeom.estimators.quadratic_design import distinct_rows
     delta = torch.randn(2, 6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     delta[0, 0] = 0  # the point itself
     delta[0, 3] = delta[0, 1]
     delta[0, 5] = delta[0, 1]  # three copies of row 1
     delta[1, 4] = 0
     delta[1, 2] = delta[1, 2] + 1e-15 * delta[1, 2]  # no copy of anything
-    np.testing.assert_array_equal(_distinct_rows(delta).numpy(), [[0, 3, 1, 0, 1, 0], [1, 1, 1, 1, 0, 1]])
+    np.testing.assert_array_equal(distinct_rows(delta).numpy(), [[0, 3, 1, 0, 1, 0], [1, 1, 1, 1, 0, 1]])
 
 
 @pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-7), (torch.float32, 2e-3)])
@@ -376,13 +376,13 @@ def test_robust_unchanged_by_an_isometric_embedding_in_more_dimensions_than_neig
 def test_paper_failed_cholesky_falls_back_to_qr(K, monkeypatch):
     """A Cholesky factorisation that fails despite the eigenvalues (round-off) is solved by QR,
     with numpy's answer: forced here by reporting every factorisation as failed."""
-    from latentgeom.estimators import curvature
+    from latentgeom.estimators import pseudo_inverse as pinv
     taken = _routes_taken(monkeypatch, force_cholesky_failure=True)
     u, quad, f, phi = _design(12, K, 3, [1.0, 0.3, 0.1], seed=K)
     if K < 9:
-        ours = curvature._fit_wide(u, quad, f, torch.ones(12, K, dtype=torch.float64), 1e-10)
+        ours = pinv.fit_wide(u, quad, f, torch.ones(12, K, dtype=torch.float64), 1e-10)
     else:
-        ours = curvature._fit_tall(phi, f, 1e-10, first=3)
+        ours = pinv.fit_tall(phi, f, 1e-10, first=3)
     ref = np.stack([np.linalg.pinv(p, rcond=1e-10) @ b for p, b in zip(phi.numpy(), f.numpy())])[:, 3:]
     np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
     assert "cholesky" in taken, f"routes taken {sorted(taken)}"
