@@ -7,13 +7,14 @@ torch traceback or, worse, a silently wrong number.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["all_finite", "as_tensor", "check_choice", "check_finite", "check_int", "check_ndim",
-           "check_range", "resolve_device", "tensor_is_finite"]
+__all__ = ["Parameter", "as_tensor", "check_choice", "check_finite", "check_int", "check_ndim",
+           "check_parameters", "check_range", "resolve_device", "tensor_is_finite"]
 
 
 def resolve_device(device: str | torch.device | None = "auto", like: torch.Tensor | None = None) -> torch.device:
@@ -171,16 +172,95 @@ def check_choice(value, name: str, choices: Iterable) -> Any:
     return value
 
 
-def all_finite(value) -> bool:
-    """True when every number in a nested structure of dicts/lists is finite (None counts as not)."""
-    if isinstance(value, Mapping):
-        return all(all_finite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(all_finite(v) for v in value)
-    if value is None:
-        return False
-    if isinstance(value, (bool, np.bool_, str)):
-        return True
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return bool(np.isfinite(value))
-    return True
+@dataclass(frozen=True)
+class Parameter:
+    """What a page parameter (or any setting) accepts: one clear error names it when it does not.
+
+    Attributes
+    ----------
+    kind : {"int", "float", "str", "bool", "ints", "strs", "floats"}
+        A number, a name, a flag, or a list of them (``"ints"``: a list of integers).
+    minimum, maximum : float, optional
+        Inclusive bounds of a number (of every element of a list).
+    choices : tuple, optional
+        The accepted values (of every element of a list).
+    optional : bool
+        ``None`` is accepted (on the book's pages: "the preset's value").
+    help : str
+        What it sets, for the error message and the page's parameters cell.
+    """
+
+    kind: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple | None = None
+    optional: bool = False
+    help: str = ""
+
+    def __post_init__(self):
+        if self.kind not in _KINDS:
+            raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {self.kind!r}")
+
+    def check(self, name: str, value):
+        """``value`` in its canonical type (ints as int, lists as tuples); ``ValueError`` naming
+        ``name`` and what is accepted otherwise."""
+        if value is None:
+            if self.optional:
+                return None
+            raise ValueError(f"{name} must be {self.describe()}, got None")
+        if self.kind in ("ints", "strs", "floats"):
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+                raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+            return tuple(self._one(name, v) for v in value)
+        return self._one(name, value)
+
+    def _one(self, name: str, value):
+        kind = self.kind.rstrip("s") if self.kind != "strs" else "str"
+        try:
+            if kind == "int":
+                value = check_int(value, name)
+            elif kind == "float":
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                    raise ValueError
+                value = float(value)
+                if not math.isfinite(value):
+                    raise ValueError
+            elif kind == "bool":
+                if not isinstance(value, (bool, np.bool_)):
+                    raise ValueError
+                value = bool(value)
+            elif not isinstance(value, str):
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{name} must be {self.describe()}, got {value!r}") from None
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum) \
+                or (self.choices is not None and value not in self.choices):
+            raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+        return value
+
+    def describe(self) -> str:
+        """``"an integer >= 1, or None"`` and the like."""
+        noun = _KINDS[self.kind]
+        if self.choices is not None:
+            text = f"one of {list(self.choices)}" if self.kind in ("int", "str", "float") else \
+                f"{noun} from {list(self.choices)}"
+        else:
+            bounds = [f">= {self.minimum:g}" if self.minimum is not None else "",
+                      f"<= {self.maximum:g}" if self.maximum is not None else ""]
+            text = " ".join([noun] + [b for b in bounds if b]).replace("= 0 <", "= 0 and <")
+        return text + (", or None (the preset's value)" if self.optional else "")
+
+
+_KINDS = {"int": "an integer", "float": "a number", "str": "a name", "bool": "True or False",
+          "ints": "a non-empty list of integers", "floats": "a non-empty list of numbers",
+          "strs": "a non-empty list of names"}
+
+
+def check_parameters(values: Mapping[str, Any], accepted: Mapping[str, Parameter], *,
+                     where: str = "parameters") -> dict[str, Any]:
+    """Every value checked against its :class:`Parameter` (canonical types back); a name that
+    is not accepted raises ``ValueError`` naming it and listing the accepted ones."""
+    unknown = sorted(set(values) - set(accepted))
+    if unknown:
+        raise ValueError(f"unknown {where} {unknown}; accepted: {sorted(accepted)}")
+    return {name: accepted[name].check(name, value) for name, value in values.items()}

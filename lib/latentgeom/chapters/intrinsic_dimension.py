@@ -46,7 +46,8 @@ from ..networks.training import train
 from ..validation import check_choice, check_int, check_range
 from .curvature import label
 from ..profiles import dimension_profile
-from .presets import PRESETS, Preset, get_preset, trajectory, with_overrides
+from .presets import PRESETS, Preset, get_preset, trajectory
+from .protocol import with_overrides
 
 OUTPUT_LAYER = "logits"
 

@@ -48,7 +48,8 @@ from .curvature import gap_table, label, profile_models, shape_metrics
 from .intrinsic_dimension import (IDSettings, average_over_classes, class_images, class_profiles,
                                   dimension_profile, hunchback_summary, id_settings, last_hidden_layer)
 from ..profiles import GeometryConfig
-from .presets import Preset, get_preset, sample_images, trajectory, with_overrides
+from .presets import Preset, get_preset, sample_images, trajectory
+from .protocol import with_overrides
 
 #: Prefix of the scale-free curvature columns of a profile (reported when present, never required).
 SCALE_FREE_PREFIX = "scale_free_"

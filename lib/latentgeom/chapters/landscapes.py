@@ -42,7 +42,7 @@ from ..networks.data import load_tensors
 from ..paths import model_cache_dir
 from ..storage import atomic_write, cached_frame, content_key, refuse_if_cache_only
 from ..validation import check_choice, check_int, check_range
-from .presets import with_overrides
+from .protocol import with_overrides
 
 ARCHITECTURES = ("mlp", "cnn", "binary_mlp")
 PATH_KINDS = ("geodesic", "linear")

@@ -12,16 +12,15 @@ and the geometry settings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from ..networks.data import load_tensors
 from ..networks.training import TrainConfig, TrainedModel, load_checkpoint, train
 from ..profiles import GeometryConfig
-
-Settings = TypeVar("Settings")
+from ..units import Images
+from .protocol import PresetTable
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class Preset:
         return GeometryConfig(q=self.q, id_resamples=self.id_resamples, device=self.device, **overrides)
 
 
-PRESETS: dict[str, Preset] = {
+PRESETS: PresetTable[Preset] = PresetTable("preset", {
     "tiny": Preset(
         name="tiny", dataset="fashion-mnist", architectures=("plain_cnn", "vgg_small", "resnet_small"),
         widths=(4, 6), train=dict(n_train=512, epochs=2, n_test=500), checkpoint_epochs=(1,),
@@ -111,21 +110,7 @@ PRESETS: dict[str, Preset] = {
                    augment=True),
         checkpoint_epochs=(10, 25, 50, 100), mixup_architecture="resnet50",
         n_points=5000, q=10, id_resamples=10),
-}
-
-
-def with_overrides(settings: Settings, what: str, **overrides) -> Settings:
-    """A copy of the frozen dataclass ``settings`` with single fields replaced.
-
-    ``None`` values keep the field (so a notebook parameter left at ``None`` means "the
-    preset's"); unknown field names raise ``ValueError`` listing the valid ones. Used for
-    presets and for every chapter's own per-preset settings.
-    """
-    valid = {f.name for f in fields(settings)} - {"name"}
-    unknown = set(overrides) - valid
-    if unknown:
-        raise ValueError(f"unknown {what} field(s) {sorted(unknown)}; valid: {sorted(valid)}")
-    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+})
 
 
 def get_preset(name: str, **overrides) -> Preset:
@@ -133,14 +118,17 @@ def get_preset(name: str, **overrides) -> Preset:
 
     ``get_preset("default", n_points=1000)``; unknown names or fields raise ValueError.
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return with_overrides(PRESETS[name], "preset", **overrides)
+    return PRESETS(name, **overrides)
 
 
 def sample_images(preset: Preset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n_points`` training images whose geometry is measured (not chosen per class)."""
     return load_tensors(preset.dataset, split="train", n=preset.n_points, seed=seed)
+
+
+def sample(preset: Preset, seed: int = 0) -> Images:
+    """:func:`sample_images` described as a work unit's image sample (the same images)."""
+    return Images(preset.dataset, n=preset.n_points, seed=seed)
 
 
 def trajectory(config: TrainConfig, *, device: str = "auto") -> list[TrainedModel]:

@@ -36,7 +36,7 @@ from ..estimators import prediction_space as ps
 from ..networks.data import DATASETS, load_tensors
 from ..networks.training import TrainConfig, load_step, steps_per_epoch, train
 from ..validation import check_choice, check_int, resolve_device
-from .presets import with_overrides
+from .protocol import with_overrides
 
 #: What may differ between two runs of the grid (the columns of :func:`run_frame`).
 FACTORS = ("architecture", "width", "optimizer", "weight_decay", "augmentation", "seed", "initialisation")

@@ -14,12 +14,11 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..estimators.curvature import MODES
 from ..paths import results_dir
 from ..storage import atomic_write
 from .provenance import build_provenance
@@ -96,24 +95,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def by_mode(fn: Callable[[str], object], modes: Sequence[str] = MODES) -> dict[str, object]:
-    """``{mode: fn(mode)}``: the estimator-mode loop every finding runs."""
-    return {mode: fn(mode) for mode in modes}
-
-
-def mode_verdicts(checks: Mapping[str, Mapping[str, bool]]) -> dict[str, str]:
-    """``{mode: verdict(checks[mode])}``."""
-    return {mode: verdict(c) for mode, c in checks.items()}
-
-
-def survives(modes: Mapping[str, str], primary: str = "paper", better: str = "robust") -> str:
-    """One sentence: does the primary-mode verdict survive the better estimator?"""
-    a, b = modes[primary], modes[better]
-    if a == b:
-        return f"The verdict survives the {better} estimator ({better}: {b})."
-    return f"The verdict changes under the {better} estimator ({primary}: {a}; {better}: {b})."
-
-
 def checks_frame(checks: Mapping[str, Mapping[str, bool]]) -> pd.DataFrame:
     """Checks of every mode side by side (rows: check, columns: mode)."""
     return pd.DataFrame({mode: dict(c) for mode, c in checks.items()})
@@ -140,6 +121,7 @@ class Finding:
     our_value: str = ""        # our headline number at this run's scale (scorecard column)
     summary: str = ""
     seconds: float | None = None
+    timings: dict = field(default_factory=dict)  # wall seconds per stage of the page (training, profiles, ...)
     written_at: str = ""
     provenance: dict = field(default_factory=dict)  # commit, date, machine, preset: filled by write_finding
 
