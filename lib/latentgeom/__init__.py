@@ -21,6 +21,7 @@ from .reporting import plots
 from .reporting.findings import Finding, load_findings, verdict, write_finding
 from .reporting.scorecard import scorecard, scorecard_html
 from .reporting.statistics import Correlation, bootstrap_correlation
+from .reporting.tables import show
 from .estimators import (MODES, CurvatureResult, TwoNNResult, continuous_svd_perturbations, knn_neighbourhoods,
                          mapc, pca_id, svd_perturbations, twonn, twonn_block_analysis)
 from .estimators.prediction_space import InPCA, bhattacharyya, inpca
@@ -42,7 +43,7 @@ __all__ = [
     "build_model", "continuous_svd_perturbations", "curvature_gap", "curvature_profile", "dimension_profile",
     "estimators", "extract", "get_preset", "inpca", "iter_layers", "knn_neighbourhoods", "layer_dimensions",
     "load_checkpoint", "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots",
-    "profile", "resolve_device", "sample_images", "scale_free_mapc", "scorecard", "scorecard_html", "storage",
+    "profile", "resolve_device", "sample_images", "scale_free_mapc", "scorecard", "scorecard_html", "show", "storage",
     "chapters", "svd_perturbations", "sweep", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis",
     "validation", "verdict",
     "write_finding",
