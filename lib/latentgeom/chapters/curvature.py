@@ -34,7 +34,7 @@ from ..networks.models import MODELS
 from ..networks.training import load_checkpoint, train
 from ..validation import check_choice, check_int
 from ..profiles import profile
-from .presets import get_preset, sample_images, trajectory
+from .presets import get_preset, label, sample_images, trajectory
 
 #: Per-mode quantities of a profile (column ``f"{q}_{mode}"``); ``scale_free`` and ``bend`` are
 #: the dimensionless curvatures of :mod:`latentgeom.estimators.scale_free`.
@@ -49,14 +49,6 @@ QUANTITY_TITLES = {
 }
 #: Fewest image-sample points per seed: TwoNN and the robust input-layer fit need a few dozen.
 MIN_POINTS = 40
-
-
-def label(config, epoch: int | None = None) -> str:
-    """A short model name for charts: ``"vgg_small w16"`` (``" @ep2"`` for a checkpoint)."""
-    text = f"{config.model} w{config.width}"
-    if epoch is not None and epoch != config.epochs:
-        text += f" @ep{epoch}"
-    return text
 
 
 def profile_models(trained: Iterable, images, geometry, *, labels: Sequence[str] | None = None,

@@ -44,7 +44,7 @@ from ..networks.activations import extract
 from ..networks.data import load_tensors
 from ..networks.training import train
 from ..validation import check_choice, check_int, check_range
-from .curvature import label
+from .presets import label
 from ..profiles import dimension_profile
 from .presets import PRESETS, Preset, get_preset, trajectory
 from .protocol import with_overrides

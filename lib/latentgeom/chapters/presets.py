@@ -136,3 +136,11 @@ def trajectory(config: TrainConfig, *, device: str = "auto") -> list[TrainedMode
     final = train(config, device=device)
     epochs = sorted(set(config.checkpoint_epochs) - {config.epochs})
     return [load_checkpoint(config, e, device=device) for e in epochs] + [final]
+
+
+def label(config, epoch: int | None = None) -> str:
+    """A short model name for charts: ``"vgg_small w16"`` (``" @ep2"`` for a checkpoint)."""
+    text = f"{config.model} w{config.width}"
+    if epoch is not None and epoch != config.epochs:
+        text += f" @ep{epoch}"
+    return text
