@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         print(f"unknown command {argv[0]!r}; choose one of {COMMANDS}", file=sys.stderr)
         return 2
-    from .sweep import main as sweep_main
+    from .sweep.cli import main as sweep_main
 
     return sweep_main(argv[1:])
 

@@ -1,12 +1,20 @@
-"""Study code of the book's chapters, one module per paper, on top of shared pieces.
+"""The book's chapters, one per paper, all written in one protocol (:mod:`.protocol`).
 
-- :mod:`.presets`: the scale of every page (``tiny``, ``default``, ``paper``) and the model zoo;
-- :mod:`.curvature`: Kaufman & Azencot (ICML 2023), the curvature chapter;
+- :mod:`.protocol`: claims, pages, settings per preset, the study a page runs and its result files;
+- :mod:`.presets`: the scale of every page (``tiny``, ``default``, ``paper``) and the shared model zoo;
+- :mod:`.curvature` (with :mod:`.curvature_claims` and :mod:`.curvature_shapes`): Kaufman &
+  Azencot (ICML 2023), the curvature chapter;
 - :mod:`.intrinsic_dimension`: Ansuini et al. (NeurIPS 2019), the intrinsic-dimension chapter;
 - :mod:`.ladder`: the training ladder (every finding's headline statistic along training);
 - :mod:`.trajectories`: Mao et al. (PNAS 2024), the training-trajectories chapter;
-- :mod:`.landscapes`: Pittorino et al. (ICML 2022), the loss-landscapes-on-toroids chapter.
-"""
-from . import curvature, intrinsic_dimension, ladder, landscapes, presets, trajectories
+- :mod:`.toroids`: Pittorino et al. (ICML 2022), the loss-landscapes-on-toroids chapter;
+- :mod:`.getting_started` and :mod:`.own_network`: the two pages without a paper claim.
 
-__all__ = ["curvature", "intrinsic_dimension", "ladder", "landscapes", "presets", "trajectories"]
+Chapters import the layers below them (units, profiles, networks, estimators, reporting) and
+never the sweep; the sweep finds them by their ``PAGES``.
+"""
+from . import curvature, getting_started, intrinsic_dimension, ladder, landscapes, own_network, presets, protocol
+from . import trajectories
+
+__all__ = ["curvature", "getting_started", "intrinsic_dimension", "ladder", "landscapes", "own_network", "presets",
+           "protocol", "trajectories"]

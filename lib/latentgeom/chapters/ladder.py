@@ -44,7 +44,7 @@ from ..reporting.statistics import bootstrap_correlation
 from ..estimators.curvature import MODES
 from ..networks.data import load_tensors
 from ..validation import check_choice, check_int, check_range
-from .curvature import gap_table, profile_models, shape_metrics
+from .curvature_shapes import gap_table, profile_models, shape_metrics
 from .presets import label
 from .intrinsic_dimension import (IDSettings, average_over_classes, class_images, class_profiles,
                                   dimension_profile, hunchback_summary, id_settings, last_hidden_layer)
