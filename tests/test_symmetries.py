@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from latentgeom.networks import symmetries as sym
-from latentgeom.chapters.landscapes import angles, build, error
+from latentgeom.networks.toroid_networks import build, error
+from latentgeom.networks.weight_space import angles
 
 
 def mlp(bias=False, bn=False):

@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import tempfile
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,8 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["CacheMiss", "atomic_write", "cache_only", "cached_frame", "content_key", "file_lock", "lookup_only",
-           "refuse_if_cache_only"]
+__all__ = ["CacheMiss", "atomic_write", "cache_only", "cached_frame", "cached_state", "content_key", "file_lock",
+           "lookup_only", "refuse_if_cache_only"]
 
 #: Set inside :func:`lookup_only`: a miss raises instead of computing.
 _LOOKUP_ONLY: ContextVar[bool] = ContextVar("latentgeom_lookup_only", default=False)
@@ -59,7 +60,7 @@ def cache_only(kind: str = "frame") -> bool:
 def refuse_if_cache_only(kind: str, what: str, where=None) -> None:
     """Raise :class:`CacheMiss` for the missing entry ``what`` (found in no cache at ``where``,
     if given) when computing a ``kind`` entry is switched off (:func:`cache_only`): the one
-    message of the frame cache, the model cache and the toroids' networks, naming the switch
+    message of the frame cache, the model cache and :func:`cached_state`, naming the switch
     and the way out (the sweep)."""
     if not cache_only(kind):
         return
@@ -155,16 +156,25 @@ def cached_frame(path: str | os.PathLike, compute: Callable[[], pd.DataFrame], *
     if not cache:
         return compute()
     path = Path(path)
-    frame = _read_frame(path)
-    if frame is not None:
-        return frame
-    refuse_if_cache_only("frame", path.name)
+    return _read_or_compute(path, _read_frame, compute, lambda frame: frame.to_json(orient="records"),
+                            refuse=lambda: refuse_if_cache_only("frame", path.name))
+
+
+def _read_or_compute(path: Path, read: Callable[[Path], Any], compute: Callable[[], Any],
+                     encode: Callable[[Any], bytes | str], refuse: Callable[[], None]):
+    """The entry at ``path`` (``read`` gives None when it is missing or unreadable), else
+    ``compute()`` written as ``encode(value)``: computed once under :func:`file_lock`, after
+    ``refuse()`` raised :class:`CacheMiss` where computing is switched off."""
+    value = read(path)
+    if value is not None:
+        return value
+    refuse()
     with file_lock(path):
-        frame = _read_frame(path)  # another process may have computed it while we waited
-        if frame is None:
-            frame = compute()
-            atomic_write(path, frame.to_json(orient="records"))
-    return frame
+        value = read(path)  # another process may have computed it while we waited
+        if value is None:
+            value = compute()
+            atomic_write(path, encode(value))
+    return value
 
 
 def _read_frame(path: Path) -> pd.DataFrame | None:
@@ -173,4 +183,38 @@ def _read_frame(path: Path) -> pd.DataFrame | None:
     try:
         return pd.read_json(io.StringIO(path.read_text()), orient="records")
     except ValueError:
+        return None  # an unreadable file is recomputed
+
+
+def cached_state(path: str | os.PathLike, compute: Callable[[], dict], *, what: str, cache: bool = True) -> dict:
+    """The dict of tensors stored at ``path`` (``torch.save``), else ``compute()``, stored atomically.
+
+    For trained weights: ``compute`` trains and returns e.g. ``{"state": net.state_dict(),
+    "epochs": 12}`` (tensors, numbers, strings, lists and dicts: what ``torch.load(...,
+    weights_only=True)`` reads back). Callers derive ``path`` from :func:`content_key` of
+    everything that changes the weights. A miss raises :class:`CacheMiss` naming ``what`` where
+    training is switched off (:func:`cache_only` of a ``"model"``: ``LATENTGEOM_NO_TRAIN``,
+    ``LATENTGEOM_NO_COMPUTE`` or :func:`lookup_only`). Processes that miss the same entry at once
+    train it once (:func:`file_lock`), and a file that does not load is recomputed and replaced.
+    ``cache=False``: ``compute()``, nothing read or written.
+    """
+    if not cache:
+        return compute()
+    path = Path(path)
+    return _read_or_compute(path, _read_state, compute, _torch_bytes,
+                            refuse=lambda: refuse_if_cache_only("model", what, path.parent))
+
+
+def _torch_bytes(value) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def _read_state(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError):
         return None  # an unreadable file is recomputed

@@ -3,7 +3,8 @@
 Used by the toroidal-landscape chapter (Pittorino, Ferraro, Perugini, Feinauer, Baldassi &
 Zecchina, "Deep networks on toroids: removing symmetries reveals the structure of flat regions
 in the landscape geometry", ICML 2022, arXiv:2202.03038): ``book/findings/toroids-landscape.md``
-through :mod:`latentgeom.chapters.landscapes`.
+through :mod:`latentgeom.chapters.toroids`; the geometry built on it (distances, geodesics,
+flatness) is :mod:`latentgeom.networks.weight_space`.
 
 A network is an ``nn.Sequential`` of *stages*: a weight layer (``nn.Linear`` or ``nn.Conv2d``,
 with or without bias), optionally an ``nn.BatchNorm1d/2d`` right after it, then a positively

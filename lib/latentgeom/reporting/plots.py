@@ -12,6 +12,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from ..validation import check_choice
+
 RENDERER = "svg"
 
 
@@ -261,3 +263,40 @@ def reference_chart(frame: pd.DataFrame, x: str, y: str, *, reference: tuple[flo
 
 
 enable_offline_rendering()
+
+
+# --------------------------------------------------------------------------------------------
+# Means over runs along a curve, one panel per group (the toroidal-landscapes page).
+
+
+def mean_curve_chart(frame: pd.DataFrame, x: str, y: str, *, color: str, column: str, x_title: str,
+                     y_title: str, title: str = "", width: int = 320, height: int = 220) -> alt.Chart:
+    """The mean of ``y`` at every ``x`` (over the rows that share ``x``, ``color`` and ``column``),
+    one line per ``color`` value and one panel per ``column`` value."""
+    _check_columns(frame, x, y, color, column)
+    return alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"mean({y}):Q", title=y_title),
+        color=alt.Color(f"{color}:N"), column=alt.Column(f"{column}:N"),
+    ).properties(width=width, height=height, title=title)
+
+
+def energy_chart(networks: pd.DataFrame, title: str = "", width: int = 320, prefix: str = "dE_") -> alt.Chart:
+    """Local energy dE(sigma) against sigma, mean per recipe (one panel per architecture).
+
+    ``networks``: one row per network with ``architecture``, ``recipe``, ``seed`` and one column
+    ``<prefix><sigma>`` per noise level (as :func:`latentgeom.chapters.toroid_grid.run` gives)."""
+    cols = [c for c in networks.columns if c.startswith(prefix)]
+    long = networks.melt(id_vars=["architecture", "recipe", "seed"], value_vars=cols, value_name="dE")
+    long["sigma"] = long["variable"].str[len(prefix):].astype(float)
+    return mean_curve_chart(long, "sigma", "dE", color="recipe", column="architecture",
+                            x_title="relative weight noise sigma", y_title="local energy dE (train error rise)",
+                            title=title, width=width)
+
+
+def path_chart(paths: pd.DataFrame, split: str = "train", width: int = 320) -> alt.Chart:
+    """Mean 0-1 error along the paths (one line per ``kind``: geodesic, linear, one bend) against
+    the position t, per architecture. ``split``: ``"train"`` or ``"test"`` (column ``<split>_error``)."""
+    check_choice(split, "split", ("train", "test"))
+    return mean_curve_chart(paths, "t", f"{split}_error", color="kind", column="architecture",
+                            x_title="position along the path t", y_title=f"mean {split} error",
+                            title=f"{split} error along the paths (mean over pairs)", width=width)
