@@ -20,9 +20,9 @@ import pytest
 
 import latentgeom as lg
 from latentgeom import sweep
+from latentgeom.chapters.protocol import page_parameters
 from latentgeom.networks import model_cache
-from latentgeom.chapters import curvature
-from latentgeom.chapters import intrinsic_dimension as ida
+from latentgeom.units import Computation, Images, Profile, Train, untrained
 
 from notebooks import execute
 
@@ -45,7 +45,34 @@ def caches(tmp_path, monkeypatch):
 
 
 def _trains(units):
-    return {u.config.key(): u.config for u in units if isinstance(u, sweep.Train)}
+    return {u.config.key(): u.config for u in units if isinstance(u, Train)}
+
+
+def test_the_chapters_are_found_by_their_pages():
+    found = sweep.chapters()
+    assert {"curvature", "getting-started", "own-network", "toroids"} <= set(found)
+    for name, chapter in found.items():
+        assert sweep.pages_of(chapter), name
+
+
+@pytest.mark.parametrize("chapter", sorted(sweep.chapters()))
+def test_plan_is_every_page_own_plan(chapter):
+    """The sweep computes exactly what each page measures: every unit of every page's
+    ``study.plan()`` (at the page's own parameters), and a Train unit for every profiled model
+    with the checkpoint epochs its profiles read."""
+    units = sweep.plan("tiny", [chapter])
+    trains = _trains(units)
+    for page in sweep.pages_of(sweep.chapters()[chapter]):
+        study = page.study(**({"preset": "tiny"} if "preset" in page.parameters else {}))
+        for unit in study.plan():
+            if isinstance(unit, Train):
+                assert unit.config.key() in trains
+                continue
+            assert unit in units, unit.name
+            if isinstance(unit, Profile):
+                config = trains[unit.model_key]
+                assert unit.epoch in {config.epochs, *config.checkpoint_epochs}
+    assert all(a != b for i, a in enumerate(units) for b in units[i + 1:])  # no repeats
 
 
 def test_plan_covers_the_curvature_pages():
@@ -53,62 +80,19 @@ def test_plan_covers_the_curvature_pages():
     trains = _trains(units)
     for config in TINY.zoo():  # the zoo with its checkpoints (findings 1, 3, 4)
         assert trains[config.key()].checkpoint_epochs == config.checkpoint_epochs
-        assert sweep.untrained(config).key() in trains or config.width != max(TINY.widths)  # finding 2
+        assert untrained(config).key() in trains or config.width != max(TINY.widths)  # finding 2
     for config in TINY.recipes().values():  # finding 5
         assert config.key() in trains
     # The second training seed of each page's re-seeded member is trained too.
     assert replace(TINY.config(TINY.architectures[0], max(TINY.widths)), seed=1).key() in trains
-    profiles = [u for u in units if isinstance(u, sweep.Profile)]
+    profiles = [u for u in units if isinstance(u, Profile)]
     assert all(u.kind == "curvature" for u in profiles)
-    assert len(profiles) == len(set(profiles))  # no repeats (the baseline recipe is a zoo member)
-    assert all(u.model_key in trains for u in profiles)
-    # Every page's every run: its image sample and geometry, and every model it measures.
-    for page in curvature.PAGES:
-        values = sweep.page_parameters(f"findings/{page}.md")
-        study = curvature.setup(page, "tiny", **{k: values[k] for k in ("seed", "n_seeds") if k in values})
-        assert len(study.runs) >= 3
-        for run in study.runs:
-            images = sweep.Images(TINY.dataset, n=study.preset.n_points, seed=run.sample_seed)
-            geometry = study.preset.geometry(seed=run.sample_seed)
-            for config, epoch in study.members(run):
-                assert sweep.Profile.curvature(config, epoch, images, geometry) in profiles
-
-
-def test_plan_covers_the_intrinsic_dimension_page():
-    units = sweep.plan("tiny", ["intrinsic-dimension"])
-    S = ida.id_settings("tiny")
-    trains = _trains(units)
-    assert S.n_seeds >= 2 and S.training_seeds >= 2  # the page's runs over seeds are covered
-    for t in range(S.training_seeds):  # the random/true-label pair of every training seed
-        assert sum(c.seed == t and c.epochs == S.random_label_epochs and c.n_train == S.random_label_n_train
-                   for c in trains.values()) == 2
-    twins = [c for c in TINY.zoo() if c.model == S.twin_architecture and c.width == TINY.widths[0]]
-    assert replace(twins[0], seed=1).key() in trains  # the twin retrained with training seed 1
-    profiles = {u for u in units if isinstance(u, sweep.Profile)}
-    for s in range(S.n_seeds):
-        for config in TINY.zoo():
-            for model, epoch in ((config, config.epochs), (sweep.untrained(config), 0)):
-                for c in range(S.n_classes):
-                    images = sweep.Images(TINY.dataset, per_class=S.n_per_class, classes=(c,), seed=s)
-                    assert sweep.Profile.dimension(model, epoch, images, with_pca=c < S.pca_classes,
-                                                   id_resamples=S.n_resamples, seed=s, device=TINY.device) in profiles
-    assert all(u.kind == "dimension" for u in profiles)
-    assert all(u.model_key in trains for u in profiles)
-
-
-def test_plan_covers_the_trajectories_page():
-    from latentgeom.chapters import trajectories as tj
-
-    units = sweep.plan("tiny", ["trajectories"])
-    runs = tj.run_grid(tj.trajectory_settings("tiny"))
-    assert {u.config.key() for u in units} == {r.config.key() for r in runs}
-    assert all(u.config.checkpoint_steps for u in units)  # the page reads its step checkpoints
 
 
 def test_plan_covers_the_getting_started_page():
     [unit] = sweep.plan("tiny", ["getting-started"])
-    values = sweep.page_parameters("getting-started.md")
-    assert isinstance(unit, sweep.Train)
+    values = page_parameters("getting-started.md")
+    assert isinstance(unit, Train)
     assert (unit.config.model, unit.config.epochs, unit.config.n_train) == (values["model"], values["epochs"],
                                                                            values["n_train"])
 
@@ -116,26 +100,26 @@ def test_plan_covers_the_getting_started_page():
 def test_plan_covers_the_own_network_guide():
     from latentgeom.networks.external import TorchvisionConfig
 
-    [unit] = sweep.plan("tiny", ["measure-your-own-network"])
-    values = sweep.page_parameters("guides/measure-your-own-network.md")
-    assert isinstance(unit, sweep.Computation) and unit.function == "train_torchvision"
+    [unit] = sweep.plan("tiny", ["own-network"])
+    values = page_parameters("guides/measure-your-own-network.md")
+    assert isinstance(unit, Computation) and unit.function == "train_torchvision"
     assert unit.args == (TorchvisionConfig(values["architecture"], image_size=values["image_size"],
                                            n_train=values["n_train"], epochs=values["epochs"], seed=values["seed"]),)
 
 
 def test_plan_covers_the_toroids_page():
-    from latentgeom.chapters import landscapes
+    from latentgeom.chapters import toroids
 
-    [unit] = sweep.plan("tiny", ["landscapes"])
-    values = sweep.page_parameters("findings/toroids-landscape.md")
-    assert isinstance(unit, sweep.Computation) and unit.function == "run"
-    assert unit.args == (landscapes.get_settings("tiny", n_train=values["n_train"]), values["seed"])
+    [unit] = sweep.plan("tiny", ["toroids"])
+    values = page_parameters("findings/toroids-landscape.md")
+    assert isinstance(unit, Computation) and (unit.module, unit.function) == ("latentgeom.chapters.toroid_grid", "run")
+    assert unit.args == (toroids.SETTINGS("tiny", n_train=values["n_train"]), values["seed"])
     assert pickle.loads(pickle.dumps(unit)) == unit and len(sweep.jobs_of([unit])) == 1
 
 
 @pytest.mark.slow
 def test_toroids_swept_then_the_page_computes_nothing(caches, monkeypatch):
-    [unit] = sweep.plan("tiny", ["landscapes"])
+    [unit] = sweep.plan("tiny", ["toroids"])
     assert not unit.done()
     report = sweep.sweep("tiny", executor="local", units=[unit], logs=caches / "logs", poll_s=0.5)
     assert report.ok and report.jobs == 1, report.failed
@@ -151,34 +135,22 @@ def test_units_pickle_and_jobs_group_by_model():
     jobs = sweep.jobs_of(units)
     assert len(jobs) == len(_trains(units))
     for job in jobs:
-        assert isinstance(job[0], sweep.Train) and len({u.model_key for u in job}) == 1
+        assert isinstance(job[0], Train) and len({u.model_key for u in job}) == 1
     packed = sweep.jobs_of(units, max_jobs=2)
     assert len(packed) == 2 and sorted(map(id, (u for j in packed for u in j))) == sorted(map(id, units))
     with pytest.raises(ValueError, match="max_jobs"):
         sweep.jobs_of(units, max_jobs=0)
 
 
-def test_page_seeds_follow_the_pages(tmp_path, monkeypatch):
-    assert sweep.page_seeds("findings/curvature-1-profile-shape.md") == (0,)
-    page = tmp_path / "findings" / "x.md"
-    page.parent.mkdir()
-    header = (ROOT / "book" / "findings" / "curvature-1-profile-shape.md").read_text().split("\n---\n")[0]
-    page.write_text(header + "\n---\n\n# A page\n\n```{code-cell} ipython3\n:tags: [parameters]\n\n"
-                    "preset = 'default'  # a comment\nseeds = [0, 1, 2]\n```\n")
-    monkeypatch.setattr(sweep, "_book_dir", lambda: tmp_path)
-    assert sweep.page_seeds("findings/x.md") == (0, 1, 2)
-    assert sweep.page_seeds("findings/missing.md", default=(3,)) == (3,)
-
-
 def test_bad_input_fails_clearly():
-    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+    with pytest.raises(ValueError, match="preset must be one of .* got 'nope'"):
         sweep.plan("nope")
     with pytest.raises(ValueError, match="chapter"):
         sweep.plan("tiny", ["no-such-chapter"])
     with pytest.raises(ValueError, match="executor"):
         sweep.sweep("tiny", executor="kubernetes", units=[])
     with pytest.raises(ValueError, match="kind"):
-        sweep.Profile("volume", TINY.zoo()[0], 2, sweep.Images(TINY.dataset, n=10))
+        Profile("volume", TINY.zoo()[0], 2, Images(TINY.dataset, n=10))
     with pytest.raises(SystemExit):
         sweep.main(["--preset", "nope", "--dry-run"])
 
@@ -208,10 +180,10 @@ def test_job_threads_follow_the_allocation(monkeypatch):
 
 def _small_units():
     config = lg.TrainConfig(model="plain_cnn", width=2, n_train=128, n_test=64, epochs=1, batch_size=64)
-    images = sweep.Images(TINY.dataset, n=20, seed=0)
+    images = Images(TINY.dataset, n=20, seed=0)
     geometry = TINY.geometry(seed=0)
-    good = [sweep.Train(config), sweep.Profile.curvature(config, 1, images, geometry)]
-    bad = sweep.Profile.curvature(replace(config, seed=1), 3, images, geometry)  # epoch 3 was never saved
+    good = [Train(config), Profile.curvature(config, 1, images, geometry)]
+    bad = Profile.curvature(replace(config, seed=1), 3, images, geometry)  # epoch 3 was never saved
     return good, bad
 
 
@@ -288,16 +260,3 @@ def test_tiny_zoo_on_slurm_then_the_page_trains_nothing(slurm, caches, monkeypat
     monkeypatch.setenv("LATENTGEOM_NO_COMPUTE", "1")  # a miss would raise: no training, no profiling
     execute("book/findings/curvature-1-profile-shape.md", caches, preset="tiny")
     assert (caches / "results" / "findings" / "curvature-1-profile-shape.json").is_file()
-
-
-def test_plan_covers_the_training_ladder():
-    from latentgeom.chapters import ladder as ld
-
-    units = sweep.plan("tiny", ["ladder"])
-    trains = _trains(units)
-    study = ld.setup("tiny")
-    profiles = {(u.kind, u.config.key(), u.epoch) for u in units if isinstance(u, sweep.Profile)}
-    for config in study.configs:  # the run's length is its final epoch, not a checkpoint
-        assert {*trains[config.key()].checkpoint_epochs, config.epochs} == {*config.checkpoint_epochs, config.epochs}
-        for epoch in (*config.checkpoint_epochs, config.epochs):
-            assert {("curvature", config.key(), epoch), ("dimension", config.key(), epoch)} <= profiles

@@ -167,7 +167,7 @@ OLD_RUN_KEYS = {"tiny": "304261adc506b43051491863d0ebc1ee", "default": "f8d70445
 
 
 def test_claims_carry_their_ids_thresholds_and_reasons():
-    assert tuple(c.id for c in toroids.CLAIMS.values()) == IDS == toroids.PAGE.claims
+    assert tuple(c.id for c in toroids.CLAIMS.values()) == IDS == toroids.PAGES["toroids-landscape"].claims
     assert list(toroids.CLAIMS) == [1, 2, 3, 4, 5]
     assert toroids.CLAIMS[3].thresholds == {"small_barrier": 0.05, "geodesic_wins": 0.8}
     assert toroids.CLAIMS[4].thresholds == {"bend_tolerance": 0.01, "bend_share": 0.75}
@@ -175,7 +175,7 @@ def test_claims_carry_their_ids_thresholds_and_reasons():
         assert toroids.CLAIMS[k].thresholds == {"confidence": 0.95}
     for claim in toroids.CLAIMS.values():
         assert set(claim.reasons) == set(claim.thresholds) and all(claim.reasons.values())
-        assert claim.page == toroids.NOTEBOOK == toroids.PAGE.notebook
+        assert claim.page == toroids.NOTEBOOK == toroids.PAGES["toroids-landscape"].notebook
         assert claim.paper == {"statement": claim.paper_value} and claim.source
         assert list(claim.thresholds_table().columns) == ["value", "why"]
 
@@ -183,10 +183,10 @@ def test_claims_carry_their_ids_thresholds_and_reasons():
 def test_the_page_declares_exactly_its_parameters():
     import inspect
 
-    defaults = toroids.PAGE.defaults()
+    defaults = toroids.PAGES["toroids-landscape"].defaults()
     assert defaults == {"preset": "default", "n_train": None, "n_boot": 2000, "seed": 0}
-    assert set(toroids.PAGE.parameters) == set(defaults) == set(inspect.signature(toroids.setup).parameters)
-    assert toroids.PAGES == (toroids.PAGE,)
+    assert set(toroids.PAGES["toroids-landscape"].parameters) == set(defaults) == set(inspect.signature(toroids.setup).parameters)
+    assert list(toroids.PAGES) == ["toroids-landscape"]
 
 
 @pytest.mark.parametrize("preset", ["tiny", "default"])
@@ -194,12 +194,12 @@ def test_the_page_plan_is_the_unit_the_old_work_units_built(preset):
     """The old ``work_units(preset)``: ``run`` at the preset's settings with the page's
     ``n_train`` and ``seed``, without progress bars, as one Computation (now named by the module
     that holds ``run``), and under the same cache key."""
-    page = toroids.PAGE.defaults()
+    page = toroids.PAGES["toroids-landscape"].defaults()
     settings = toroids.SETTINGS(preset, n_train=page.get("n_train"))
     seed = page.get("seed", 0)
     old = Computation("latentgeom.chapters.toroid_grid", "run", (settings, seed), (("progress", False),),
                       label=f"toroidal landscapes at {settings.name} (seed {seed})")
-    plan = toroids.PAGE.study(preset).plan()
+    plan = toroids.PAGES["toroids-landscape"].study(preset).plan()
     assert plan == [old] and pickle.loads(pickle.dumps(plan)) == plan
     assert toroid_grid.run_key(*plan[0].args) == OLD_RUN_KEYS[preset]
 

@@ -7,14 +7,15 @@
 - :mod:`.intrinsic_dimension`: Ansuini et al. (NeurIPS 2019), the intrinsic-dimension chapter;
 - :mod:`.ladder`: the training ladder (every finding's headline statistic along training);
 - :mod:`.trajectories`: Mao et al. (PNAS 2024), the training-trajectories chapter;
-- :mod:`.toroids`: Pittorino et al. (ICML 2022), the loss-landscapes-on-toroids chapter;
+- :mod:`.toroids`: Pittorino et al. (ICML 2022), the loss-landscapes-on-toroids chapter (its grid:
+  :mod:`.toroid_grid`);
 - :mod:`.getting_started` and :mod:`.own_network`: the two pages without a paper claim.
 
 Chapters import the layers below them (units, profiles, networks, estimators, reporting) and
 never the sweep; the sweep finds them by their ``PAGES``.
 """
-from . import curvature, getting_started, intrinsic_dimension, ladder, landscapes, own_network, presets, protocol
-from . import trajectories
+from . import curvature, getting_started, intrinsic_dimension, ladder, own_network, presets, protocol, toroid_grid
+from . import toroids, trajectories
 
-__all__ = ["curvature", "getting_started", "intrinsic_dimension", "ladder", "landscapes", "own_network", "presets",
-           "protocol", "trajectories"]
+__all__ = ["curvature", "getting_started", "intrinsic_dimension", "ladder", "own_network", "presets", "protocol",
+           "toroid_grid", "toroids", "trajectories"]

@@ -139,20 +139,20 @@ class ToroidsStudy(Study):
 def setup(preset: str = "default", n_train: int | None = None, n_boot: int = 2000, seed: int = 0) -> ToroidsStudy:
     """The page's preamble: every parameter checked (one ``ValueError`` naming a bad one), the
     preset's settings with ``n_train`` overridden (``None``: the preset's), and the study."""
-    values = PAGE.check(dict(preset=preset, n_train=n_train, n_boot=n_boot, seed=seed))
+    values = PAGES["toroids-landscape"].check(dict(preset=preset, n_train=n_train, n_boot=n_boot, seed=seed))
     settings = SETTINGS(values["preset"], n_train=values["n_train"])
-    return ToroidsStudy(page=PAGE, settings=settings, n_boot=values["n_boot"], seed=values["seed"],
+    return ToroidsStudy(page=PAGES["toroids-landscape"], settings=settings, n_boot=values["n_boot"], seed=values["seed"],
                         parameters={**asdict(settings), "dataset": "fashion-mnist", "n_boot": values["n_boot"],
                                     "seed": values["seed"]})
 
 
-PAGE = Page("findings/toroids-landscape.md", {
+PAGES = {"toroids-landscape": Page("findings/toroids-landscape.md", {
     "preset": Parameter("str", choices=SETTINGS.presets, help="the chapter's scale"),
     "n_train": Parameter("int", minimum=20, optional=True, help="training images"),
     "n_boot": Parameter("int", minimum=100, help="bootstrap resamples of the correlations"),
     "seed": Parameter("int", minimum=0, help="seeds the image subsets, the weight noise and the bootstrap"),
-}, setup, claims=tuple(c.id for c in CLAIMS.values()))
-PAGES = (PAGE,)
+}, setup, claims=tuple(c.id for c in CLAIMS.values()))}
+
 
 
 # ---------------------------------------------------------------------------------------------
