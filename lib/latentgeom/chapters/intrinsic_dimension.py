@@ -20,8 +20,8 @@ what the page needs twice or what a reader need not see:
 - :class:`IDSettings`: the chapter's scale per preset;
 - :func:`latentgeom.profiles.dimension_profile` (re-exported here): per-layer TwoNN
   of a trained model, cached on disk;
-- :func:`class_profiles` / :func:`average_over_classes`, :func:`hunchback_summary`,
-  :func:`flatness`, :func:`last_hidden`: the numbers the verdicts are computed from.
+- the profile helpers (:func:`class_profiles`, :func:`average_over_classes`,
+  :func:`hunchback_summary`, :func:`flatness`, :func:`last_hidden`, ...) are in :mod:`.id_profiles`.
 
 The estimator itself is documented on the book's methods page "Measuring intrinsic dimension".
 Layer conventions: the probe layers of every model run from ``input`` (relative depth 0) to
@@ -31,7 +31,7 @@ input of the final linear classifier), and the hunchback is read on ``input .. l
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,13 +44,12 @@ from ..networks.activations import extract
 from ..networks.data import load_tensors
 from ..networks.training import train
 from ..validation import check_choice, check_int, check_range
+from .id_profiles import (OUTPUT_LAYER, average_over_classes, block_frame, class_images, class_profiles, flatness,
+                          hidden_profile, hunchback_summary, last_hidden, last_hidden_layer, per_model)
 from .presets import label
 from ..profiles import dimension_profile
 from .presets import PRESETS, Preset, get_preset, trajectory
 from .protocol import with_overrides
-
-OUTPUT_LAYER = "logits"
-
 
 @dataclass(frozen=True)
 class IDSettings:
@@ -146,158 +145,6 @@ def id_settings(preset: str, **overrides) -> IDSettings:
     if preset not in ID_SETTINGS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(ID_SETTINGS)}")
     return with_overrides(ID_SETTINGS[preset], "intrinsic-dimension setting", **overrides)
-
-
-# --------------------------------------------------------------------------------------------
-# Profiles
-
-
-def last_hidden_layer(model) -> str:
-    """Name of the last hidden probe layer of a model (the one just before ``logits``)."""
-    probes = sorted(model.probe_layers, key=lambda p: p.relative_depth)
-    names = [p.name for p in probes]
-    if OUTPUT_LAYER in names:
-        names.remove(OUTPUT_LAYER)
-    else:
-        names = names[:-1]
-    if not names:
-        raise ValueError("model has no hidden probe layer")
-    return names[-1]
-
-
-def class_images(dataset: str, classes: Iterable[int], n_per_class: int, *, split: str = "train",
-                 seed: int = 0) -> dict[int, "object"]:
-    """``{class: images}`` with ``n_per_class`` images of each class (same images for every model)."""
-    out = {}
-    for c in classes:
-        images, labels = load_tensors(dataset, split=split, per_class=n_per_class, classes=[int(c)], seed=seed)
-        if len(images) < 10:
-            raise ValueError(f"class {c} of {dataset} has only {len(images)} images")
-        out[int(c)] = images
-    return out
-
-
-def class_profiles(trained, images_by_class: dict, *, pca_classes: Iterable[int] = (), **kwargs) -> pd.DataFrame:
-    """:func:`dimension_profile` for each class, stacked with a ``class_label`` column.
-
-    PC-ID (an SVD per layer, the expensive part) is computed only for ``pca_classes``; the
-    other classes get NaN in ``pca_id``, which :func:`average_over_classes` skips.
-    """
-    pca_classes = {int(c) for c in pca_classes}
-    frames = []
-    for c, images in images_by_class.items():
-        frame = dimension_profile(trained, images, class_label=c, with_pca=int(c) in pca_classes, **kwargs)
-        if "pca_id" not in frame:
-            frame["pca_id"] = np.nan
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
-
-
-def average_over_classes(frame: pd.DataFrame, by: Sequence[str] = ("model", "width", "epoch")) -> pd.DataFrame:
-    """Mean profile over classes: one row per ``by`` x layer.
-
-    ``id_mean`` is the mean over classes of the per-class TwoNN mean, ``id_std`` the mean of the
-    per-class resampling standard deviations (the TwoNN error bar), ``class_std`` the spread
-    across classes; other numeric columns (``pca_id``, ``test_accuracy``, ...) are averaged.
-    """
-    keys = [c for c in by if c in frame.columns] + ["layer"]
-    numeric = [c for c in frame.select_dtypes("number").columns if c not in keys and c != "class_label"]
-    grouped = frame.groupby(keys, sort=False)
-    out = grouped[numeric].mean()
-    out["class_std"] = grouped["id_mean"].std(ddof=0)
-    out["n_classes"] = grouped["id_mean"].size()
-    return out.reset_index().sort_values(keys[:-1] + ["relative_depth"]).reset_index(drop=True)
-
-
-_BLOCK_ALIASES = {
-    "n_points": ("n_points", "points", "n", "block_size", "n_per_block"),
-    "id_mean": ("id_mean", "mean", "id"),
-    "id_std": ("id_std", "std"),
-    "n_blocks": ("n_blocks", "blocks", "b"),
-}
-
-
-def block_frame(result) -> pd.DataFrame:
-    """The output of :func:`latentgeom.twonn_block_analysis` as a frame with the columns
-    ``n_blocks, n_points, id_mean, id_std`` (one row per number of blocks, for the chart)."""
-    frame = result if isinstance(result, pd.DataFrame) else pd.DataFrame(result)
-    out = {}
-    for target, aliases in _BLOCK_ALIASES.items():
-        found = next((a for a in aliases if a in frame.columns), None)
-        if found is None and target != "n_blocks":
-            raise ValueError(f"block analysis result has no {target!r} column (got {list(frame.columns)})")
-        if found is not None:
-            out[target] = frame[found].to_numpy()
-    return pd.DataFrame(out)
-
-
-# --------------------------------------------------------------------------------------------
-# Numbers the verdicts are computed from (pure functions of a profile)
-
-
-def _ordered(profile: pd.DataFrame) -> pd.DataFrame:
-    if profile.empty:
-        raise ValueError("empty profile")
-    if profile["layer"].duplicated().any():
-        raise ValueError("profile has repeated layers: pass one model's profile at a time")
-    return profile.sort_values("relative_depth").reset_index(drop=True)
-
-
-def hidden_profile(profile: pd.DataFrame) -> pd.DataFrame:
-    """``input .. last hidden`` (the output layer ``logits`` dropped), ordered by depth."""
-    ordered = _ordered(profile)
-    if (ordered["layer"] == OUTPUT_LAYER).any():
-        ordered = ordered[ordered["layer"] != OUTPUT_LAYER]
-    else:
-        ordered = ordered.iloc[:-1]
-    if len(ordered) < 3:
-        raise ValueError(f"need at least 3 layers from input to the last hidden layer, got {len(ordered)}")
-    return ordered.reset_index(drop=True)
-
-
-def last_hidden(profile: pd.DataFrame) -> pd.Series:
-    """The row of the last hidden layer (the input of the final linear classifier)."""
-    return hidden_profile(profile).iloc[-1]
-
-
-def hunchback_summary(profile: pd.DataFrame, column: str = "id_mean") -> dict:
-    """Shape of one ID profile on ``input .. last hidden``.
-
-    Returns ``input_id, peak_id, peak_layer, peak_depth, last_id, last_depth``, ``rise``
-    (peak / input), ``fall`` (last hidden / peak), ``peak_interior`` (the peak is neither the
-    input nor the last hidden layer) and ``last_vs_previous`` (last hidden / the layer before).
-    """
-    hidden = hidden_profile(profile)
-    values = hidden[column].to_numpy(dtype=float)
-    if not np.isfinite(values).all() or (values <= 0).any():
-        raise ValueError(f"{column} must be finite and positive, got {values}")
-    peak = int(np.argmax(values))
-    return dict(
-        input_id=float(values[0]), peak_id=float(values[peak]), peak_layer=str(hidden["layer"].iloc[peak]),
-        peak_depth=float(hidden["relative_depth"].iloc[peak]), last_id=float(values[-1]),
-        last_depth=float(hidden["relative_depth"].iloc[-1]),
-        rise=float(values[peak] / values[0]), fall=float(values[-1] / values[peak]),
-        peak_interior=bool(0 < peak < len(values) - 1),
-        last_vs_previous=float(values[-1] / values[-2]),
-    )
-
-
-def flatness(profile: pd.DataFrame, column: str = "id_mean") -> float:
-    """max / min of ``column`` over ``input .. last hidden`` (1 = perfectly flat)."""
-    values = hidden_profile(profile)[column].to_numpy(dtype=float)
-    if (values <= 0).any():
-        raise ValueError(f"{column} must be positive, got {values}")
-    return float(values.max() / values.min())
-
-
-def per_model(frame: pd.DataFrame, fn, by: Sequence[str] = ("model", "width", "epoch")) -> pd.DataFrame:
-    """Apply ``fn(profile) -> dict`` to each model's profile; one row per model."""
-    keys = [c for c in by if c in frame.columns]
-    rows = []
-    for values, group in frame.groupby(keys, sort=False):
-        values = values if isinstance(values, tuple) else (values,)
-        rows.append({**dict(zip(keys, values)), **fn(group)})
-    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------
