@@ -47,7 +47,7 @@ from ..validation import check_choice, check_int, check_range
 from .curvature import gap_table, profile_models, shape_metrics
 from .presets import label
 from .id_profiles import average_over_classes, class_images, class_profiles, hunchback_summary, last_hidden_layer
-from .intrinsic_dimension import IDSettings, id_settings
+from .intrinsic_dimension import SETTINGS as id_settings, IDSettings
 from ..profiles import GeometryConfig, dimension_profile
 from .presets import Preset, get_preset, sample_images, trajectory
 from .protocol import with_overrides
