@@ -1,11 +1,13 @@
 """The intrinsic-dimension chapter (book/findings/intrinsic-dimension.md) at preset="tiny"."""
 import math
 
+import jupytext
 import pytest
 
+from latentgeom.chapters import intrinsic_dimension as ida
 from latentgeom.reporting.findings import VERDICTS
 
-from notebooks import execute, finding, isolate, numbers, parameter_names
+from notebooks import ROOT, execute, finding, isolate, numbers, parameter_names
 
 NOTEBOOK = "book/findings/intrinsic-dimension.md"
 FINDINGS = ("id-1-hunchback", "id-2-pca-vs-twonn", "id-3-last-layer-vs-accuracy", "id-4-untrained-random-labels")
@@ -23,7 +25,16 @@ def env(tmp_path, monkeypatch):
 
 
 def test_parameters_are_documented():
-    assert parameter_names(NOTEBOOK) == PARAMETERS
+    assert parameter_names(NOTEBOOK) == PARAMETERS == set(ida.PAGE.parameters)
+
+
+def test_page_is_narrative_parameters_calls_and_charts():
+    nb = jupytext.read(ROOT / NOTEBOOK)
+    code = [line for cell in nb.cells if cell.cell_type == "code" for line in cell.source.splitlines()]
+    assert all(len(line) <= 88 for line in code), max(code, key=len)
+    assert len(code) <= 250
+    assert not any("perf_counter" in line or "THRESHOLDS" in line for line in code)  # the study keeps time
+    assert any("claim.thresholds_table()" in line for line in code)  # thresholds from the claims
 
 
 def test_notebook_runs_at_tiny_scale(env):
@@ -36,6 +47,8 @@ def test_notebook_runs_at_tiny_scale(env):
         assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
         assert result["parameters"]["name"] == "tiny" and result["parameters"]["seed"] == 0
         assert result["seconds"] > 0 and result["summary"]
+        assert result["timings"]["total"] > 0 and result["timings"]["per-class profiles"] > 0
+        assert result["paper"]["source"].startswith("Ansuini")
         values = numbers(result["ours"])
         assert values and all(math.isfinite(x) for x in values), finding_id
         # tiny: 2 image-sample seeds + 1 more training seed = 3 runs, combined by over_seeds

@@ -46,9 +46,9 @@ from ..networks.data import load_tensors
 from ..validation import check_choice, check_int, check_range
 from .curvature_shapes import gap_table, profile_models, shape_metrics
 from .presets import label
-from .intrinsic_dimension import (IDSettings, average_over_classes, class_images, class_profiles,
-                                  dimension_profile, hunchback_summary, id_settings, last_hidden_layer)
-from ..profiles import GeometryConfig
+from .id_profiles import average_over_classes, class_images, class_profiles, hunchback_summary, last_hidden_layer
+from .intrinsic_dimension import SETTINGS as id_settings, IDSettings
+from ..profiles import GeometryConfig, dimension_profile
 from .presets import Preset, get_preset, sample_images, trajectory
 from .protocol import with_overrides
 

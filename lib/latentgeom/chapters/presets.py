@@ -131,11 +131,15 @@ def sample(preset: Preset, seed: int = 0) -> Images:
     return Images(preset.dataset, n=preset.n_points, seed=seed)
 
 
+def trajectory_epochs(config: TrainConfig) -> list[int]:
+    """The epochs of :func:`trajectory`'s models: the saved checkpoints, then the final epoch."""
+    return sorted(set(config.checkpoint_epochs) - {config.epochs}) + [config.epochs]
+
+
 def trajectory(config: TrainConfig, *, device: str = "auto") -> list[TrainedModel]:
     """The trained model and its saved checkpoints, in epoch order (trains once, then cached)."""
     final = train(config, device=device)
-    epochs = sorted(set(config.checkpoint_epochs) - {config.epochs})
-    return [load_checkpoint(config, e, device=device) for e in epochs] + [final]
+    return [load_checkpoint(config, e, device=device) for e in trajectory_epochs(config)[:-1]] + [final]
 
 
 def label(config, epoch: int | None = None) -> str:
