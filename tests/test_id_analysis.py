@@ -138,17 +138,17 @@ def test_claims_carry_their_thresholds_and_reasons():
                                           "id-4-untrained-random-labels"]
     for claim in ida.CLAIMS:
         assert claim.thresholds and set(claim.reasons) == set(claim.thresholds), claim.id
-        assert claim.page == ida.PAGE.notebook and claim.source and claim.paper and claim.paper_value
+        assert claim.page == ida.PAGES["intrinsic-dimension"].notebook and claim.source and claim.paper and claim.paper_value
         assert list(claim.thresholds_table().index) == list(claim.thresholds)
     assert ida.HUNCHBACK.thresholds["share_min"] == ida.TRAINING.thresholds["share_min"] == 2 / 3
     assert any("memorised" in p for p in ida.TRAINING.preconditions)
-    assert ida.PAGE.claims == tuple(c.id for c in ida.CLAIMS) and ida.PAGES == (ida.PAGE,)
+    assert ida.PAGES["intrinsic-dimension"].claims == tuple(c.id for c in ida.CLAIMS) and list(ida.PAGES) == ["intrinsic-dimension"]
 
 
 def test_page_declares_its_parameters_and_their_defaults_pass():
-    defaults = page_parameters(ida.PAGE.path)
-    assert set(ida.PAGE.parameters) == set(defaults) and len(defaults) == 13
-    assert ida.PAGE.check(defaults) == defaults
+    defaults = page_parameters(ida.PAGES["intrinsic-dimension"].path)
+    assert set(ida.PAGES["intrinsic-dimension"].parameters) == set(defaults) and len(defaults) == 13
+    assert ida.PAGES["intrinsic-dimension"].check(defaults) == defaults
 
 
 @pytest.mark.parametrize("bad, name", [
@@ -217,7 +217,7 @@ def old_work_units(preset: str) -> set:
 
 @pytest.mark.parametrize("preset", ["tiny", "default"])
 def test_the_pages_plan_is_the_old_work_units(preset):
-    plan = ida.PAGE.study(preset).plan()
+    plan = ida.PAGES["intrinsic-dimension"].study(preset).plan()
     assert len(plan) == len(set(plan))  # no repeats
     assert set(plan) == old_work_units(preset)
 

@@ -25,7 +25,7 @@ def env(tmp_path, monkeypatch):
 
 
 def test_parameters_are_documented():
-    assert parameter_names(NOTEBOOK) == PARAMETERS == set(ida.PAGE.parameters)
+    assert parameter_names(NOTEBOOK) == PARAMETERS == set(ida.PAGES["intrinsic-dimension"].parameters)
 
 
 def test_page_is_narrative_parameters_calls_and_charts():

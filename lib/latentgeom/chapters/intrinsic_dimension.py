@@ -38,7 +38,7 @@ from .id_study import SETTINGS, IDSettings, IDStudy, Run, configurations, fit_se
 from .presets import get_preset
 from .protocol import Claim, Outcome, Page
 
-__all__ = ["CLAIMS", "Evaluation", "HUNCHBACK", "IDSettings", "IDStudy", "LAST_LAYER", "OUTPUT_LAYER", "PAGE", "PAGES",
+__all__ = ["CLAIMS", "Evaluation", "HUNCHBACK", "IDSettings", "IDStudy", "LAST_LAYER", "OUTPUT_LAYER", "PAGES",
            "SETTINGS", "TRAINING", "WIDTH_AND_PCA", "checks_table", "evaluate", "outcomes", "over_runs", "setup",
            "thresholds"]
 
@@ -156,7 +156,8 @@ def setup(preset: str = "default", dataset: str | None = None, architectures: Se
     one), pick the preset (``dataset``, ``architectures``, ``widths`` override it) and the
     chapter's settings (the other parameters; None = the preset's), and describe the page's
     models. Trains nothing (:meth:`IDStudy.measure_runs` does)."""
-    values = PAGE.check(locals())  # the 13 parameters, nothing else is defined yet
+    page = PAGES["intrinsic-dimension"]
+    values = page.check(locals())  # the 13 parameters, nothing else is defined yet
     P = get_preset(values["preset"], dataset=values["dataset"], architectures=values["architectures"],
                    widths=values["widths"])
     S = fit_settings(SETTINGS(values["preset"], **{k: values[k] for k in _SETTING_PARAMETERS}), P)
@@ -166,12 +167,12 @@ def setup(preset: str = "default", dataset: str | None = None, architectures: Se
     sample_seeds, seeds = tuple(seed + k for k in range(S.n_seeds)), tuple(range(S.training_seeds))
     parameters = {**asdict(P), **S.as_dict(), "seed": seed, "sample_seeds": list(sample_seeds),
                   "training_seeds": list(seeds)}
-    return IDStudy(page=PAGE, parameters=parameters, preset=P, settings=S, seed=seed, sample_seeds=sample_seeds,
+    return IDStudy(page=page, parameters=parameters, preset=P, settings=S, seed=seed, sample_seeds=sample_seeds,
                    training_seeds=seeds, twin=twin, zoo=zoo, random_label=random_label)
 
 
-PAGE = Page("findings/intrinsic-dimension.md", PARAMETERS, setup, claims=tuple(c.id for c in CLAIMS))
-PAGES = (PAGE,)
+PAGES = {"intrinsic-dimension": Page("findings/intrinsic-dimension.md", PARAMETERS, setup,
+                                     claims=tuple(c.id for c in CLAIMS))}
 
 
 # --------------------------------------------------------------------------------------------
