@@ -156,8 +156,8 @@ def setup(preset: str = "default", dataset: str | None = None, architectures: Se
     one), pick the preset (``dataset``, ``architectures``, ``widths`` override it) and the
     chapter's settings (the other parameters; None = the preset's), and describe the page's
     models. Trains nothing (:meth:`IDStudy.measure_runs` does)."""
+    values = PAGES["intrinsic-dimension"].check(locals())  # the 13 parameters: nothing else defined yet
     page = PAGES["intrinsic-dimension"]
-    values = page.check(locals())  # the 13 parameters, nothing else is defined yet
     P = get_preset(values["preset"], dataset=values["dataset"], architectures=values["architectures"],
                    widths=values["widths"])
     S = fit_settings(SETTINGS(values["preset"], **{k: values[k] for k in _SETTING_PARAMETERS}), P)
