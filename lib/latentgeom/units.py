@@ -29,6 +29,7 @@ from functools import lru_cache
 from .networks import model_cache
 from .networks.data import load_tensors
 from .networks.training import TrainConfig, TrainedModel, load_checkpoint, train
+from .paths import model_cache_dir
 from .profiles import GeometryConfig, dimension_profile, profile
 from .storage import CacheMiss, lookup_only
 from .validation import check_choice
@@ -128,6 +129,14 @@ def _load_images(spec: Images):
     return images if spec.first is None else images[:spec.first]
 
 
+@lru_cache(maxsize=8)
+def _trained_model(config: TrainConfig, epoch: int, cache: str) -> TrainedModel:
+    """One model, kept per model cache folder (``cache``: a test's own cache is another entry)."""
+    if epoch == config.epochs:
+        return train(config, progress=False)
+    return load_checkpoint(config, epoch)
+
+
 @dataclass(frozen=True)
 class Profile:
     """One model (``config`` after ``epoch`` epochs) measured on one image sample.
@@ -169,10 +178,9 @@ class Profile:
                f"(seed {self.images.seed})"
 
     def model(self) -> TrainedModel:
-        """The measured model: the trained config, or its checkpoint at ``epoch``."""
-        if self.epoch == self.config.epochs:
-            return train(self.config, progress=False)
-        return load_checkpoint(self.config, self.epoch)
+        """The measured model: the trained config, or its checkpoint at ``epoch`` (the last few
+        are kept in memory: a page measures one model on several samples in a row)."""
+        return _trained_model(self.config, self.epoch, str(model_cache_dir()))
 
     def _measure(self, trained):
         images = self.images.load()
