@@ -29,7 +29,9 @@ data: $(DATA_STAMP)
 $(DATA_STAMP): | $(STAMP)
 	PY=$(PY) bash scripts/get-data.sh
 
+# The linter first (seconds; configured in pyproject.toml), then the test suite.
 test: setup data
+	$(PY) -m ruff check lib tests bench scripts _ext
 	$(PY) -m pytest
 
 book: setup data

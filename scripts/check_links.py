@@ -75,7 +75,8 @@ def check_links(root: Path) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
                 broken[name].append(f"{link} (outside the site)")
             elif not target.is_file():
                 broken[name].append(f"{link} (no such file)")
-            elif parts.fragment and target.suffix == ".html" and unquote(parts.fragment) not in _parse(target, cache).ids:
+            elif (parts.fragment and target.suffix == ".html"
+                  and unquote(parts.fragment) not in _parse(target, cache).ids):
                 broken[name].append(f"{link} (no element with id {parts.fragment!r})")
     return dict(broken), dict(external)
 

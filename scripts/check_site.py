@@ -3,7 +3,8 @@
     python scripts/check_site.py _build/html [--screenshots DIR] [--url http://127.0.0.1:PORT]
 
 The site is served from a local HTTP server on 127.0.0.1 (or read from ``--url``, a server
-already running on this machine, e.g. ``make serve``), and Chromium resolves no other host, so anything that would need the network shows up as a failure. One browser session
+already running on this machine, e.g. ``make serve``), and Chromium resolves no other host, so
+anything that would need the network shows up as a failure. One browser session
 visits every HTML page and the check fails (exit status 1, with a list per page) on:
 
 * any console error (uncaught exceptions, failed resource loads, console.error),
@@ -190,7 +191,8 @@ if (formulas.length) {
   } else {
     const raw = formulas.filter((el) => !el.querySelector("mjx-container") && el.tagName !== "MJX-CONTAINER");
     if (raw.length) {
-      problems.push(`${raw.length} of ${formulas.length} formulas not typeset, e.g. "${short(raw[0].textContent.trim(), 60)}"`);
+      const example = short(raw[0].textContent.trim(), 60);
+      problems.push(`${raw.length} of ${formulas.length} formulas not typeset, e.g. "${example}"`);
     }
   }
 }

@@ -89,7 +89,8 @@ def test_concatenate_equals_one_shot_and_chunking():
     nb = knn_neighbourhoods(X, 12)
     for mode in ("paper", "robust"):
         whole = mapc(X, nb, 2, mode=mode)
-        parts = CurvatureResult.concatenate([mapc(X[i:i + 100], nb[i:i + 100], 2, mode=mode) for i in range(0, 300, 100)])
+        parts = CurvatureResult.concatenate([mapc(X[i:i + 100], nb[i:i + 100], 2, mode=mode)
+                                             for i in range(0, 300, 100)])
         chunked = mapc(X, nb, 2, mode=mode, chunk_size=7)
         for other in (parts, chunked):
             np.testing.assert_allclose(other.kappa, whole.kappa, rtol=1e-9, atol=1e-12)

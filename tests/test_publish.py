@@ -81,7 +81,8 @@ def test_link_check_passes_a_good_site_and_lists_external_links(tmp_path):
 def test_link_check_fails_on_a_missing_page_or_anchor(tmp_path):
     links = _load_script("check_links")
     site = _site(tmp_path)
-    (site / "book" / "page.html").write_text('<h2 id="results">R</h2><a href="missing.html">x</a> <a href="intro.html#nowhere">y</a>')
+    (site / "book" / "page.html").write_text('<h2 id="results">R</h2><a href="missing.html">x</a> '
+                                             '<a href="intro.html#nowhere">y</a>')
     broken, _ = links.check_links(site)
     assert broken == {"book/page.html": ["missing.html (no such file)",
                                          "intro.html#nowhere (no element with id 'nowhere')"]}

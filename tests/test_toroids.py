@@ -185,7 +185,8 @@ def test_the_page_declares_exactly_its_parameters():
 
     defaults = toroids.PAGES["toroids-landscape"].defaults()
     assert defaults == {"preset": "default", "n_train": None, "n_boot": 2000, "seed": 0}
-    assert set(toroids.PAGES["toroids-landscape"].parameters) == set(defaults) == set(inspect.signature(toroids.setup).parameters)
+    page = toroids.PAGES["toroids-landscape"]
+    assert set(page.parameters) == set(defaults) == set(inspect.signature(toroids.setup).parameters)
     assert list(toroids.PAGES) == ["toroids-landscape"]
 
 

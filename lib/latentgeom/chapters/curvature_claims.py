@@ -119,7 +119,8 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in (
 def _shape_checks(study, profiles, column):
     T, shapes = study.claim.thresholds, shape_table(profiles, column)
     return {
-        f"steep rise from the input (median middle / input >= {T['rise_min']:g})": (shapes["rise"] >= T["rise_min"]).all(),
+        f"steep rise from the input (median middle / input >= {T['rise_min']:g})":
+            (shapes["rise"] >= T["rise_min"]).all(),
         f"plateau over the middle layers (max / min <= {T['plateau_spread_max']:g})":
             (shapes["plateau_spread"] <= T["plateau_spread_max"]).all(),
         f"final increase at the last layer (last / penultimate >= {T['final_ratio_min']:g})":

@@ -43,8 +43,8 @@ def profile_models(trained: Iterable, images, geometry, *, labels: Sequence[str]
                    profile_fn: Callable | None = None, **columns) -> pd.DataFrame:
     """Curvature profiles of several trained models, concatenated (wide form).
 
-    Each row gains ``label`` (see :func:`~latentgeom.chapters.presets.label`, or ``labels``) and the constant ``columns``
-    (e.g. ``state="trained"``). Profiles come from the profile cache when present.
+    Each row gains ``label`` (see :func:`~latentgeom.chapters.presets.label`, or ``labels``) and
+    the constant ``columns`` (e.g. ``state="trained"``). Profiles come from the profile cache when present.
     """
     if profile_fn is None:
         profile_fn = profile

@@ -141,7 +141,8 @@ def setup(preset: str = "default", n_train: int | None = None, n_boot: int = 200
     preset's settings with ``n_train`` overridden (``None``: the preset's), and the study."""
     values = PAGES["toroids-landscape"].check(dict(preset=preset, n_train=n_train, n_boot=n_boot, seed=seed))
     settings = SETTINGS(values["preset"], n_train=values["n_train"])
-    return ToroidsStudy(page=PAGES["toroids-landscape"], settings=settings, n_boot=values["n_boot"], seed=values["seed"],
+    return ToroidsStudy(page=PAGES["toroids-landscape"], settings=settings, n_boot=values["n_boot"],
+                        seed=values["seed"],
                         parameters={**asdict(settings), "dataset": "fashion-mnist", "n_boot": values["n_boot"],
                                     "seed": values["seed"]})
 

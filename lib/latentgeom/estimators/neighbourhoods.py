@@ -85,8 +85,8 @@ def svd_perturbations(images, q: int) -> torch.Tensor:
     """Binary singular-value masks of every image (the paper's latent neighbourhoods).
 
     For each image and channel, take the SVD of the H x W matrix; for every binary mask over
-    the q smallest nonzero singular values (above ``RELATIVE_FLOOR`` of the largest) except the all-ones (keep-everything) mask, zero the
-    masked-out values and rebuild. The same mask is applied to all channels.
+    the q smallest nonzero singular values (above ``RELATIVE_FLOOR`` of the largest) except the
+    all-ones (keep-everything) mask, zero the masked-out values and rebuild. The same mask is applied to all channels.
 
     Parameters
     ----------

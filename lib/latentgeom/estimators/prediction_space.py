@@ -286,7 +286,8 @@ def reindex(p, values, grid) -> np.ndarray:
     return out
 
 
-def trajectory_distance(a, b, values_a, values_b, *, n_grid: int = 50, span: tuple[float, float] | None = None) -> float:
+def trajectory_distance(a, b, values_a, values_b, *, n_grid: int = 50,
+                        span: tuple[float, float] | None = None) -> float:
     """Mean d_B between two trajectories re-indexed on a common grid (see :func:`reindex`).
 
     ``a`` [Ka, N, C] and ``b`` [Kb, N, C] on the same probes, with their progress (or accuracy)

@@ -206,7 +206,8 @@ def _train_torchvision(model, config: TorchvisionConfig, dev, test_images, test_
     """The training loop of :func:`train_torchvision` (the library's recipe), with accuracies."""
     images, labels = config.load_images("train", n=config.n_train)
     model.to(dev)
-    optimiser, schedule = optimiser_and_schedule(model, config, math.ceil(len(images) / config.batch_size) * config.epochs)
+    steps = math.ceil(len(images) / config.batch_size) * config.epochs
+    optimiser, schedule = optimiser_and_schedule(model, config, steps)
     g = torch.Generator().manual_seed(config.seed + 2)
     history = []
     for epoch in tqdm(range(1, config.epochs + 1), desc=f"train {config.architecture}", disable=not progress,

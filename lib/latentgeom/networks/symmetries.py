@@ -41,8 +41,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-__all__ = ["align", "load_spheres", "normalise", "random_symmetry", "recompute_batchnorm", "same_architecture", "spheres",
-           "stages"]
+__all__ = ["align", "load_spheres", "normalise", "random_symmetry", "recompute_batchnorm", "same_architecture",
+           "spheres", "stages"]
 
 WEIGHTS = (nn.Linear, nn.Conv2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -281,19 +281,20 @@ def random_symmetry(net: nn.Sequential, seed: int = 0, scale: tuple[float, float
     st = stages(net)
     g = torch.Generator().manual_seed(seed)
     lo, hi = np.log(scale[0]), np.log(scale[1])
+
+    def draw(n: int, dtype: torch.dtype) -> torch.Tensor:  # n log-uniform positive scales
+        u = torch.rand(n, generator=g, dtype=torch.float64)
+        return torch.exp(lo + (hi - lo) * u).to(dtype)
+
     for stage, nxt in zip(st, st[1:]):
         n = stage.weight.weight.shape[0]
         _permute(stage, nxt, torch.randperm(n, generator=g))
-        def draw():
-            u = torch.rand(n, generator=g, dtype=torch.float64)
-            return torch.exp(lo + (hi - lo) * u).to(stage.weight.weight.dtype)
-
-        s = draw()
+        s = draw(n, stage.weight.weight.dtype)
         _scale_in(stage, s)
         if stage.bn is not None:
             if _affine(stage) is None:
                 continue
-            s = draw()
+            s = draw(n, stage.weight.weight.dtype)
             stage.bn.weight.mul_(s)
             stage.bn.bias.mul_(s)
         if stage.degree == 1:

@@ -132,7 +132,7 @@ def fit_to_zero_error(net: nn.Sequential, recipe: Recipe, images: torch.Tensor, 
     opt = recipe.optimiser_for(net.parameters())
     g = torch.Generator().manual_seed(seed)
     binary = any(isinstance(m, BinaryLinear) for m in net.modules())
-    for epoch in range(1, max_epochs + 1):
+    for epochs_run in range(1, max_epochs + 1):  # noqa: B007 (returned: the epochs it took)
         net.train()
         mistakes = 0
         for idx in torch.randperm(len(labels), generator=g).split(recipe.batch_size):
@@ -148,7 +148,7 @@ def fit_to_zero_error(net: nn.Sequential, recipe: Recipe, images: torch.Tensor, 
         # no mistake on any mini-batch of the epoch (seen before each step): then check exactly
         if mistakes == 0 and error(net, images, labels) == 0:
             break
-    return epoch
+    return epochs_run
 
 
 def init_seed(recipe: str, seed: int) -> int:
