@@ -8,6 +8,7 @@ import pytest
 
 from latentgeom.chapters import trajectories as tj
 from latentgeom.chapters import trajectory_runs as runs_module
+from latentgeom.chapters import trajectory_tables as tables
 from latentgeom.chapters.protocol import Claim, Outcome
 from latentgeom.networks.training import steps_per_epoch
 from latentgeom.units import Train
@@ -115,7 +116,8 @@ class _InPCA:
 
 def _tables(arch=1.0, minor=0.2, distance=0.3, ahead=0.75, d_end=0.1, d_late=0.2):
     embeddings = {"train": {"inpca": _InPCA([0.4, 0.55, 0.7])}, "test": {"inpca": _InPCA([0.3, 0.45, 0.6])}}
-    factors = pd.DataFrame({"median": [arch, minor, minor / 2]}, index=["architecture", "seed", "optimizer"])
+    pairs = pd.DataFrame(dict(factor=["architecture", "seed", "optimizer"], distance=[arch, minor, minor / 2]))
+    factors = tables.factor_table(pairs)
     widths = pd.DataFrame(dict(architecture=["mlp", "plain_cnn"], distance=[distance, distance / 2],
                                progress_narrow=[0.1, 0.2], progress_wide=[0.2, 0.3], ahead=[ahead, 1.0]))
     inits = pd.DataFrame(dict(run=["mlp w2 scaled"], reference=["mlp w2"], d_start=[1.0], d_end=[d_end],
@@ -126,6 +128,9 @@ def _tables(arch=1.0, minor=0.2, distance=0.3, ahead=0.75, d_end=0.1, d_late=0.2
 def test_outcomes_keep_the_check_names_numbers_and_summaries():
     found = tj.outcomes(*_tables())
     assert [o.claim.id for o in found] == list(tj.CLAIMS) and all(isinstance(o, Outcome) for o in found)
+    embeddings, factors, widths, inits = _tables()
+    assert found == [tj.low_dimension(embeddings), tj.architecture(factors), tj.width(widths, 1.0),
+                     tj.initialisation(inits, 1.0)]
     low, arch, width, init = found
     assert low.checks == {"chi_3 >= 0.5 on the train probes": True, "chi_3 >= 0.5 on the test probes": True}
     assert low.ours == {"train": {"chi_1": 0.4, "chi_2": 0.55, "chi_3": 0.7},

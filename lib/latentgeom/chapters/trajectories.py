@@ -16,8 +16,9 @@ charts in :mod:`latentgeom.reporting.plots`. This module is the chapter (see
   grid and whose :meth:`~TrajectoriesStudy.collect` reads the predictions of the models those
   units give;
 - the checks (:func:`checks_low_dimension`, :func:`checks_architecture`, :func:`checks_width`,
-  :func:`checks_initialisation`) and :func:`outcomes`, one :class:`~.protocol.Outcome` per
-  claim, which ``study.record`` writes as result files.
+  :func:`checks_initialisation`) and the outcomes (:func:`low_dimension`, :func:`architecture`,
+  :func:`width`, :func:`initialisation`; all four: :func:`outcomes`), one
+  :class:`~.protocol.Outcome` per claim, which ``study.record`` writes as result files.
 """
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ from .protocol import Claim, Outcome, Page, PresetTable, Study
 from .trajectory_runs import Run, Trajectories, TrajectorySettings, predictions, probes, run_grid
 
 __all__ = ["CLAIMS", "MINOR", "PAGES", "SETTINGS", "TrajectoriesStudy", "checks_architecture",
-           "checks_initialisation", "checks_low_dimension", "checks_width", "outcomes", "setup",
-           "verdict_table"]
+           "checks_initialisation", "checks_low_dimension", "checks_width", "architecture", "initialisation",
+           "low_dimension", "outcomes", "setup", "verdict_table", "width"]
 
 PAPER = "Mao et al., PNAS 2024 (arXiv 2305.01604)"
 
@@ -174,53 +175,61 @@ def _range(values, form: str) -> str:
     return f"{values.min():{form}}-{values.max():{form}}"
 
 
-def outcomes(embeddings: dict, factors: pd.DataFrame, widths: pd.DataFrame, inits: pd.DataFrame) -> list[Outcome]:
-    """One :class:`~.protocol.Outcome` per claim of :data:`CLAIMS`, in order.
-
-    Parameters
-    ----------
-    embeddings : dict
-        ``{"train": ..., "test": ...}``: :func:`~.trajectory_tables.embed` of each probe set.
-    factors : DataFrame
-        :func:`~.trajectory_tables.factor_table` of the pairs' trajectory distances (nats per
-        example); its architecture median is the yardstick of claims 2 to 4.
-    widths, inits : DataFrame
-        :func:`~.trajectory_tables.width_table` and :func:`~.trajectory_tables.init_table`.
-    """
+def low_dimension(embeddings: dict) -> Outcome:
+    """Claim 1 from ``{"train": ..., "test": ...}``, :func:`~.trajectory_tables.embed` of each
+    probe set: the explained stress chi_1..3 and the number of time-like components."""
     chi = {p: e["inpca"].stress for p, e in embeddings.items()}
     timelike = int(embeddings["train"]["inpca"].timelike.sum())
-    arch_median = factors.loc["architecture", "median"]
-    minor = {f: float(factors.loc[f, "median"] / arch_median) for f in MINOR if f in factors.index}
+    ours = {p: {f"chi_{k}": float(c[k - 1]) for k in (1, 2, 3)} for p, c in chi.items()}
+    train, test = chi["train"], chi["test"]
+    return _outcome(LOW_DIMENSION, checks_low_dimension(train, test), ours | {"timelike_components": timelike},
+                    f"chi_1,2,3 = {train[0]:.2f}, {train[1]:.2f}, {train[2]:.2f} (train probes)",
+                    f"top 3 InPCA components explain {train[2]:.0%} (train) / {test[2]:.0%} (test) of the stress.")
+
+
+def architecture(factors: pd.DataFrame) -> Outcome:
+    """Claim 2 from :func:`~.trajectory_tables.factor_table` (distances in nats per example)."""
+    minor = {f: float(factors.loc[f, "/ architecture"]) for f in MINOR if f in factors.index}
+    return _outcome(ARCHITECTURE, checks_architecture(factors),
+                    {"median_distance": factors["median"].to_dict(), "ratio_to_architecture": minor},
+                    "median distance / architecture median: " + ", ".join(f"{k} {v:.3g}" for k, v in minor.items()),
+                    f"architecture pairs median {factors.loc['architecture', 'median']:.3g} nats; "
+                    + ", ".join(f"{k} {v:.3g}x" for k, v in minor.items()) + ".")
+
+
+def width(widths: pd.DataFrame, arch_median: float) -> Outcome:
+    """Claim 3 from :func:`~.trajectory_tables.width_table`; ``arch_median``: the yardstick,
+    the architecture pairs' median distance (nats per example)."""
+    ours = {r.architecture: {k: float(getattr(r, k)) for k in ("distance", "progress_narrow", "progress_wide",
+                                                               "ahead")} for r in widths.itertuples()}
+    ahead = f"{_range(widths.ahead, '.0%')} of checkpoints"
+    return _outcome(WIDTH, checks_width(widths, arch_median), ours | {"architecture_median": float(arch_median)},
+                    f"narrow-vs-wide distance {_range(widths.distance, '.3g')} (architecture median "
+                    f"{arch_median:.3g}); wide ahead at {ahead}",
+                    f"wide networks ahead at {ahead}; narrow-vs-wide distance / architecture median "
+                    f"{_range(widths.distance / arch_median, '.2f')}.")
+
+
+def initialisation(inits: pd.DataFrame, arch_median: float) -> Outcome:
+    """Claim 4 from :func:`~.trajectory_tables.init_table`; ``arch_median`` as for :func:`width`."""
+    ours = {r.run: {k: float(getattr(r, k)) for k in ("d_start", "d_end", "d_late", "progress_start")}
+            for r in inits.itertuples()}
     converged, late = inits.d_end / inits.d_start, inits.d_late / arch_median
-    yardstick = {"architecture_median": float(arch_median)}
-    return [
-        _outcome(LOW_DIMENSION, checks_low_dimension(chi["train"], chi["test"]),
-                 {p: {f"chi_{k}": float(c[k - 1]) for k in (1, 2, 3)} for p, c in chi.items()}
-                 | {"timelike_components": timelike},
-                 f"chi_1,2,3 = {chi['train'][0]:.2f}, {chi['train'][1]:.2f}, {chi['train'][2]:.2f} (train probes)",
-                 f"top 3 InPCA components explain {chi['train'][2]:.0%} (train) / {chi['test'][2]:.0%} (test) "
-                 "of the stress."),
-        _outcome(ARCHITECTURE, checks_architecture(factors),
-                 {"median_distance": factors["median"].to_dict(), "ratio_to_architecture": minor},
-                 "median distance / architecture median: " + ", ".join(f"{k} {v:.3g}" for k, v in minor.items()),
-                 f"architecture pairs median {arch_median:.3g} nats; "
-                 + ", ".join(f"{k} {v:.3g}x" for k, v in minor.items()) + "."),
-        _outcome(WIDTH, checks_width(widths, arch_median),
-                 {r.architecture: {k: float(getattr(r, k)) for k in ("distance", "progress_narrow", "progress_wide",
-                                                                     "ahead")}
-                  for r in widths.itertuples()} | yardstick,
-                 f"narrow-vs-wide distance {_range(widths.distance, '.3g')} (architecture median {arch_median:.3g}); "
-                 f"wide ahead at {_range(widths.ahead, '.0%')} of checkpoints",
-                 f"wide networks ahead at {_range(widths.ahead, '.0%')} of checkpoints; "
-                 f"narrow-vs-wide distance / architecture median {_range(widths.distance / arch_median, '.2f')}."),
-        _outcome(INITIALISATION, checks_initialisation(inits, arch_median),
-                 {r.run: {k: float(getattr(r, k)) for k in ("d_start", "d_end", "d_late", "progress_start")}
-                  for r in inits.itertuples()} | yardstick,
-                 f"d_end / d_start {converged.max():.2f}, late distance / architecture median {late.max():.2f} "
-                 "(worst run)",
-                 f"final / initial distance {_range(converged, '.2f')}; "
-                 f"late-trajectory distance / architecture median {_range(late, '.2f')}."),
-    ]
+    return _outcome(INITIALISATION, checks_initialisation(inits, arch_median),
+                    ours | {"architecture_median": float(arch_median)},
+                    f"d_end / d_start {converged.max():.2f}, late distance / architecture median "
+                    f"{late.max():.2f} (worst run)",
+                    f"final / initial distance {_range(converged, '.2f')}; "
+                    f"late-trajectory distance / architecture median {_range(late, '.2f')}.")
+
+
+def outcomes(embeddings: dict, factors: pd.DataFrame, widths: pd.DataFrame, inits: pd.DataFrame) -> list[Outcome]:
+    """One :class:`~.protocol.Outcome` per claim of :data:`CLAIMS`, in order: :func:`low_dimension`,
+    :func:`architecture`, :func:`width`, :func:`initialisation`; the architecture median of
+    ``factors`` is the yardstick of the last three."""
+    arch_median = factors.loc["architecture", "median"]
+    return [low_dimension(embeddings), architecture(factors), width(widths, arch_median),
+            initialisation(inits, arch_median)]
 
 
 def verdict_table(found: list[Outcome]) -> pd.DataFrame:
