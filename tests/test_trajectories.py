@@ -61,7 +61,7 @@ def test_init_starts_choose_the_very_different_starts():
 def test_the_page_plans_what_the_old_work_units_returned(preset):
     """``work_units(preset)`` (deleted) was: the settings at the page's n_train, epochs, n_probe
     and seed, and one Train unit per run of their grid. The page's study plans the same units."""
-    [page] = tj.PAGES
+    [page] = tj.PAGES.values()
     values = page.defaults()
     S = tj.SETTINGS(preset, **{k: values.get(k) for k in ("n_train", "epochs", "n_probe", "seed")})
     old = [Train(run.config) for run in runs_module.run_grid(S)]
@@ -74,7 +74,7 @@ def test_the_page_plans_what_the_old_work_units_returned(preset):
 
 
 def test_setup_takes_the_page_parameters():
-    [page] = tj.PAGES
+    [page] = tj.PAGES.values()
     assert set(page.parameters) == set(page.defaults()) == {"preset", "n_train", "epochs", "n_probe", "seed"}
     study = tj.setup("tiny", n_train=128, epochs=1, n_probe=20, seed=3)
     S = study.settings

@@ -300,12 +300,14 @@ def setup(preset: str = "default", n_train: int | None = None, epochs: int | Non
     they give (``n_probe`` at most ``n_train``, checkpoints within ``epochs``). Result files
     carry the resolved settings as their parameters.
     """
-    values = PAGE.check(dict(preset=preset, n_train=n_train, epochs=epochs, n_probe=n_probe, seed=seed))
+    page = PAGES["trajectories-prediction-space"]
+    values = page.check(dict(preset=preset, n_train=n_train, epochs=epochs, n_probe=n_probe, seed=seed))
     settings = SETTINGS(values.pop("preset"), **values)
-    return TrajectoriesStudy(page=PAGE, parameters=asdict(settings), settings=settings)
+    return TrajectoriesStudy(page=page, parameters=asdict(settings), settings=settings)
 
 
-PAGE = Page(
+#: The chapter's one page, by name.
+PAGES = {"trajectories-prediction-space": Page(
     path="findings/trajectories-prediction-space.md",
     parameters={
         "preset": Parameter("str", choices=SETTINGS.presets, help="the chapter's scale"),
@@ -314,5 +316,4 @@ PAGE = Page(
         "n_probe": Parameter("int", minimum=1, optional=True, help="images in each probe set, train and test"),
         "seed": Parameter("int", minimum=0, optional=True, help="seed of the base runs, training subset, probes"),
     },
-    setup=setup, claims=tuple(CLAIMS))
-PAGES = (PAGE,)
+    setup=setup, claims=tuple(CLAIMS))}
