@@ -4,9 +4,11 @@
 - :mod:`.presets`: the scale of every page (``tiny``, ``default``, ``paper``) and the shared model zoo;
 - :mod:`.curvature` (with :mod:`.curvature_claims` and :mod:`.curvature_shapes`): Kaufman &
   Azencot (ICML 2023), the curvature chapter;
-- :mod:`.intrinsic_dimension`: Ansuini et al. (NeurIPS 2019), the intrinsic-dimension chapter;
+- :mod:`.intrinsic_dimension`: Ansuini et al. (NeurIPS 2019), the intrinsic-dimension chapter (its
+  study: :mod:`.id_study`; the profile helpers the ladder shares: :mod:`.id_profiles`);
 - :mod:`.ladder`: the training ladder (every finding's headline statistic along training);
-- :mod:`.trajectories`: Mao et al. (PNAS 2024), the training-trajectories chapter;
+- :mod:`.trajectories`: Mao et al. (PNAS 2024), the training-trajectories chapter (its runs:
+  :mod:`.trajectory_runs`; its tables: :mod:`.trajectory_tables`);
 - :mod:`.toroids`: Pittorino et al. (ICML 2022), the loss-landscapes-on-toroids chapter (its grid:
   :mod:`.toroid_grid`);
 - :mod:`.getting_started` and :mod:`.own_network`: the two pages without a paper claim.

@@ -1,481 +1,319 @@
-"""Study code of the training-trajectories chapter (Mao et al., PNAS 2024, arXiv 2305.01604).
+"""The training-trajectories chapter (Mao et al., PNAS 2024, arXiv 2305.01604).
 
-Used by ``book/findings/trajectories-prediction-space.md``. A training run becomes a
-*trajectory* in prediction space: the class probabilities of the network at every checkpoint
-(dense early, at fractions of an epoch, including initialisation) on two fixed probe sets of
-training and test images. The estimators (Bhattacharyya distance, InPCA, progress, trajectory
-distance) are in :mod:`latentgeom.estimators.prediction_space`; this module holds
+Page: ``book/findings/trajectories-prediction-space.md``. A training run becomes a *trajectory*
+in prediction space: the class probabilities of the network at every checkpoint (dense early, at
+fractions of an epoch, including initialisation) on two fixed probe sets of training and test
+images. The estimators (Bhattacharyya distance, InPCA, progress, trajectory distance) are in
+:mod:`latentgeom.estimators.prediction_space`; the run grid and the prediction data in
+:mod:`.trajectory_runs`; the tables the claims are checked on in :mod:`.trajectory_tables`; the
+charts in :mod:`latentgeom.reporting.plots`. This module is the chapter (see
+:mod:`.protocol`):
 
-- :class:`TrajectorySettings` and :data:`SETTINGS` (per preset; override with
-  :func:`trajectory_settings`), the run grid :func:`run_grid` (architectures x widths, and
-  for some architectures Adam, no weight decay, augmentation, another seed and scaled-up
-  initial weights), and :func:`checkpoint_steps` (fractional epochs -> optimiser steps);
-- :func:`collect`: trains every run (cached in the model cache, sub-epoch checkpoints via
-  ``TrainConfig.checkpoint_steps``) and returns the prediction matrices (:class:`Trajectories`);
-- :func:`embed`, :func:`pair_distances`, :func:`factor_table`, :func:`base_points`, :func:`width_table`,
-  :func:`init_table`: the numbers
-  the four claims are checked on; :func:`trajectory_chart`, :func:`distance_chart`,
-  :func:`progress_chart`: the chapter's altair charts; :func:`write_findings`: its four
-  result files.
+- :data:`CLAIMS`: the paper's four claims, with the thresholds of their tests and why;
+- :data:`SETTINGS`: the scale per preset (:class:`~.trajectory_runs.TrajectorySettings`);
+- :data:`PAGES` and :func:`setup`: the page's parameters and its study,
+  :class:`TrajectoriesStudy`, whose plan is one :class:`~latentgeom.units.Train` per run of the
+  grid and whose :meth:`~TrajectoriesStudy.collect` reads the predictions of the models those
+  units give;
+- the checks (:func:`checks_low_dimension`, :func:`checks_architecture`, :func:`checks_width`,
+  :func:`checks_initialisation`) and the outcomes (:func:`low_dimension`, :func:`architecture`,
+  :func:`width`, :func:`initialisation`; all four: :func:`outcomes`), one
+  :class:`~.protocol.Outcome` per claim, which ``study.record`` writes as result files.
 """
 from __future__ import annotations
 
-import itertools
-import math
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
+from functools import cached_property
 
-import altair as alt
 import numpy as np
 import pandas as pd
-import torch
-from tqdm import tqdm
 
-from ..reporting.findings import Finding, verdict, write_finding
-from ..estimators import prediction_space as ps
-from ..networks.data import DATASETS, load_tensors
-from ..networks.training import TrainConfig, load_step, steps_per_epoch, train
-from ..validation import check_choice, check_int, resolve_device
-from .protocol import with_overrides
+from ..networks.training import load_step, steps_per_epoch
+from ..progress import bar
+from ..reporting.findings import verdict
+from ..units import Train
+from ..validation import Parameter, resolve_device
+from .protocol import Claim, Outcome, Page, PresetTable, Study
+from .trajectory_runs import Run, Trajectories, TrajectorySettings, predictions, probes, run_grid
 
-#: What may differ between two runs of the grid (the columns of :func:`run_frame`).
-FACTORS = ("architecture", "width", "optimizer", "weight_decay", "augmentation", "seed", "initialisation")
-NOTEBOOK = "book/findings/trajectories-prediction-space.md"
-#: The ``initialisation`` factor of runs started from the usual random initialisation.
-DEFAULT_INIT = "default"
-#: Very different starting points a run can have (see ``TrajectorySettings.init_starts``).
-INIT_STARTS = ("scaled", "shuffled")
+__all__ = ["CLAIMS", "MINOR", "PAGES", "SETTINGS", "TrajectoriesStudy", "checks_architecture",
+           "checks_initialisation", "checks_low_dimension", "checks_width", "architecture", "initialisation",
+           "low_dimension", "outcomes", "setup", "verdict_table", "width"]
+
 PAPER = "Mao et al., PNAS 2024 (arXiv 2305.01604)"
 
-
-@dataclass(frozen=True)
-class TrajectorySettings:
-    """Scale of the training-trajectories chapter.
-
-    Attributes
-    ----------
-    name : str
-        The preset (``"tiny"``, ``"default"``).
-    dataset : str
-    architectures : tuple of str
-        Families of the grid, each trained at every width with the base recipe.
-    widths : tuple of int
-        Two (or more) width multipliers; the first is the width of the variants.
-    variant_architectures : tuple of str
-        Families that also get one run per variant: Adam, no weight decay, augmentation,
-        another seed (each differing from the base run in that one factor).
-    init_architectures : tuple of str
-        Families that also get runs from very different starting points (``init_starts``).
-    init_starts : tuple of str
-        ``"scaled"``: initial weights multiplied by ``init_scale``; ``"shuffled"``: the network
-        first trained ``pretrain_epochs`` epochs on shuffled labels. The default grid uses
-        ``"scaled"`` only: at its scale (2 epochs on 2,000 images) shuffled-label pretraining
-        leaves the predictions within d_B = 0.01 of the normal initialisation, so it is not a
-        *very different* start (it is one with enough epochs to memorise the labels).
-    init_scale : float
-        Factor on every initial weight (confident random predictions, far from P0).
-    pretrain_epochs : int
-        Epochs on shuffled labels before the real training starts.
-    n_train, epochs, batch_size : int
-        Training subset (the same images for every run), epochs and batch size.
-    lr_sgd, lr_adam, weight_decay : float
-        Peak learning rates (cosine schedule) and the base recipe's weight decay.
-    checkpoints : tuple of float
-        Checkpoint times in epochs (fractions early on; 0 = initialisation).
-    n_probe : int
-        Images of each probe set (training images the networks see; test images).
-    n_test : int
-        Test images for the final test accuracy.
-    n_grid : int
-        Progress values on which two trajectories are compared.
-    seed : int
-        Seeds initialisation and data order of the base runs (variants use ``seed + 1``), the
-        training subset and the probes.
-    device : str
-    """
-
-    name: str = "default"
-    dataset: str = "fashion-mnist"
-    architectures: tuple[str, ...] = ("mlp", "plain_cnn", "vgg_small", "resnet_small")
-    widths: tuple[int, ...] = (4, 8)
-    variant_architectures: tuple[str, ...] = ("mlp", "plain_cnn")
-    init_architectures: tuple[str, ...] = ("mlp", "plain_cnn")
-    init_starts: tuple[str, ...] = ("scaled",)
-    init_scale: float = 3.0
-    pretrain_epochs: int = 2
-    n_train: int = 2000
-    epochs: int = 4
-    batch_size: int = 64
-    lr_sgd: float = 0.05
-    lr_adam: float = 0.002
-    weight_decay: float = 5e-4
-    checkpoints: tuple[float, ...] = (0, 1 / 16, 1 / 8, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1, 1.5, 2, 3, 4)
-    n_probe: int = 300
-    n_test: int = 1000
-    n_grid: int = 50
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self):
-        check_choice(self.dataset, "dataset", DATASETS)
-        for name in ("n_train", "epochs", "batch_size", "n_probe", "n_test", "n_grid", "pretrain_epochs"):
-            check_int(getattr(self, name), name, minimum=1)
-        check_int(self.seed, "seed", minimum=0)
-        if len(self.widths) < 2:
-            raise ValueError(f"widths must hold at least two widths, got {self.widths!r}")
-        if self.n_probe > self.n_train:
-            raise ValueError(f"n_probe ({self.n_probe}) must be <= n_train ({self.n_train}): "
-                             "the training probe is drawn from the training images")
-        bad_starts = set(self.init_starts) - set(INIT_STARTS)
-        if bad_starts:
-            raise ValueError(f"init_starts must be among {INIT_STARTS}, got {sorted(bad_starts)}")
-        for name in ("variant_architectures", "init_architectures"):
-            bad = set(getattr(self, name)) - set(self.architectures)
-            if bad:
-                raise ValueError(f"{name} must be among architectures {self.architectures}, got {sorted(bad)}")
-        if not self.checkpoints or min(self.checkpoints) != 0 or max(self.checkpoints) > self.epochs:
-            raise ValueError(f"checkpoints must start at 0 and lie in [0, epochs={self.epochs}], "
-                             f"got {self.checkpoints!r}")
-
-
-SETTINGS: dict[str, TrajectorySettings] = {
+SETTINGS: PresetTable[TrajectorySettings] = PresetTable("trajectory settings", {
     # tests: two cheap families, one epoch on 256 images, checkpoints at 0, 1/4, 1/2, 1 epoch
-    "tiny": TrajectorySettings(name="tiny", architectures=("mlp", "plain_cnn"), widths=(2, 4), variant_architectures=("mlp",),
-                               init_architectures=("mlp",), n_train=256, epochs=1, checkpoints=(0, 0.25, 0.5, 1),
-                               n_probe=60, n_test=200, n_grid=20),
+    "tiny": TrajectorySettings(name="tiny", architectures=("mlp", "plain_cnn"), widths=(2, 4),
+                               variant_architectures=("mlp",), init_architectures=("mlp",), n_train=256,
+                               epochs=1, checkpoints=(0, 0.25, 0.5, 1), n_probe=60, n_test=200, n_grid=20),
     # 2 CPU cores, a few minutes from a cold cache: 18 runs of 4 epochs on 2000 images
     "default": TrajectorySettings(),
-}
+})
+
+#: The factors the paper finds of minimal influence on a trajectory (claim 2).
+MINOR = ("optimizer", "weight_decay", "augmentation", "seed")
+
+# --------------------------------------------------------------------------------------------
+# The claims, with the thresholds of their tests fixed before the data
 
 
-def trajectory_settings(preset: str, **overrides) -> TrajectorySettings:
-    """The chapter's settings for ``preset`` with single fields overridden (None keeps the preset's)."""
-    check_choice(preset, "preset", SETTINGS)
-    for name in ("architectures", "widths", "variant_architectures", "init_architectures", "init_starts",
-                 "checkpoints"):
-        if overrides.get(name) is not None:
-            overrides[name] = tuple(overrides[name])
-    return with_overrides(SETTINGS[preset], "trajectory settings", **overrides)
+def _claim(paper_value: str, **fields) -> Claim:
+    """A :class:`~.protocol.Claim` of the paper whose paper side is its headline in words (the
+    paper reports these claims as statements and pictures, not numbers)."""
+    return Claim(source=PAPER, paper={"statement": paper_value}, paper_value=paper_value, **fields)
 
 
-def checkpoint_steps(config: TrainConfig, epochs) -> tuple[int, ...]:
-    """Optimiser steps of the checkpoint times ``epochs`` (fractional epochs, rounded to steps)."""
-    per = steps_per_epoch(config)
-    return tuple(sorted({int(round(e * per)) for e in epochs}))
+_YARDSTICK = "the median trajectory distance of pairs differing only in architecture (claim 2) is the yardstick"
 
+LOW_DIMENSION = _claim(
+    id="trajectories-1-low-dimension", title="Training trajectories explore a low-dimensional manifold",
+    statement="The trajectories of many networks, from P0 to P*, lie on an effectively low-dimensional "
+              "manifold: the top few InPCA components explain most of the stress.",
+    paper_value="top 3 InPCA components explain most of the stress (trajectories bow away from the geodesic)",
+    thresholds={"STRESS_TOP3_MIN": 0.5},
+    reasons={"STRESS_TOP3_MIN": "'most of the stress': the top 3 components keep at least half of it "
+                                "(explained stress chi_3), on the train AND the test probes"},
+    preconditions=("all checkpoints of all runs embedded together",))
 
-@dataclass(frozen=True)
-class Run:
-    """One training run of the grid: its name, config and the value of every factor."""
+ARCHITECTURE = _claim(
+    id="trajectories-2-architecture",
+    title="Architecture separates trajectories; optimiser, regularisation, seed barely do",
+    statement="Networks with different architectures follow distinguishable trajectories; optimiser, "
+              "weight decay, augmentation and seed have a minimal influence.",
+    paper_value="architecture pairs far apart; other factors minimal",
+    thresholds={"MINOR_RATIO_MAX": 0.5},
+    reasons={"MINOR_RATIO_MAX": "'minimal influence': the median distance of pairs differing only in "
+                                "optimiser / weight decay / augmentation / seed is at most half the median "
+                                "of pairs differing only in architecture"},
+    preconditions=("at least two architectures in the grid", "runs differing from a base run in one factor"))
 
-    name: str
-    config: TrainConfig
-    factors: dict
+WIDTH = _claim(
+    id="trajectories-3-width", title="Wider networks follow the same path, further along",
+    statement="Larger networks train along a similar manifold as smaller ones, just faster.",
+    paper_value="same manifold, wider is further along at a given epoch",
+    thresholds={"SAME_PATH_RATIO_MAX": 0.5, "AHEAD_MIN": 0.5, "SHARE_MIN": 0.75},
+    reasons={"SAME_PATH_RATIO_MAX": "'the same path': the narrow-vs-wide trajectory distance is at most half "
+                                    "the architecture median (distances on a common progress grid, so being "
+                                    "faster alone does not count)",
+             "AHEAD_MIN": "'just faster': the wide network is further along the P0 -> P* geodesic at more than "
+                          "half of the checkpoints after initialisation",
+             "SHARE_MIN": "each of the two holds for at least 75 % of the architectures (3 of the default "
+                          "grid's 4): one exception does not decide"},
+    preconditions=("two widths of every architecture trained with the base recipe", _YARDSTICK))
 
-    def differs(self, other: "Run") -> list[str]:
-        return [f for f in FACTORS if self.factors[f] != other.factors[f]]
+INITIALISATION = _claim(
+    id="trajectories-4-initialisation", title="Very different initialisations converge along a similar manifold",
+    statement="Networks initialised at very different parts of prediction space converge to the solution "
+              "along a similar manifold.",
+    paper_value="different starting points merge onto the same manifold",
+    thresholds={"CONVERGE_RATIO_MAX": 0.5, "LATE_RATIO_MAX": 0.5},
+    reasons={"CONVERGE_RATIO_MAX": "'converge': d_B between the other start and the normal run of the same "
+                                   "network at the last checkpoint is at most half of what it is at "
+                                   "initialisation, for every run",
+             "LATE_RATIO_MAX": "'along a similar manifold': their distance over the upper half of their common "
+                               "progress range is at most half the architecture median, for every run"},
+    preconditions=("runs from a very different start (TrajectorySettings.init_starts) in the grid", _YARDSTICK))
 
-
-def _initialisation(config: TrainConfig) -> str:
-    if config.pretrain_random_label_epochs:
-        return f"pretrained {config.pretrain_random_label_epochs} ep on shuffled labels"
-    return DEFAULT_INIT if config.init_scale == 1 else f"weights x{config.init_scale:g}"
-
-
-def _run(S: TrajectorySettings, architecture: str, width: int, variant: str = "base") -> Run:
-    base = dict(dataset=S.dataset, model=architecture, width=width, n_train=S.n_train, epochs=S.epochs,
-                batch_size=S.batch_size, lr=S.lr_sgd, momentum=0.9, weight_decay=S.weight_decay,
-                augment=False, n_test=S.n_test, seed=S.seed, data_seed=S.seed)
-    change = {"base": {}, "adam": dict(optimizer="adam", lr=S.lr_adam), "no wd": dict(weight_decay=0.0),
-              "augment": dict(augment=True), "seed": dict(seed=S.seed + 1),
-              "scaled": dict(init_scale=S.init_scale),
-              "shuffled": dict(pretrain_random_label_epochs=S.pretrain_epochs)}[variant]
-    config = TrainConfig(**{**base, **change})
-    config = replace(config, checkpoint_steps=checkpoint_steps(config, S.checkpoints))
-    factors = dict(architecture=architecture, width=width, optimizer=config.optimizer,
-                   weight_decay=config.weight_decay, augmentation=config.augment, seed=config.seed,
-                   initialisation=_initialisation(config))
-    name = f"{architecture} w{width}" + ("" if variant == "base" else f" {variant}")
-    return Run(name, config, factors)
-
-
-def run_grid(S: TrajectorySettings) -> list[Run]:
-    """Architectures x widths (base recipe: SGD, weight decay, no augmentation), then per variant
-    architecture Adam / no weight decay / augmentation / seed + 1, then per init architecture the
-    very different starts of ``init_starts``."""
-    runs = [_run(S, a, w) for a in S.architectures for w in S.widths]
-    runs += [_run(S, a, S.widths[0], v) for a in S.variant_architectures for v in ("adam", "no wd", "augment", "seed")]
-    runs += [_run(S, a, S.widths[0], v) for a in S.init_architectures for v in S.init_starts]
-    return runs
-
-
-def run_frame(runs) -> pd.DataFrame:
-    """One row per run: name and factors."""
-    return pd.DataFrame([dict(run=r.name, **r.factors) for r in runs])
-
-
-def probes(S: TrajectorySettings):
-    """The two probe sets: ``n_probe`` images of the (shared) training subset, and of the test split.
-
-    Returns ``{"train": (images, labels), "test": (images, labels)}``.
-    """
-    train_images, train_labels = load_tensors(S.dataset, "train", n=S.n_train, seed=S.seed)
-    return {"train": (train_images[:S.n_probe], train_labels[:S.n_probe]),
-            "test": load_tensors(S.dataset, "test", n=S.n_probe, seed=S.seed)}
-
-
-def predictions(model, images: torch.Tensor, device, batch_size: int = 500) -> np.ndarray:
-    """Softmax probabilities float64 [N, C] of ``model`` (eval mode) on ``images`` [N, ...]."""
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(images), batch_size):
-            out.append(torch.softmax(model(images[s:s + batch_size].to(device)).double(), 1).cpu())
-    return torch.cat(out).numpy()
-
-
-@dataclass
-class Trajectories:
-    """Prediction matrices of every checkpoint of every run.
-
-    ``checkpoints``: one row per checkpoint (``run``, ``step``, ``epoch`` and the run's factors),
-    in run then step order; ``p[probe]``: float64 [M, N, C] for ``probe`` in ``("train", "test")``;
-    ``labels[probe]``: int [N]; ``runs``: the :class:`Run` list; ``accuracy``: final accuracies.
-    """
-
-    runs: list
-    checkpoints: pd.DataFrame
-    p: dict
-    labels: dict
-    accuracy: pd.DataFrame
-
-    def rows(self, run: str) -> np.ndarray:
-        return np.flatnonzero(self.checkpoints["run"].to_numpy() == run)
-
-    def references(self, probe: str = "train"):
-        """(P0, P*) on ``probe``: float64 [N, C] each."""
-        labels = self.labels[probe]
-        classes = self.p[probe].shape[-1]
-        return ps.ignorance(len(labels), classes), ps.truth(labels, classes)
-
-
-def collect(S: TrajectorySettings, *, progress: bool = True) -> Trajectories:
-    """Train (or load from the model cache) every run of :func:`run_grid` and read its checkpoints."""
-    device = resolve_device(S.device)
-    sets = probes(S)
-    runs = run_grid(S)
-    rows, p, acc = [], {k: [] for k in sets}, []
-    for run in tqdm(runs, desc="training runs", disable=not progress):
-        final = train(run.config, device=S.device, progress=False)
-        acc.append(dict(run=run.name, train_accuracy=final.train_accuracy, test_accuracy=final.test_accuracy))
-        per = steps_per_epoch(run.config)
-        for step in run.config.checkpoint_steps:
-            model = load_step(run.config, step, device=S.device).model
-            rows.append(dict(run=run.name, step=step, epoch=step / per, **run.factors))
-            for k, (images, _) in sets.items():
-                p[k].append(predictions(model, images, device))
-    return Trajectories(runs, pd.DataFrame(rows), {k: np.stack(v) for k, v in p.items()},
-                        {k: v[1].numpy() for k, v in sets.items()}, pd.DataFrame(acc))
-
-
-def embed(data: Trajectories, probe: str = "train", n_geodesic: int = 21) -> dict:
-    """InPCA of all checkpoints on ``probe``, with P0, P* and the geodesic projected in.
-
-    Returns ``inpca`` (:class:`~latentgeom.estimators.prediction_space.InPCA`), ``points``
-    (checkpoints frame + ``progress`` + coordinates ``c1, c2, ...``), ``references`` (P0, P*,
-    geodesic points with coordinates) and ``distances`` [M, M].
-    """
-    P = data.p[probe]
-    p0, p_star = data.references(probe)
-    D = ps.bhattacharyya(P)
-    emb = ps.inpca(D)
-    k = min(3, emb.coordinates.shape[1])
-    points = data.checkpoints.copy()
-    points["progress"] = ps.progress(P, p0, p_star)
-    for i in range(k):
-        points[f"c{i + 1}"] = emb.coordinates[:, i]
-    t = np.linspace(0, 1, n_geodesic)
-    geo = ps.geodesic(p0, p_star, t)
-    ref = emb.project(ps.bhattacharyya(geo, P))[:, :k]
-    references = pd.DataFrame({"t": t, "point": ["P0"] + ["geodesic"] * (n_geodesic - 2) + ["P*"],
-                               **{f"c{i + 1}": ref[:, i] for i in range(k)}})
-    return dict(inpca=emb, points=points, references=references, distances=D)
-
-
-def pair_distances(data: Trajectories, points: pd.DataFrame, probe: str = "train", n_grid: int = 50) -> pd.DataFrame:
-    """Distance between every two runs that differ in exactly one factor (see :data:`FACTORS`).
-
-    Both trajectories are re-indexed on ``n_grid`` common progress values (their overlap) and
-    d_B averaged (:func:`~latentgeom.estimators.prediction_space.trajectory_distance`). One row
-    per pair: ``factor``, ``run_a``, ``run_b``, ``distance``, ``architecture`` (of ``run_a``).
-    """
-    rows = []
-    for a, b in itertools.combinations(data.runs, 2):
-        diff = a.differs(b)
-        if len(diff) != 1:
-            continue
-        ia, ib = data.rows(a.name), data.rows(b.name)
-        d = ps.trajectory_distance(data.p[probe][ia], data.p[probe][ib], points["progress"].to_numpy()[ia],
-                                   points["progress"].to_numpy()[ib], n_grid=n_grid)
-        rows.append(dict(factor=diff[0], run_a=a.name, run_b=b.name, distance=d,
-                         architecture=a.factors["architecture"]))
-    return pd.DataFrame(rows)
-
-
-def factor_table(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Median, min, max distance and pair count per differing factor (sorted by median)."""
-    g = pairs.groupby("factor")["distance"]
-    return pd.DataFrame({"pairs": g.size(), "median": g.median(), "min": g.min(), "max": g.max()}) \
-        .sort_values("median", ascending=False)
-
-
-def base_points(points: pd.DataFrame, S: TrajectorySettings) -> pd.DataFrame:
-    """The checkpoints of the base-recipe runs (every architecture x width; no variants)."""
-    return points[(points.optimizer == "sgd") & ~points.augmentation.astype(bool) & (points.initialisation == DEFAULT_INIT)
-                  & (points.seed == S.seed) & (points.weight_decay == S.weight_decay)]
-
-
-def width_table(points: pd.DataFrame, pairs: pd.DataFrame, S: TrajectorySettings) -> pd.DataFrame:
-    """Per architecture: narrow vs widest base run, their trajectory distance and progress.
-
-    ``progress_narrow`` / ``progress_wide`` are mean progress over the checkpoints after
-    initialisation (same epochs for both); ``ahead`` is the fraction of those checkpoints
-    where the wide network is further along.
-    """
-    rows = []
-    base = base_points(points, S)
-    widths = sorted(base.width.unique())
-    for arch, group in base.groupby("architecture", sort=False):
-        narrow = group[group.width == widths[0]].set_index("step")["progress"]
-        wide = group[group.width == widths[-1]].set_index("step")["progress"]
-        steps = [s for s in narrow.index if s in wide.index and s > 0]
-        dist = pairs[(pairs.factor == "width") & (pairs.architecture == arch)]
-        rows.append(dict(architecture=arch, distance=float(dist.distance.median()) if len(dist) else math.nan,
-                         progress_narrow=float(narrow[steps].mean()), progress_wide=float(wide[steps].mean()),
-                         ahead=float(np.mean(wide[steps].to_numpy() > narrow[steps].to_numpy()))))
-    return pd.DataFrame(rows)
-
-
-def init_table(data: Trajectories, points: pd.DataFrame, probe: str = "train", n_grid: int = 50) -> pd.DataFrame:
-    """Per run from a non-default start, against its architecture's base run at the same width:
-
-    ``d_start`` / ``d_end``: d_B between the two at initialisation / at the last checkpoint;
-    ``d_late``: trajectory distance over the upper half of their common progress range;
-    ``progress_start``: the scaled run's progress at initialisation.
-    """
-    rows = []
-    by_name = {r.name: r for r in data.runs}
-    P = data.p[probe]
-    prog = points["progress"].to_numpy()
-    for run in data.runs:
-        if run.factors["initialisation"] == DEFAULT_INIT:
-            continue
-        ref = next(r for r in data.runs if r.differs(run) == ["initialisation"]
-                   and r.factors["initialisation"] == DEFAULT_INIT)
-        ia, ib = data.rows(run.name), data.rows(ref.name)
-        lo, hi = max(prog[ia].min(), prog[ib].min()), min(prog[ia].max(), prog[ib].max())
-        late = ps.trajectory_distance(P[ia], P[ib], prog[ia], prog[ib], n_grid=n_grid, span=(lo + (hi - lo) / 2, hi)) \
-            if hi > lo else math.nan
-        rows.append(dict(run=run.name, reference=by_name[ref.name].name,
-                         d_start=float(ps.bhattacharyya(P[ia[0]], P[ib[0]])[0, 0]),
-                         d_end=float(ps.bhattacharyya(P[ia[-1]], P[ib[-1]])[0, 0]), d_late=late,
-                         progress_start=float(prog[ia[0]])))
-    return pd.DataFrame(rows)
-
-
-# --- charts -------------------------------------------------------------------------------------
-
-def trajectory_chart(points: pd.DataFrame, references: pd.DataFrame, *, color: str = "architecture",
-                     pairs=((1, 2), (1, 3), (2, 3)), title: str = "", width: int = 300) -> alt.ConcatChart:
-    """Trajectories in pairs of InPCA components (one panel per pair), with P0, P* and the geodesic."""
-    panels = []
-    data = points.assign(epoch=points.epoch.round(3))
-    for i, j in pairs:
-        x, y = f"c{i}", f"c{j}"
-        if x not in points or y not in points:
-            continue
-        enc = dict(x=alt.X(f"{x}:Q", title=f"InPCA {i}"), y=alt.Y(f"{y}:Q", title=f"InPCA {j}"))
-        lines = alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=12), opacity=0.7).encode(
-            **enc, color=alt.Color(f"{color}:N"), detail="run:N", order="step:Q",
-            tooltip=["run", "epoch", "progress"])
-        geo = alt.Chart(references).mark_line(color="black", strokeDash=[4, 3]).encode(**enc, order="t:Q")
-        ends = alt.Chart(references[references.point != "geodesic"]).mark_point(
-            color="black", filled=True, size=70, shape="diamond").encode(**enc, tooltip=["point"])
-        labels = alt.Chart(references[references.point != "geodesic"]).mark_text(dx=12, dy=-8).encode(
-            **enc, text="point:N")
-        panels.append((geo + lines + ends + labels).properties(width=width, height=width))
-    return alt.concat(*panels, columns=3).properties(title=title)
-
-
-def distance_chart(pairs: pd.DataFrame, title: str = "", width: int = 360) -> alt.LayerChart:
-    """Trajectory distance of every one-factor pair (points) and the median per factor (ticks)."""
-    order = list(pairs.groupby("factor")["distance"].median().sort_values(ascending=False).index)
-    x = alt.X("factor:N", sort=order, title="what differs between the two runs")
-    pts = alt.Chart(pairs).mark_circle(size=50, opacity=0.7).encode(
-        x=x, y=alt.Y("distance:Q", title="trajectory distance (d_B, nats/example)"),
-        color=alt.Color("architecture:N"), tooltip=["run_a", "run_b", "distance"])
-    med = alt.Chart(pairs).mark_tick(color="black", thickness=2, size=30).encode(x=x, y="median(distance):Q")
-    return (pts + med).properties(width=width, height=240, title=title)
-
-
-def progress_chart(points: pd.DataFrame, title: str = "", width: int = 340) -> alt.Chart:
-    """Progress along the P0 -> P* geodesic against epochs, one line per run."""
-    return alt.Chart(points).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("progress:Q", title="progress t along P0 → P*"),
-        color=alt.Color("architecture:N"), strokeDash=alt.StrokeDash("width:N"), detail="run:N",
-        tooltip=["run", "epoch", "progress"]).properties(width=width, height=240, title=title)
-
-
-# --- result files -------------------------------------------------------------------------------
-
-CLAIMS = {
-    "trajectories-1-low-dimension": dict(
-        title="Training trajectories explore a low-dimensional manifold",
-        paper_claim="The trajectories of many networks, from P0 to P*, lie on an effectively low-dimensional "
-                    "manifold: the top few InPCA components explain most of the stress.",
-        paper_value="top 3 InPCA components explain most of the stress (trajectories bow away from the geodesic)"),
-    "trajectories-2-architecture": dict(
-        title="Architecture separates trajectories; optimiser, regularisation, seed barely do",
-        paper_claim="Networks with different architectures follow distinguishable trajectories; optimiser, "
-                    "weight decay, augmentation and seed have a minimal influence.",
-        paper_value="architecture pairs far apart; other factors minimal"),
-    "trajectories-3-width": dict(
-        title="Wider networks follow the same path, further along",
-        paper_claim="Larger networks train along a similar manifold as smaller ones, just faster.",
-        paper_value="same manifold, wider is further along at a given epoch"),
-    "trajectories-4-initialisation": dict(
-        title="Very different initialisations converge along a similar manifold",
-        paper_claim="Networks initialised at very different parts of prediction space converge to the "
-                    "solution along a similar manifold.",
-        paper_value="different starting points merge onto the same manifold"),
-}
-
-
-def write_findings(results: dict, S: TrajectorySettings, started: float) -> pd.DataFrame:
-    """Write one result file per claim; ``results[finding_id] = dict(checks=..., ours=..., our_value=...,
-    summary=...)``. Returns the table of ids and verdicts."""
-    rows, seconds = [], time.perf_counter() - started
-    for finding_id, r in results.items():
-        claim = CLAIMS[finding_id]
-        v = verdict(r["checks"])
-        write_finding(Finding(finding_id=finding_id, title=claim["title"], notebook=NOTEBOOK,
-                              paper_claim=claim["paper_claim"], paper={"source": PAPER, "statement": claim["paper_value"]},
-                              ours=r["ours"], checks=r["checks"], verdict=v, parameters=asdict(S),
-                              paper_value=claim["paper_value"], our_value=r["our_value"],
-                              summary=f"{v}: {r['summary']}", seconds=seconds))
-        rows.append(dict(finding=finding_id, verdict=v, our_value=r["our_value"]))
-    return pd.DataFrame(rows)
+#: The chapter's claims by result-file id.
+CLAIMS: dict[str, Claim] = {c.id: c for c in (LOW_DIMENSION, ARCHITECTURE, WIDTH, INITIALISATION)}
 
 
 # --------------------------------------------------------------------------------------------
-# The sweep (python -m latentgeom sweep): what the trajectories page trains
+# The checks: the thresholds above applied to the tables of :mod:`.trajectory_tables`
 
 
-def work_units(preset: str) -> list:
-    """The units of :mod:`latentgeom.sweep` that ``book/findings/trajectories-prediction-space.md``
-    needs: every run of :func:`run_grid` with its checkpoint steps, at the page's parameters."""
-    from .. import sweep
+def checks_low_dimension(stress_train, stress_test) -> dict[str, bool]:
+    """Claim 1 on the explained stress chi_k (k = 1, 2, ...) of the InPCA of each probe set."""
+    low = LOW_DIMENSION.thresholds["STRESS_TOP3_MIN"]
+    return {f"chi_3 >= {low:g} on the train probes": bool(stress_train[2] >= low),
+            f"chi_3 >= {low:g} on the test probes": bool(stress_test[2] >= low)}
 
-    page = sweep.page_parameters("findings/trajectories-prediction-space.md")
-    S = trajectory_settings(preset, **{k: page.get(k) for k in ("n_train", "epochs", "n_probe", "seed")})
-    return [sweep.Train(run.config) for run in run_grid(S)]
+
+def checks_architecture(table: pd.DataFrame) -> dict[str, bool]:
+    """Claim 2 on :func:`~.trajectory_tables.factor_table`: one check per factor of :data:`MINOR`
+    that some pair differs in."""
+    ratio = ARCHITECTURE.thresholds["MINOR_RATIO_MAX"]
+    arch = table.loc["architecture", "median"]
+    return {f"{f}: median <= {ratio:g} x architecture median": bool(table.loc[f, "median"] <= ratio * arch)
+            for f in MINOR if f in table.index}
+
+
+def checks_width(widths: pd.DataFrame, arch_median: float) -> dict[str, bool]:
+    """Claim 3 on :func:`~.trajectory_tables.width_table` (one row per architecture);
+    ``arch_median``: the architecture pairs' median distance, nats per example."""
+    t = WIDTH.thresholds
+    same = (widths["distance"] <= t["SAME_PATH_RATIO_MAX"] * arch_median).mean()
+    ahead = (widths["ahead"] > t["AHEAD_MIN"]).mean()
+    share = f"for >= {t['SHARE_MIN']:.0%} of architectures"
+    return {f"same path (distance <= {t['SAME_PATH_RATIO_MAX']:g} x architecture median) {share}":
+            bool(same >= t["SHARE_MIN"]),
+            f"wider further along (> {t['AHEAD_MIN']:.0%} of checkpoints) {share}": bool(ahead >= t["SHARE_MIN"])}
+
+
+def checks_initialisation(inits: pd.DataFrame, arch_median: float) -> dict[str, bool]:
+    """Claim 4 on :func:`~.trajectory_tables.init_table` (one row per run from another start)."""
+    converge, late = (INITIALISATION.thresholds[k] for k in ("CONVERGE_RATIO_MAX", "LATE_RATIO_MAX"))
+    return {f"converge: final distance <= {converge:g} x initial, every run":
+            bool((inits["d_end"] <= converge * inits["d_start"]).all()),
+            f"similar manifold late: distance <= {late:g} x architecture median, every run":
+            bool((inits["d_late"] <= late * arch_median).all())}
+
+
+# --------------------------------------------------------------------------------------------
+# What the page found: one Outcome per claim
+
+
+def _outcome(claim: Claim, checks: dict, ours: dict, our_value: str, summary: str) -> Outcome:
+    """The outcome of ``claim``: its verdict from ``checks``, and the summary led by the verdict."""
+    v = verdict(checks)
+    return Outcome(claim, checks=checks, verdict=v, ours=ours, our_value=our_value, summary=f"{v}: {summary}")
+
+
+def _range(values, form: str) -> str:
+    """``"min-max"`` of ``values``, each formatted with ``form`` (e.g. ``".2f"``)."""
+    return f"{values.min():{form}}-{values.max():{form}}"
+
+
+def low_dimension(embeddings: dict) -> Outcome:
+    """Claim 1 from ``{"train": ..., "test": ...}``, :func:`~.trajectory_tables.embed` of each
+    probe set: the explained stress chi_1..3 and the number of time-like components."""
+    chi = {p: e["inpca"].stress for p, e in embeddings.items()}
+    timelike = int(embeddings["train"]["inpca"].timelike.sum())
+    ours = {p: {f"chi_{k}": float(c[k - 1]) for k in (1, 2, 3)} for p, c in chi.items()}
+    train, test = chi["train"], chi["test"]
+    return _outcome(LOW_DIMENSION, checks_low_dimension(train, test), ours | {"timelike_components": timelike},
+                    f"chi_1,2,3 = {train[0]:.2f}, {train[1]:.2f}, {train[2]:.2f} (train probes)",
+                    f"top 3 InPCA components explain {train[2]:.0%} (train) / {test[2]:.0%} (test) of the stress.")
+
+
+def architecture(factors: pd.DataFrame) -> Outcome:
+    """Claim 2 from :func:`~.trajectory_tables.factor_table` (distances in nats per example)."""
+    minor = {f: float(factors.loc[f, "/ architecture"]) for f in MINOR if f in factors.index}
+    return _outcome(ARCHITECTURE, checks_architecture(factors),
+                    {"median_distance": factors["median"].to_dict(), "ratio_to_architecture": minor},
+                    "median distance / architecture median: " + ", ".join(f"{k} {v:.3g}" for k, v in minor.items()),
+                    f"architecture pairs median {factors.loc['architecture', 'median']:.3g} nats; "
+                    + ", ".join(f"{k} {v:.3g}x" for k, v in minor.items()) + ".")
+
+
+def width(widths: pd.DataFrame, arch_median: float) -> Outcome:
+    """Claim 3 from :func:`~.trajectory_tables.width_table`; ``arch_median``: the yardstick,
+    the architecture pairs' median distance (nats per example)."""
+    ours = {r.architecture: {k: float(getattr(r, k)) for k in ("distance", "progress_narrow", "progress_wide",
+                                                               "ahead")} for r in widths.itertuples()}
+    ahead = f"{_range(widths.ahead, '.0%')} of checkpoints"
+    return _outcome(WIDTH, checks_width(widths, arch_median), ours | {"architecture_median": float(arch_median)},
+                    f"narrow-vs-wide distance {_range(widths.distance, '.3g')} (architecture median "
+                    f"{arch_median:.3g}); wide ahead at {ahead}",
+                    f"wide networks ahead at {ahead}; narrow-vs-wide distance / architecture median "
+                    f"{_range(widths.distance / arch_median, '.2f')}.")
+
+
+def initialisation(inits: pd.DataFrame, arch_median: float) -> Outcome:
+    """Claim 4 from :func:`~.trajectory_tables.init_table`; ``arch_median`` as for :func:`width`."""
+    ours = {r.run: {k: float(getattr(r, k)) for k in ("d_start", "d_end", "d_late", "progress_start")}
+            for r in inits.itertuples()}
+    converged, late = inits.d_end / inits.d_start, inits.d_late / arch_median
+    return _outcome(INITIALISATION, checks_initialisation(inits, arch_median),
+                    ours | {"architecture_median": float(arch_median)},
+                    f"d_end / d_start {converged.max():.2f}, late distance / architecture median "
+                    f"{late.max():.2f} (worst run)",
+                    f"final / initial distance {_range(converged, '.2f')}; "
+                    f"late-trajectory distance / architecture median {_range(late, '.2f')}.")
+
+
+def outcomes(embeddings: dict, factors: pd.DataFrame, widths: pd.DataFrame, inits: pd.DataFrame) -> list[Outcome]:
+    """One :class:`~.protocol.Outcome` per claim of :data:`CLAIMS`, in order: :func:`low_dimension`,
+    :func:`architecture`, :func:`width`, :func:`initialisation`; the architecture median of
+    ``factors`` is the yardstick of the last three."""
+    arch_median = factors.loc["architecture", "median"]
+    return [low_dimension(embeddings), architecture(factors), width(widths, arch_median),
+            initialisation(inits, arch_median)]
+
+
+def verdict_table(found: list[Outcome]) -> pd.DataFrame:
+    """Every check of every outcome, indexed by (claim, check): passed or not, and the claim's verdict."""
+    return pd.DataFrame([dict(claim=o.claim.id, check=name, passed=ok, verdict=o.verdict)
+                         for o in found for name, ok in o.checks.items()]).set_index(["claim", "check"])
+
+
+# --------------------------------------------------------------------------------------------
+# The study: what the page trains and reads
+
+
+@dataclass(kw_only=True)
+class TrajectoriesStudy(Study):
+    """The page's study: the settings and the run grid they give.
+
+    :meth:`plan` trains every run (with its checkpoint steps); :meth:`collect` reads the
+    predictions of every checkpoint of the models those units give.
+    """
+
+    settings: TrajectorySettings
+
+    @cached_property
+    def runs(self) -> list[Run]:
+        """The run grid (:func:`~.trajectory_runs.run_grid`), in the order of :meth:`plan`."""
+        return run_grid(self.settings)
+
+    def plan(self) -> list[Train]:
+        """One :class:`~latentgeom.units.Train` per run of the grid."""
+        return [Train(run.config) for run in self.runs]
+
+    def describe(self) -> str:
+        """The study in one sentence: runs, images, epochs, checkpoints and probes."""
+        S = self.settings
+        return (f"preset {S.name}: {len(self.runs)} runs on {S.n_train} {S.dataset} images, {S.epochs} epochs, "
+                f"checkpoints at epochs {[round(c, 3) for c in S.checkpoints]}, {S.n_probe} probe images per set")
+
+    def collect(self) -> Trajectories:
+        """Train every run of the plan (or read it from the model cache; stage ``"training"``), then
+        read each checkpoint's softmax outputs on the two probe sets (stage ``"predictions"``)."""
+        S = self.settings
+        trained = self.measure(stage="training")
+        accuracy = pd.DataFrame([dict(run=run.name, train_accuracy=model.train_accuracy,
+                                      test_accuracy=model.test_accuracy) for run, model in zip(self.runs, trained)])
+        device, sets = resolve_device(S.device), probes(S)
+        rows, p = [], {k: [] for k in sets}
+        with self.clock("predictions"):
+            for run in bar(self.runs, desc=f"{self.page.name}: predictions", leave=False):
+                per = steps_per_epoch(run.config)
+                for step in run.config.checkpoint_steps:
+                    model = load_step(run.config, step, device=S.device).model
+                    rows.append(dict(run=run.name, step=step, epoch=step / per, **run.factors))
+                    for k, (images, _) in sets.items():
+                        p[k].append(predictions(model, images, device))
+        return Trajectories(self.runs, pd.DataFrame(rows), {k: np.stack(v) for k, v in p.items()},
+                            {k: v[1].numpy() for k, v in sets.items()}, accuracy)
+
+
+# --------------------------------------------------------------------------------------------
+# The page
+
+
+def setup(preset: str = "default", n_train: int | None = None, epochs: int | None = None,
+          n_probe: int | None = None, seed: int | None = None) -> TrajectoriesStudy:
+    """The page's study at ``preset`` with single settings replaced (``None``: the preset's).
+
+    Every parameter is checked first (one ``ValueError`` naming a bad one); so are the settings
+    they give (``n_probe`` at most ``n_train``, checkpoints within ``epochs``). Result files
+    carry the resolved settings as their parameters.
+    """
+    page = PAGES["trajectories-prediction-space"]
+    values = page.check(dict(preset=preset, n_train=n_train, epochs=epochs, n_probe=n_probe, seed=seed))
+    settings = SETTINGS(values.pop("preset"), **values)
+    return TrajectoriesStudy(page=page, parameters=asdict(settings), settings=settings)
+
+
+#: The chapter's one page, by name.
+PAGES = {"trajectories-prediction-space": Page(
+    path="findings/trajectories-prediction-space.md",
+    parameters={
+        "preset": Parameter("str", choices=SETTINGS.presets, help="the chapter's scale"),
+        "n_train": Parameter("int", minimum=1, optional=True, help="training images shared by every run"),
+        "epochs": Parameter("int", minimum=1, optional=True, help="epochs of every run"),
+        "n_probe": Parameter("int", minimum=1, optional=True, help="images in each probe set, train and test"),
+        "seed": Parameter("int", minimum=0, optional=True, help="seed of the base runs, training subset, probes"),
+    },
+    setup=setup, claims=tuple(CLAIMS))}

@@ -262,8 +262,6 @@ def reference_chart(frame: pd.DataFrame, x: str, y: str, *, reference: tuple[flo
     return (lines + rules).properties(width=width, height=height, title=title)
 
 
-enable_offline_rendering()
-
 
 # --------------------------------------------------------------------------------------------
 # Means over runs along a curve, one panel per group (the toroidal-landscapes page).
@@ -300,3 +298,54 @@ def path_chart(paths: pd.DataFrame, split: str = "train", width: int = 320) -> a
     return mean_curve_chart(paths, "t", f"{split}_error", color="kind", column="architecture",
                             x_title="position along the path t", y_title=f"mean {split} error",
                             title=f"{split} error along the paths (mean over pairs)", width=width)
+def trajectory_chart(points: pd.DataFrame, references: pd.DataFrame, *, color: str = "architecture",
+                     pairs=((1, 2), (1, 3), (2, 3)), title: str = "", width: int = 300) -> alt.ConcatChart:
+    """Trajectories in pairs of InPCA components (one panel per pair), with P0, P* and the geodesic.
+
+    ``points``: one row per checkpoint with ``run``, ``step``, ``epoch``, ``progress``, the
+    column named by ``color`` and the coordinates ``c1, c2, ...``; ``references``: ``t``, ``point`` (``"P0"``,
+    ``"geodesic"``, ``"P*"``) and the same coordinates (both from
+    :func:`latentgeom.chapters.trajectory_tables.embed`). Used by the training-trajectories page."""
+    panels = []
+    data = points.assign(epoch=points.epoch.round(3))
+    for i, j in pairs:
+        x, y = f"c{i}", f"c{j}"
+        if x not in points or y not in points:
+            continue
+        enc = dict(x=alt.X(f"{x}:Q", title=f"InPCA {i}"), y=alt.Y(f"{y}:Q", title=f"InPCA {j}"))
+        lines = alt.Chart(data).mark_line(point=alt.OverlayMarkDef(size=12), opacity=0.7).encode(
+            **enc, color=alt.Color(f"{color}:N"), detail="run:N", order="step:Q",
+            tooltip=["run", "epoch", "progress"])
+        geo = alt.Chart(references).mark_line(color="black", strokeDash=[4, 3]).encode(**enc, order="t:Q")
+        ends = alt.Chart(references[references.point != "geodesic"]).mark_point(
+            color="black", filled=True, size=70, shape="diamond").encode(**enc, tooltip=["point"])
+        labels = alt.Chart(references[references.point != "geodesic"]).mark_text(dx=12, dy=-8).encode(
+            **enc, text="point:N")
+        panels.append((geo + lines + ends + labels).properties(width=width, height=width))
+    return alt.concat(*panels, columns=3).properties(title=title)
+
+
+def distance_chart(pairs: pd.DataFrame, title: str = "", width: int = 360) -> alt.LayerChart:
+    """Trajectory distance of every one-factor pair (points) and the median per factor (ticks).
+
+    ``pairs``: one row per pair with ``factor``, ``run_a``, ``run_b``, ``distance`` (nats per
+    example) and ``architecture`` (:func:`latentgeom.chapters.trajectory_tables.pair_distances`)."""
+    order = list(pairs.groupby("factor")["distance"].median().sort_values(ascending=False).index)
+    x = alt.X("factor:N", sort=order, title="what differs between the two runs")
+    pts = alt.Chart(pairs).mark_circle(size=50, opacity=0.7).encode(
+        x=x, y=alt.Y("distance:Q", title="trajectory distance (d_B, nats/example)"),
+        color=alt.Color("architecture:N"), tooltip=["run_a", "run_b", "distance"])
+    med = alt.Chart(pairs).mark_tick(color="black", thickness=2, size=30).encode(x=x, y="median(distance):Q")
+    return (pts + med).properties(width=width, height=240, title=title)
+
+
+def progress_chart(points: pd.DataFrame, title: str = "", width: int = 340) -> alt.Chart:
+    """Progress along the P0 -> P* geodesic against epochs, one line per run (colour: architecture,
+    dashes: width); ``points`` as for :func:`trajectory_chart`."""
+    return alt.Chart(points).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("progress:Q", title="progress t along P0 → P*"),
+        color=alt.Color("architecture:N"), strokeDash=alt.StrokeDash("width:N"), detail="run:N",
+        tooltip=["run", "epoch", "progress"]).properties(width=width, height=240, title=title)
+
+
+enable_offline_rendering()
