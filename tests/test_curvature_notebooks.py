@@ -35,18 +35,6 @@ def _path(stem):
     return f"book/findings/{stem}.md"
 
 
-@pytest.fixture(scope="module")
-def shared_env(tmp_path_factory):
-    """Tmp results and caches for the whole module; the papermill kernel inherits os.environ."""
-    root = tmp_path_factory.mktemp("curvature")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LATENTGEOM_RESULTS", str(root / "results"))
-    mp.setenv("LATENTGEOM_CACHE", str(root / "cache" / "models"))
-    mp.setenv("OMP_NUM_THREADS", "2")
-    yield root
-    mp.undo()
-
-
 
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)
@@ -55,9 +43,9 @@ def test_parameters_are_documented(stem):
 
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)
-def test_notebook_runs_at_tiny_scale(stem, shared_env, tmp_path):
+def test_notebook_runs_at_tiny_scale(stem, shared_notebook_env, tmp_path):
     execute(_path(stem), tmp_path, preset="tiny")
-    result = finding(shared_env / "results", stem)
+    result = finding(shared_notebook_env / "results", stem)
     assert result["finding_id"] == stem
     assert result["notebook"] == _path(stem)
     assert result["verdict"] in VERDICTS
@@ -82,14 +70,14 @@ def test_notebook_runs_at_tiny_scale(stem, shared_env, tmp_path):
 
 
 
-def test_invalid_preset_fails_clearly(shared_env, tmp_path):
+def test_invalid_preset_fails_clearly(shared_notebook_env, tmp_path):
     import papermill
 
     with pytest.raises(papermill.PapermillExecutionError, match="preset must be one of .*got .nope."):
         execute(_path(NOTEBOOKS[0]), tmp_path, preset="nope")
 
 
-def test_invalid_override_fails_clearly(shared_env, tmp_path):
+def test_invalid_override_fails_clearly(shared_notebook_env, tmp_path):
     import papermill
 
     with pytest.raises(papermill.PapermillExecutionError, match="seed must be an integer"):

@@ -7,7 +7,7 @@ import pytest
 from latentgeom.chapters import intrinsic_dimension as ida
 from latentgeom.reporting.findings import VERDICTS
 
-from notebooks import ROOT, execute, finding, isolate, numbers, parameter_names
+from notebooks import ROOT, execute, finding, numbers, parameter_names
 
 NOTEBOOK = "book/findings/intrinsic-dimension.md"
 FINDINGS = ("id-1-hunchback", "id-2-pca-vs-twonn", "id-3-last-layer-vs-accuracy", "id-4-untrained-random-labels")
@@ -15,12 +15,6 @@ PARAMETERS = {"preset", "dataset", "architectures", "widths", "n_per_class", "n_
               "n_resamples", "random_label_epochs", "random_label_n_train", "n_seeds", "training_seeds", "seed"}
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    """Tmp results and model cache (see notebooks.isolate)."""
-    return isolate(tmp_path, monkeypatch)
 
 
 
@@ -37,10 +31,10 @@ def test_page_is_narrative_parameters_calls_and_charts():
     assert any("claim.thresholds_table()" in line for line in code)  # thresholds from the claims
 
 
-def test_notebook_runs_at_tiny_scale(env):
-    execute(NOTEBOOK, env, preset="tiny")
+def test_notebook_runs_at_tiny_scale(notebook_env):
+    execute(NOTEBOOK, notebook_env, preset="tiny")
     for finding_id in FINDINGS:
-        result = finding(env / "results", finding_id)
+        result = finding(notebook_env / "results", finding_id)
         assert result["finding_id"] == finding_id
         assert result["notebook"] == NOTEBOOK
         assert result["verdict"] in VERDICTS
@@ -60,14 +54,14 @@ def test_notebook_runs_at_tiny_scale(env):
         assert result["spread"] and all(lo <= hi for lo, hi in result["spread"].values())
         assert [run["run"] for run in result["ours"]["runs"]] == [
             "image seed 0, training seed 0", "image seed 1, training seed 0", "image seed 0, training seed 1"]
-    corr = finding(env / "results", "id-3-last-layer-vs-accuracy")["ours"]["correlation"]
+    corr = finding(notebook_env / "results", "id-3-last-layer-vs-accuracy")["ours"]["correlation"]
     assert -1 <= corr["pearson"] <= 1 and corr["n"] >= 4
 
 
-def test_invalid_parameter_fails_clearly(env):
+def test_invalid_parameter_fails_clearly(notebook_env):
     from papermill.exceptions import PapermillExecutionError
 
     with pytest.raises(PapermillExecutionError, match="n_per_class"):
-        execute(NOTEBOOK, env, preset="tiny", n_per_class=3)
+        execute(NOTEBOOK, notebook_env, preset="tiny", n_per_class=3)
     with pytest.raises(PapermillExecutionError, match="unknown preset|preset must be one of"):
-        execute(NOTEBOOK, env, preset="huge")
+        execute(NOTEBOOK, notebook_env, preset="huge")

@@ -15,15 +15,6 @@ PARAMETERS = {"preset", "n_train", "n_boot", "seed"}
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    """Tmp results and model cache; the papermill kernel inherits os.environ."""
-    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    return tmp_path
-
-
 def test_parameters_are_documented():
     assert parameter_names(NOTEBOOK) == PARAMETERS
 
@@ -41,11 +32,11 @@ def test_the_page_is_calls_and_charts():
     assert not any("perf_counter" in line or "T0" in line for line in code)
 
 
-def test_notebook_runs_at_tiny_scale_and_twice_from_its_cache(env):
-    execute(NOTEBOOK, env, preset="tiny")
+def test_notebook_runs_at_tiny_scale_and_twice_from_its_cache(notebook_env):
+    execute(NOTEBOOK, notebook_env, preset="tiny")
     first = {}
     for finding_id in FINDINGS:
-        result = finding(env / "results", finding_id)
+        result = finding(notebook_env / "results", finding_id)
         assert result["finding_id"] == finding_id and result["notebook"] == NOTEBOOK
         assert result["verdict"] in VERDICTS
         assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
@@ -53,18 +44,18 @@ def test_notebook_runs_at_tiny_scale_and_twice_from_its_cache(env):
         values = numbers(result["ours"])
         assert values and all(math.isfinite(x) for x in values)
         first[finding_id] = values
-    cached = sorted((env / "cache" / "models" / "toroids").glob("*.pt"))
+    cached = sorted((notebook_env / "cache" / "models" / "toroids").glob("*.pt"))
     assert cached  # trained networks are in the model cache
-    execute(NOTEBOOK, env, preset="tiny")  # the second run reads everything from the cache
-    assert sorted((env / "cache" / "models" / "toroids").glob("*.pt")) == cached
+    execute(NOTEBOOK, notebook_env, preset="tiny")  # the second run reads everything from the cache
+    assert sorted((notebook_env / "cache" / "models" / "toroids").glob("*.pt")) == cached
     for finding_id in FINDINGS:  # the same numbers (up to the JSON round trip of the cached tables)
-        again = numbers(finding(env / "results", finding_id)["ours"])
+        again = numbers(finding(notebook_env / "results", finding_id)["ours"])
         assert len(again) == len(first[finding_id])
         assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(again, first[finding_id]))
 
 
-def test_invalid_preset_fails_clearly(env):
+def test_invalid_preset_fails_clearly(notebook_env):
     import papermill
 
     with pytest.raises(papermill.PapermillExecutionError, match="preset must be one of"):
-        execute(NOTEBOOK, env, preset="nope")
+        execute(NOTEBOOK, notebook_env, preset="nope")

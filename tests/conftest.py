@@ -1,0 +1,34 @@
+"""Fixtures shared by the test suite.
+
+The one notebook environment: a page executed through papermill (``tests/notebooks.py``)
+writes its results and trains its models into a temporary folder, never into the book's own
+``results/`` or model cache (the papermill kernel inherits ``os.environ``), on 2 threads.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def _isolate(mp: pytest.MonkeyPatch, root: Path) -> Path:
+    mp.setenv("LATENTGEOM_RESULTS", str(root / "results"))
+    mp.setenv("LATENTGEOM_CACHE", str(root / "cache" / "models"))
+    mp.setenv("OMP_NUM_THREADS", "2")
+    for name in ("LATENTGEOM_NO_TRAIN", "LATENTGEOM_NO_COMPUTE"):
+        mp.delenv(name, raising=False)
+    return root
+
+
+@pytest.fixture
+def notebook_env(tmp_path, monkeypatch) -> Path:
+    """A folder holding this test's results (``results/``) and model cache (``cache/models``)."""
+    return _isolate(monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_notebook_env(tmp_path_factory) -> Path:
+    """:func:`notebook_env` shared by a module's tests, so that pages reuse each other's
+    models as in the book (the tiny zoo trains once per module)."""
+    with pytest.MonkeyPatch.context() as mp:
+        yield _isolate(mp, tmp_path_factory.mktemp("notebooks"))
