@@ -28,6 +28,9 @@ def test_notebook_runs_at_tiny_scale(tmp_path, monkeypatch):
     assert all("moves toward the paper's value" in name for name in result["checks"])
     assert result["parameters"]["name"] == "tiny" and result["parameters"]["ladder"]["n_train"] == 512
     assert result["seconds"] > 0 and result["summary"]
+    from latentgeom.chapters.ladder import CLAIM
+
+    assert result["paper"]["source"] == CLAIM.source and result["paper_value"] == CLAIM.paper_value
     directions = result["ours"]["directions"]
     assert {"final_ratio/paper", "gap/robust", "id_rise/—", "last_hidden_id/—"} <= set(directions)
     from latentgeom.chapters.ladder import DIRECTIONS, READING_DIRECTIONS
@@ -49,5 +52,7 @@ def test_invalid_parameter_fails_clearly(tmp_path, monkeypatch):
 
     with pytest.raises(PapermillExecutionError, match="at least 3 distinct checkpoint epochs"):
         execute(NOTEBOOK, env, preset="tiny", epochs=[1, 2])
+    with pytest.raises(PapermillExecutionError, match="epochs must be a non-empty list of integers"):
+        execute(NOTEBOOK, env, preset="tiny", epochs=4)
     with pytest.raises(PapermillExecutionError, match="preset"):
         execute(NOTEBOOK, env, preset="huge")
