@@ -134,9 +134,9 @@ def test_settings_presets_and_overrides():
 
 
 def test_claims_carry_their_thresholds_and_reasons():
-    assert [c.id for c in ida.CLAIMS] == ["id-1-hunchback", "id-2-pca-vs-twonn", "id-3-last-layer-vs-accuracy",
+    assert list(ida.CLAIMS) == ["id-1-hunchback", "id-2-pca-vs-twonn", "id-3-last-layer-vs-accuracy",
                                           "id-4-untrained-random-labels"]
-    for claim in ida.CLAIMS:
+    for claim in ida.CLAIMS.values():
         assert claim.thresholds and set(claim.reasons) == set(claim.thresholds), claim.id
         assert claim.page == ida.PAGES["intrinsic-dimension"].notebook
         assert claim.source and claim.paper and claim.paper_value
@@ -144,7 +144,7 @@ def test_claims_carry_their_thresholds_and_reasons():
     assert ida.HUNCHBACK.thresholds["share_min"] == ida.TRAINING.thresholds["share_min"] == 2 / 3
     assert any("memorised" in p for p in ida.TRAINING.preconditions)
     assert list(ida.PAGES) == ["intrinsic-dimension"]
-    assert ida.PAGES["intrinsic-dimension"].claims == tuple(c.id for c in ida.CLAIMS)
+    assert ida.PAGES["intrinsic-dimension"].claims == tuple(ida.CLAIMS)
 
 
 def test_page_declares_its_parameters_and_their_defaults_pass():
@@ -282,7 +282,7 @@ def _evaluation(verdict, pearson):
 
 def test_over_runs_combines_verdicts_and_spreads():
     runs = ["run a", "run b", "run c"]
-    ids = [c.id for c in ida.CLAIMS]
+    ids = list(ida.CLAIMS)
     same = {f: _evaluation("partly reproduced", 0.1) for f in ids}
     evaluations = [dict(same), dict(same), dict(same)]
     evaluations[2] = {**same, ids[2]: _evaluation("reproduced", 0.9)}
@@ -302,7 +302,7 @@ def test_outcomes_one_per_claim():
     runs = [_run([10, 30, 4], [10, 11, 10], [10, 8, 14], [10, 12, 6], sample_seed=s) for s in (0, 1)]
     evaluations = [ida.evaluate(r) for r in runs]
     outcomes = ida.outcomes(runs, evaluations)
-    assert [o.claim for o in outcomes] == list(ida.CLAIMS)
+    assert [o.claim for o in outcomes] == list(ida.CLAIMS.values())
     for o in outcomes:
         assert o.checks == evaluations[0][o.claim.id].checks
         assert o.seeds["twonn"]["runs"] == 2 and o.verdict == o.seeds["twonn"]["verdict"]

@@ -217,7 +217,7 @@ def test_setup_builds_one_config_per_family_with_the_ladder():
 
 
 def test_the_claim_holds_the_threshold_and_the_papers_values():
-    claim = ladder.CLAIM
+    claim = ladder.LADDER
     assert claim.id == "training-ladder" and claim.page == "book/findings/training-ladder.md"
     assert claim.thresholds == {"direction_rho": 0.5} and "Cohen" in claim.reasons["direction_rho"]
     assert set(claim.paper) == {h.key for h in ladder_trends.HEADLINES}
@@ -230,14 +230,14 @@ def test_the_outcome_sums_up_the_checks_under_every_mode(tmp_path, monkeypatch):
     table = study.directions(stats)
     checks = study.checks_by_mode(table)
     outcome = study.outcome(ladder.Measurements(stats, pd.DataFrame(), pd.DataFrame()), table, checks)
-    assert outcome.claim is ladder.CLAIM and outcome.checks == checks["paper"]
+    assert outcome.claim is ladder.LADDER and outcome.checks == checks["paper"]
     assert outcome.verdict == "reproduced" and outcome.modes == {"paper": "reproduced", "robust": "not reproduced"}
     assert outcome.ours["directions"]["final_ratio/robust"]["direction"] == "away"
     assert set(outcome.ours) == {"directions", "checkpoints", "pooled_correlations", "timings"}
     assert outcome.our_value == "final_ratio: toward (rho -1.00)" and outcome.summary.startswith("reproduced: 1 of 1")
     monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path))
     [written] = study.record([outcome])
-    assert written.finding_id == "training-ladder" and written.paper["source"] == ladder.CLAIM.source
+    assert written.finding_id == "training-ladder" and written.paper["source"] == ladder.LADDER.source
     assert (tmp_path / "findings" / "training-ladder.json").is_file()
 
 
@@ -245,7 +245,7 @@ def test_direction_threshold_comes_from_the_claim(monkeypatch):
     study = ladder.setup("tiny")
     stats = _stats([1.5, 2.0, 1.8, 2.1])  # within-family rho of the distance -0.8
     assert study.directions(stats).set_index("key").loc["final_ratio", "direction"] == "toward"
-    monkeypatch.setitem(ladder.CLAIM.thresholds, "direction_rho", 0.9)
+    monkeypatch.setitem(ladder.LADDER.thresholds, "direction_rho", 0.9)
     assert study.directions(stats).set_index("key").loc["final_ratio", "direction"] == "no trend"
 
 

@@ -28,7 +28,7 @@ def test_notebook_runs_at_tiny_scale(tmp_path, monkeypatch):
     assert all("moves toward the paper's value" in name for name in result["checks"])
     assert result["parameters"]["name"] == "tiny" and result["parameters"]["ladder"]["n_train"] == 512
     assert result["seconds"] > 0 and result["summary"]
-    from latentgeom.chapters.ladder import CLAIM
+    from latentgeom.chapters.ladder import LADDER as CLAIM
 
     assert result["paper"]["source"] == CLAIM.source and result["paper_value"] == CLAIM.paper_value
     directions = result["ours"]["directions"]

@@ -168,11 +168,11 @@ OLD_RUN_KEYS = {"tiny": "304261adc506b43051491863d0ebc1ee", "default": "f8d70445
 
 def test_claims_carry_their_ids_thresholds_and_reasons():
     assert tuple(c.id for c in toroids.CLAIMS.values()) == IDS == toroids.PAGES["toroids-landscape"].claims
-    assert list(toroids.CLAIMS) == [1, 2, 3, 4, 5]
-    assert toroids.CLAIMS[3].thresholds == {"small_barrier": 0.05, "geodesic_wins": 0.8}
-    assert toroids.CLAIMS[4].thresholds == {"bend_tolerance": 0.01, "bend_share": 0.75}
-    for k in (1, 2, 5):
-        assert toroids.CLAIMS[k].thresholds == {"confidence": 0.95}
+    assert list(toroids.CLAIMS) == list(IDS)
+    assert toroids.BARRIERS.thresholds == {"small_barrier": 0.05, "geodesic_wins": 0.8}
+    assert toroids.ONE_BEND.thresholds == {"bend_tolerance": 0.01, "bend_share": 0.75}
+    for claim in (toroids.FLATNESS, toroids.CLOSE_MINIMA, toroids.BINARY):
+        assert claim.thresholds == {"confidence": 0.95}
     for claim in toroids.CLAIMS.values():
         assert set(claim.reasons) == set(claim.thresholds) and all(claim.reasons.values())
         assert claim.page == toroids.NOTEBOOK == toroids.PAGES["toroids-landscape"].notebook
@@ -239,7 +239,7 @@ def paths_frame():
 
 def test_barrier_checks_their_names_and_summaries():
     o3 = toroids.geodesic_barriers({"paths": paths_frame()})
-    assert isinstance(o3, Outcome) and o3.claim is toroids.CLAIMS[3]
+    assert isinstance(o3, Outcome) and o3.claim is toroids.BARRIERS
     assert o3.checks == {"mlp: median geodesic train barrier <= 0.05": True,
                          "mlp: geodesic barrier < linear in >= 80% of pairs": True}
     assert o3.summary == "reproduced. mlp: median barrier geodesic 0.020 vs linear 0.300, geodesic lower in 100%."

@@ -116,7 +116,7 @@ TRAINING = Claim(
     preconditions=("The network trained on random labels memorised them (train accuracy >= rl_fit_min): only then "
                    "does its ID profile say anything. Checked for now as one of the claim's checks.",))
 
-CLAIMS = (HUNCHBACK, WIDTH_AND_PCA, LAST_LAYER, TRAINING)
+CLAIMS = {c.id: c for c in (HUNCHBACK, WIDTH_AND_PCA, LAST_LAYER, TRAINING)}
 
 
 def thresholds(claim: Claim) -> dict[str, float]:
@@ -172,7 +172,7 @@ def setup(preset: str = "default", dataset: str | None = None, architectures: Se
 
 
 PAGES = {"intrinsic-dimension": Page("findings/intrinsic-dimension.md", PARAMETERS, setup,
-                                     claims=tuple(c.id for c in CLAIMS))}
+                                     claims=tuple(CLAIMS))}
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ _CHECKS = {HUNCHBACK.id: hunchback, WIDTH_AND_PCA.id: width_and_pca, LAST_LAYER.
 
 def evaluate(run: Run) -> dict[str, Evaluation]:
     """Every claim's checks on one run, under the claims' thresholds: ``{claim id: Evaluation}``."""
-    return {claim.id: _CHECKS[claim.id](run) for claim in CLAIMS}
+    return {claim.id: _CHECKS[claim.id](run) for claim in CLAIMS.values()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,7 +302,7 @@ def over_runs(runs: Sequence[Run], evaluations: Sequence[Mapping[str, Evaluation
     if not runs or len(runs) != len(evaluations):
         raise ValueError(f"need one evaluation per run, got {len(runs)} runs and {len(evaluations)} evaluations")
     rows = []
-    for claim in CLAIMS:
+    for claim in CLAIMS.values():
         per_run = [e[claim.id] for e in evaluations]
         agreement = over_seeds([e.verdict for e in per_run])
         spread = {k: [float(min(e.headline[k] for e in per_run)), float(max(e.headline[k] for e in per_run))]
@@ -345,7 +345,7 @@ def outcomes(runs: Sequence[Run], evaluations: Sequence[Mapping[str, Evaluation]
     table = over_runs(runs, evaluations)
     names = [r.name for r in runs]
     out = []
-    for claim in CLAIMS:
+    for claim in CLAIMS.values():
         row, e = table.loc[claim.id], evaluations[0][claim.id]
         failed = [name for name, ok in e.checks.items() if not ok]
         summary = (f"{row.agreement}; per run: {row.per_run} (runs: {'; '.join(names)}). "

@@ -8,7 +8,7 @@ checkpoint with the definitions of the finding pages, and asks whether each stat
 toward the paper's value as test accuracy rises. The chapter, in the shape of
 :mod:`latentgeom.chapters.protocol`:
 
-- :data:`CLAIM`: the one claim the page tests, with the threshold of its direction test, fixed
+- :data:`LADDER` (``CLAIMS``): the one claim the page tests, with the threshold of its direction test, fixed
   before the data, and why;
 - :data:`SETTINGS` (:class:`LadderSettings` per preset), :data:`PAGES` (the page and its 7
   parameters) and :func:`setup`, which checks them and returns the page's :class:`LadderStudy`;
@@ -44,7 +44,7 @@ from .ladder_trends import (DIRECTIONS, HEADLINES, READING_DIRECTIONS, checks, d
 from .presets import Preset, get_preset, label, sample, trajectory_epochs
 from .protocol import Claim, Outcome, Page, PresetTable, Study
 
-__all__ = ["CLAIM", "CLAIMS", "DIRECTIONS", "HEADLINES", "NOTEBOOK", "PAGES", "READING_DIRECTIONS", "SETTINGS",
+__all__ = ["CLAIMS", "LADDER", "DIRECTIONS", "HEADLINES", "NOTEBOOK", "PAGES", "READING_DIRECTIONS", "SETTINGS",
            "Checkpoint", "LadderSettings", "LadderStudy", "Measurements", "headline_columns", "headline_table",
            "relation_correlations", "setup"]
 
@@ -53,7 +53,7 @@ NOTEBOOK = "book/findings/training-ladder.md"
 # --------------------------------------------------------------------------------------------
 # The claim, and the threshold of its test, fixed before the data
 
-CLAIM = Claim(
+LADDER = Claim(
     id="training-ladder", page=NOTEBOOK, title="Does the verdict move with training?",
     statement=("The papers' numbers are those of fully trained networks (~95 % on CIFAR-10); if ours "
                "differ because of scale, each headline statistic moves toward the paper's value as "
@@ -74,7 +74,7 @@ CLAIM = Claim(
         "Test accuracy changes along each family's checkpoints (a family whose accuracy does not change has "
         "no rho: its Spearman is NaN, read as no trend).",
     ))
-CLAIMS = (CLAIM,)
+CLAIMS = {LADDER.id: LADDER}
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ class LadderStudy(Study):
 
     @property
     def claim(self) -> Claim:
-        return CLAIM
+        return LADDER
 
     # ---- the plan
 
@@ -275,7 +275,7 @@ class LadderStudy(Study):
 
     def directions(self, stats: pd.DataFrame) -> pd.DataFrame:
         """:func:`~.ladder_trends.directions` under the claim's ``direction_rho``."""
-        return directions(stats, threshold=CLAIM.thresholds["direction_rho"])
+        return directions(stats, threshold=LADDER.thresholds["direction_rho"])
 
     def checks_by_mode(self, table: pd.DataFrame) -> dict[str, dict[str, bool]]:
         """The checks (:func:`~.ladder_trends.checks`) under every estimator mode measured."""
@@ -303,7 +303,7 @@ class LadderStudy(Study):
         numbers = {"directions": ours, "checkpoints": measurements.stats.to_dict("records"),
                    "pooled_correlations": [] if correlations is None else correlations.to_dict("records"),
                    "timings": measurements.timings.to_dict("records")}
-        return Outcome(CLAIM, checks=dict(checks_by_mode[primary]), verdict=modes[primary], ours=numbers,
+        return Outcome(LADDER, checks=dict(checks_by_mode[primary]), verdict=modes[primary], ours=numbers,
                        our_value=short, summary=summary, modes=modes)
 
 
@@ -343,4 +343,4 @@ PAGES = {"training-ladder": Page("findings/training-ladder.md", {
     "modes": Parameter("strs", choices=MODES, optional=True,
                        help="curvature estimator modes; the verdict uses the first"),
     "seed": Parameter("int", minimum=0, help="seeds the image samples, the estimators and the ID resampling"),
-}, setup, claims=(CLAIM.id,))}
+}, setup, claims=tuple(CLAIMS))}

@@ -33,7 +33,7 @@ from . import toroid_grid
 from .protocol import Claim, Outcome, Page, PresetTable, Study
 from .toroid_grid import ToroidSettings, barriers, recipe_table
 
-__all__ = ["CLAIMS", "NOTEBOOK", "PAGES", "SETTINGS", "ToroidsStudy", "binary_networks", "checks_table",
+__all__ = ["BARRIERS", "BINARY", "CLAIMS", "CLOSE_MINIMA", "FLATNESS", "ONE_BEND", "NOTEBOOK", "PAGES", "SETTINGS", "ToroidsStudy", "binary_networks", "checks_table",
            "correlation_table", "distance_table", "flat_minima_close", "flatness_generalisation",
            "geodesic_barriers", "mean_distances", "one_bend_paths", "recipe_table", "setup", "verdict_table"]
 
@@ -48,22 +48,21 @@ def _claim(k: int, slug: str, title: str, statement: str, paper_value: str, **mo
                  paper={"statement": paper_value}, paper_value=paper_value, page=NOTEBOOK, **more)
 
 
-#: The paper's five claims, keyed by their number on the page (1..5).
-CLAIMS: dict[int, Claim] = {
-    1: _claim(1, "flatness-generalisation", "Flatter minimisers generalise better",
+#: The paper's five claims, in the paper's order (claim k is ``toroids-k-...``).
+FLATNESS = _claim(1, "flatness-generalisation", "Flatter minimisers generalise better",
               "Flatter minimisers generalise better: the local energy correlates with the test error.",
               "flatter (lower local energy) minima have lower test error, across algorithms",
               thresholds={"confidence": 0.95}, reasons={"confidence": _CONFIDENCE_WHY},
               preconditions=("the networks are minimisers: trained to zero training error or the epoch "
-                             "cap (the tables show each optimiser's training error)",)),
-    2: _claim(2, "flat-minima-close", "After symmetry removal, flatter minima are closer to each other",
+                             "cap (the tables show each optimiser's training error)",))
+CLOSE_MINIMA = _claim(2, "flat-minima-close", "After symmetry removal, flatter minima are closer to each other",
               "After symmetry removal, flatter minima are closer to each other.",
               "flatter minima lie closer together on the product of spheres",
               thresholds={"confidence": 0.95},
               reasons={"confidence": _CONFIDENCE_WHY + "; pairs share networks, so the interval over "
                                                        "pairs is, if anything, too narrow"},
-              preconditions=("distances between normalised and aligned networks (both symmetries removed)",)),
-    3: _claim(3, "geodesic-barriers", "Small error barriers along geodesics between aligned minima",
+              preconditions=("distances between normalised and aligned networks (both symmetries removed)",))
+BARRIERS = _claim(3, "geodesic-barriers", "Small error barriers along geodesics between aligned minima",
               "Error barriers along geodesics between aligned minima are small, and smaller than along "
               "linear paths between the raw networks.",
               "small (near-zero) geodesic barriers; large barriers on linear paths without symmetry removal",
@@ -74,8 +73,8 @@ CLAIMS: dict[int, Claim] = {
                                         "of points)",
                        "geodesic_wins": "'smaller than linear': the geodesic barrier is below the linear one "
                                         "in at least this share of the pairs"},
-              preconditions=("the geodesic joins normalised networks, the second aligned to the first",)),
-    4: _claim(4, "one-bend-paths", "Minimisers connect through a one-bend path at zero training error",
+              preconditions=("the geodesic joins normalised networks, the second aligned to the first",))
+ONE_BEND = _claim(4, "one-bend-paths", "Minimisers connect through a one-bend path at zero training error",
               "Minimisers found by gradient-descent variants connect through a zero-training-error path "
               "with a single bend.", "a one-bend path at zero training error between any two minimisers",
               thresholds={"bend_tolerance": 0.01, "bend_share": 0.75},
@@ -83,13 +82,13 @@ CLAIMS: dict[int, Claim] = {
                                          "error exceeds the larger endpoint's by at most 1 point",
                        "bend_share": "in at least this share of the pairs of minima found by different "
                                      "optimisers"},
-              preconditions=("the endpoints are minima of different optimisers",)),
-    5: _claim(5, "binary-networks", "Binary networks: the same qualitative picture",
+              preconditions=("the endpoints are minima of different optimisers",))
+BINARY = _claim(5, "binary-networks", "Binary networks: the same qualitative picture",
               "The same qualitative results hold for networks with binary weights and activations.",
               "binary networks: flatter minima generalise better and are closer to each other",
               thresholds={"confidence": 0.95}, reasons={"confidence": _CONFIDENCE_WHY},
-              preconditions=("the networks' latent weights replaced by their signs (binary weights)",)),
-}
+              preconditions=("the networks' latent weights replaced by their signs (binary weights)",))
+CLAIMS: dict[str, Claim] = {c.id: c for c in (FLATNESS, CLOSE_MINIMA, BARRIERS, ONE_BEND, BINARY)}
 
 #: The chapter's scale per preset.
 SETTINGS: PresetTable[ToroidSettings] = PresetTable("toroids setting", {
@@ -152,7 +151,7 @@ PAGES = {"toroids-landscape": Page("findings/toroids-landscape.md", {
     "n_train": Parameter("int", minimum=20, optional=True, help="training images"),
     "n_boot": Parameter("int", minimum=100, help="bootstrap resamples of the correlations"),
     "seed": Parameter("int", minimum=0, help="seeds the image subsets, the weight noise and the bootstrap"),
-}, setup, claims=tuple(c.id for c in CLAIMS.values()))}
+}, setup, claims=tuple(CLAIMS))}
 
 
 
@@ -186,7 +185,7 @@ def _by_architecture(frame: pd.DataFrame, x: str, y: str, correlate: Correlate, 
 def flatness_generalisation(results: dict, correlate: Correlate) -> Outcome:
     """Claim 1: per architecture, Spearman's rho of flatness (mean local energy) and test error
     over the networks is positive with its interval above 0."""
-    claim = CLAIMS[1]
+    claim = FLATNESS
     corr = _by_architecture(results["networks"], "flatness", "test_error", correlate, claim)
     checks = {k: v for a, c in corr.items() for k, v in _positive(c, f"{a}, flatness vs test error").items()}
     return _outcome(claim, checks, {"correlations": corr, "networks": results["networks"].to_dict("records")},
@@ -201,7 +200,7 @@ def mean_distances(pairs: pd.DataFrame) -> pd.DataFrame:
 def flat_minima_close(results: dict, correlate: Correlate) -> Outcome:
     """Claim 2: per architecture, Spearman's rho of a pair's mean flatness and its aligned
     distance is positive with its interval above 0."""
-    claim = CLAIMS[2]
+    claim = CLOSE_MINIMA
     corr = _by_architecture(results["pairs"], "flatness", "distance_aligned", correlate, claim)
     checks = {k: v for a, c in corr.items() for k, v in _positive(c, f"{a}, pair flatness vs distance").items()}
     return _outcome(claim, checks,
@@ -213,7 +212,7 @@ def geodesic_barriers(results: dict) -> Outcome:
     """Claim 3: per architecture, the median geodesic training-error barrier is small and the
     geodesic barrier is below the linear one in most pairs (``ours["barriers"]``: per
     architecture, the medians, the share and the number of pairs)."""
-    claim = CLAIMS[3]
+    claim = BARRIERS
     small, wins = claim.thresholds["small_barrier"], claim.thresholds["geodesic_wins"]
     wide = barriers(results["paths"]).pivot_table(index=["architecture", "pair"], columns="kind",
                                                   values="train_barrier")
@@ -235,7 +234,7 @@ def one_bend_paths(results: dict) -> Outcome:
     endpoint's by at most the tolerance in enough pairs (``ours["one_bend"]``: per architecture,
     the pairs, the median and largest excess, the share within tolerance, the largest endpoint
     error)."""
-    claim = CLAIMS[4]
+    claim = ONE_BEND
     tolerance, enough = claim.thresholds["bend_tolerance"], claim.thresholds["bend_share"]
     b = barriers(results["paths"])
     bend = b[b["kind"] == "one bend"].copy()
@@ -254,7 +253,7 @@ def one_bend_paths(results: dict) -> Outcome:
 
 def binary_networks(results: dict, correlate: Correlate) -> Outcome:
     """Claim 5: for the binary MLP, claims 1 and 2's correlations (over networks and over pairs)."""
-    claim = CLAIMS[5]
+    claim = BINARY
     confidence = claim.thresholds["confidence"]
     bn, bp = results["binary_networks"], results["binary_pairs"]
     corr = {"flatness vs test error": correlate(bn["flatness"], bn["test_error"], confidence),
