@@ -9,14 +9,17 @@ The small public API used by the book's pages::
     lg.twonn(acts["logits"]).id                         # intrinsic dimension
     lg.mapc(points, neighbours, d, mode="robust").mapc  # curvature
 
-Subpackages (``ls lib/latentgeom``): :mod:`.estimators` (pure numpy/torch), :mod:`.networks`
-(data, models, training, activations, model cache), :mod:`.studies` (one module per chapter),
-:mod:`.book` (findings, verdicts, statistics, scorecard, plots), :mod:`.synthetic` (ground-truth
-manifolds), and the shared :mod:`.validation`, :mod:`.storage` and :mod:`.paths`; :mod:`.sweep`
-computes what the pages need on Slurm or local processes (``python -m latentgeom sweep``).
+The library's layers, bottom to top (``ls lib/latentgeom``; README, "Layout"): the shared
+:mod:`.paths`, :mod:`.validation`, :mod:`.storage` and :mod:`.progress`; :mod:`.estimators` (pure
+numpy/torch), :mod:`.networks` (data, models, training, activations, model cache),
+:mod:`.reporting` (verdicts, statistics, tables, charts, scorecard) and :mod:`.synthetic`
+(ground-truth manifolds); :mod:`.profiles` (per-layer profiles of a network); :mod:`.units` (the
+work a page measures); :mod:`.chapters` (one module per paper, in one protocol); and
+:mod:`.sweep`, which computes what the pages need on Slurm or local processes
+(``python -m latentgeom sweep``). This module, the public API, sits on top.
 """
-from . import chapters, estimators, networks, paths, reporting, storage, synthetic, validation
-from . import sweep
+from . import chapters, estimators, networks, paths, profiles, progress, reporting, storage, synthetic, units
+from . import sweep, validation
 from .reporting import plots
 from .reporting.findings import Finding, load_findings, verdict, write_finding
 from .reporting.scorecard import scorecard, scorecard_html
@@ -37,16 +40,14 @@ from .validation import resolve_device
 __version__ = "0.1.0"
 
 __all__ = [
-    "MODES", "CurvatureResult", "Correlation", "DATASETS", "Finding", "GeometryConfig", "InPCA", "MODELS", "PRESETS",
-    "Preset", "ProbeLayer", "TrainConfig", "TrainedModel", "TwoNNResult", "bhattacharyya", "reporting",
-    "bootstrap_correlation",
-    "build_model", "continuous_svd_perturbations", "curvature_gap", "curvature_profile", "dimension_profile",
-    "estimators", "extract", "get_preset", "inpca", "iter_layers", "knn_neighbourhoods", "layer_dimensions",
-    "load_checkpoint", "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots",
-    "profile", "resolve_device", "sample_images", "scale_free_mapc", "scorecard", "scorecard_html", "show", "storage",
-    "chapters", "svd_perturbations", "sweep", "synthetic", "train", "trajectory", "twonn", "twonn_block_analysis",
-    "validation", "verdict",
+    "Correlation", "CurvatureResult", "DATASETS", "Finding", "GeometryConfig", "InPCA", "MODELS", "MODES",
+    "PRESETS", "Preset", "ProbeLayer", "TorchvisionConfig", "TrainConfig", "TrainedModel", "TwoNNResult",
+    "bhattacharyya", "bootstrap_correlation", "build_model", "chapters", "continuous_svd_perturbations",
+    "curvature_gap", "curvature_profile", "default_layers", "dimension_profile", "estimators", "extract",
+    "fit_images", "get_preset", "inpca", "iter_layers", "knn_neighbourhoods", "layer_dimensions", "load_checkpoint",
+    "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots", "probe_layers", "profile",
+    "profiles", "progress", "reporting", "resolve_device", "sample_images", "scale_free_mapc", "scorecard",
+    "scorecard_html", "show", "storage", "svd_perturbations", "sweep", "synthetic", "torchvision_model", "train",
+    "train_torchvision", "trajectory", "twonn", "twonn_block_analysis", "units", "validation", "verdict",
     "write_finding",
 ]
-__all__ += ["TorchvisionConfig", "default_layers", "fit_images", "probe_layers", "torchvision_model",
-            "train_torchvision"]
