@@ -15,14 +15,7 @@ import pandas as pd
 
 from .tables import show
 
-__all__ = ["Checklist", "glue", "plain", "say"]
-
-
-def say(text: str) -> None:
-    """Render ``text`` (Markdown, usually an f-string of measured numbers) in the notebook."""
-    from IPython.display import Markdown, display
-
-    display(Markdown(text))
+__all__ = ["Checklist", "glue", "plain"]
 
 
 def plain(value):
