@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jupytext
@@ -50,6 +51,46 @@ def finding(results_dir: Path, finding_id: str) -> dict:
     path = Path(results_dir) / "findings" / f"{finding_id}.json"
     assert path.is_file(), f"notebook did not write {path}"
     return json.loads(path.read_text())
+
+
+#: A myst-nb glue reference in Markdown: ``{glue}`key```, ``{glue:text}`key:.3g```, ...
+GLUE_REFERENCE = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
+
+
+def glue_references(notebook: str) -> list[tuple[str, str]]:
+    """``(key, format_spec)`` of every glue reference in the Markdown of a book page (``""``
+    when the reference has no format specification)."""
+    nb = jupytext.read(ROOT / notebook)
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for text in GLUE_REFERENCE.findall(cell.source):
+                key, _, spec = text.partition(":")
+                found.append((key, spec))
+    return found
+
+
+def glued(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """``{key: text/plain}`` of every value an executed notebook glued (myst-nb ``glue``)."""
+    values = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            meta = output.get("metadata", {}).get("scrapbook")
+            if meta:
+                values[meta["name"]] = output["data"][meta.get("mime_prefix", "") + "text/plain"]
+    return values
+
+
+def pasted_prose(notebook: str, nb: nbformat.NotebookNode) -> dict[str, str]:
+    """Every glue reference of ``notebook``'s Markdown as the book would paste it from the
+    executed ``nb`` (myst-nb's own formatter): ``{reference: text}``. Raises ``KeyError`` for a
+    key the run did not glue, and whatever the formatter raises for a value its format does not
+    fit (both fail the book's build)."""
+    from myst_nb.core.variables import format_plain_text
+
+    values = glued(nb)
+    return {f"{key}:{spec}": format_plain_text(values[key], spec or "s")
+            for key, spec in glue_references(notebook)}
 
 
 def parameter_names(notebook: str) -> set[str]:

@@ -1,7 +1,7 @@
 """The methods page "Curvature under noise", executed through papermill at tiny scale."""
 import pytest
 
-from notebooks import execute, parameter_names
+from notebooks import execute, parameter_names, pasted_prose
 
 PAGE = "book/methods/curvature-under-noise.md"
 TINY = dict(n_points=300, noise_levels=[0.0, 0.01], k_pool=40, neighbour_counts=[15, 30], radii=[0.2, 0.6],
@@ -18,4 +18,6 @@ def test_page_runs_at_tiny_scale(tmp_path, monkeypatch):
     nb = execute(PAGE, tmp_path, **TINY)
     text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "This page ran in" in text and "Traceback" not in text
+    assert "Traceback" not in text
+    prose = pasted_prose(PAGE, nb)  # the sentences' numbers, as the book pastes them
+    assert prose["sigma_max:g"] == "0.01" and prose["sigma_K:"] == "40" and prose["rho_max:g"] == "0.6"

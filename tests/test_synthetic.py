@@ -95,6 +95,14 @@ def test_noise_is_absolute_and_seeded():
     assert np.std(noisy - clean) == pytest.approx(0.01, rel=0.05)
 
 
+def test_smooth_images_have_a_few_large_singular_values():
+    images = synthetic.smooth_images(5, 12, seed=1)
+    assert images.shape == (5, 1, 12, 12) and images.dtype == np.float64 and images.min() >= 0
+    s = np.linalg.svd(images[:, 0], compute_uv=False)  # [5, 12], descending
+    assert (s[:, 3] < 0.2 * s[:, 0]).all()  # three rank-one patterns dominate the texture
+    np.testing.assert_array_equal(images, synthetic.smooth_images(5, 12, seed=1))
+
+
 @pytest.mark.parametrize("call,match", [
     (lambda: synthetic.sphere(0, 2), "n"),
     (lambda: synthetic.sphere(10, 0), "dim"),
@@ -105,6 +113,7 @@ def test_noise_is_absolute_and_seeded():
     (lambda: synthetic.local_sphere(5, 2, K=0), "K"),
     (lambda: synthetic.local_sphere(5, 2, rho=4.0), "rho"),
     (lambda: synthetic.swiss_roll(2.5), "n"),
+    (lambda: synthetic.smooth_images(3, size=1), "size"),
 ])
 def test_bad_input_raises_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentgeom.reporting.report import Checklist
+from latentgeom.reporting.report import Checklist, glue, plain
 from latentgeom.reporting.tables import show, significant
 
 
@@ -38,3 +38,24 @@ def test_checklist():
     assert "1 of 2 checks hold" in checks.show().to_html()
     with pytest.raises(ValueError, match="claim"):
         checks.add("", "x", "y", True)
+
+
+def test_plain_values_paste_with_a_format():
+    """myst-nb reads a glued value back from its text/plain with ast.literal_eval: numpy scalars
+    must arrive as Python numbers, or ``{glue:text}`key:.3f``` cannot format them."""
+    from myst_nb.core.variables import format_plain_text
+
+    assert type(plain(np.float64(0.5))) is float and type(plain(np.int64(3))) is int
+    assert plain("holds") == "holds" and plain(None) is None and plain(True) is True
+    assert format_plain_text(repr(plain(np.float64(0.04823))), ".1%") == "4.8%"
+    with pytest.raises(TypeError, match="DataFrame"):
+        plain(pd.DataFrame({"x": [1]}))
+
+
+def test_glue_records_every_value_without_displaying_it(monkeypatch):
+    import myst_nb
+
+    seen = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: seen.append((name, value, display)))
+    glue(a=np.float64(0.25), b="holds")
+    assert seen == [("a", 0.25, False), ("b", "holds", False)] and type(seen[0][1]) is float

@@ -15,6 +15,9 @@ sampler                       intrinsic dimension     principal curvatures
                                                       geodesic ball of radius rho * r
 ============================  ======================  ====================================
 
+:func:`smooth_images` draws small random images (no manifold) for the experiments that perturb
+the singular values of an image.
+
 Every sampler embeds its manifold by a random rotation into R^D (orthonormal columns, so
 distances and curvatures are preserved), takes a ``seed``, returns float64 numpy arrays and
 optionally adds isotropic Gaussian noise of standard deviation ``noise`` (in absolute units)
@@ -26,7 +29,7 @@ import numpy as np
 
 from .validation import check_int, check_range
 
-__all__ = ["rotation", "sphere", "cylinder", "torus", "plane", "swiss_roll", "local_sphere"]
+__all__ = ["rotation", "sphere", "cylinder", "torus", "plane", "swiss_roll", "local_sphere", "smooth_images"]
 
 
 def rotation(D: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -127,3 +130,17 @@ def local_sphere(n: int, dim: int = 2, r: float = 1.0, D: int = 10, K: int = 20,
         P = P + noise * rng.standard_normal(P.shape)
         Y = Y + noise * rng.standard_normal(Y.shape)
     return P, Y
+
+
+def smooth_images(n: int, size: int = 12, *, seed: int = 0) -> np.ndarray:
+    """[n, 1, size, size] smooth random images: three random rank-one patterns plus a little
+    texture (uniform noise of amplitude 0.2), all entries non-negative.
+
+    Inputs for the singular-value perturbations of the methods page "Measuring curvature"
+    (:func:`latentgeom.svd_perturbations`): every image has a few large singular values and a
+    tail of small ones, like a natural image.
+    """
+    n, size = check_int(n, "n", minimum=1), check_int(size, "size", minimum=2)
+    rng = np.random.default_rng(seed)
+    patterns = np.einsum("nki,nkj->nij", rng.random((n, 3, size)), rng.random((n, 3, size)))
+    return (patterns + 0.2 * rng.random((n, size, size)))[:, None]
