@@ -11,13 +11,15 @@
   :mod:`.trajectory_runs`; its tables: :mod:`.trajectory_tables`);
 - :mod:`.toroids`: Pittorino et al. (ICML 2022), the loss-landscapes-on-toroids chapter (its grid:
   :mod:`.toroid_grid`);
-- :mod:`.getting_started` and :mod:`.own_network`: the two pages without a paper claim.
+- :mod:`.getting_started` and :mod:`.own_network`: the two pages without a paper claim;
+- :mod:`.measuring_curvature`: the methods page "Measuring curvature" (its parameter check and
+  two experiments).
 
 Chapters import the layers below them (units, profiles, networks, estimators, reporting) and
 never the sweep; the sweep finds them by their ``PAGES``.
 """
-from . import curvature, getting_started, intrinsic_dimension, ladder, own_network, presets, protocol, toroid_grid
-from . import toroids, trajectories
+from . import curvature, getting_started, intrinsic_dimension, ladder, measuring_curvature, own_network, presets
+from . import protocol, toroid_grid, toroids, trajectories
 
-__all__ = ["curvature", "getting_started", "intrinsic_dimension", "ladder", "own_network", "presets", "protocol",
-           "toroid_grid", "toroids", "trajectories"]
+__all__ = ["curvature", "getting_started", "intrinsic_dimension", "ladder", "measuring_curvature", "own_network",
+           "presets", "protocol", "toroid_grid", "toroids", "trajectories"]
