@@ -8,7 +8,6 @@ from pathlib import Path
 import jupytext
 import nbformat
 import papermill
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,22 +27,6 @@ def execute(notebook: str, tmp_path: Path, **parameters) -> nbformat.NotebookNod
     papermill.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(source.parent),
                                kernel_name="python3", progress_bar=False)
     return nbformat.read(out, as_version=4)
-
-
-def isolate(tmp_path: Path, monkeypatch) -> Path:
-    """Point results and the model cache at ``tmp_path`` (the papermill kernel inherits
-    ``os.environ``) and use 2 threads; returns ``tmp_path``. For a notebook test's fixture."""
-    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    return tmp_path
-
-
-@pytest.fixture
-def notebook_env(tmp_path, monkeypatch):
-    """:func:`isolate` as a fixture: import it into a test module
-    (``from notebooks import notebook_env``) to use it."""
-    return isolate(tmp_path, monkeypatch)
 
 
 def finding(results_dir: Path, finding_id: str) -> dict:
@@ -123,15 +106,3 @@ def numbers(value) -> list:
     return [v for v in leaves(value) if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
-def isolated_env(tmp_path_factory, name: str, threads: int = 2):
-    """Generator for a module-scoped fixture: tmp results and model cache under one folder
-    (``LATENTGEOM_RESULTS``, ``LATENTGEOM_CACHE``; the papermill kernel inherits os.environ).
-    Yields the folder."""
-    import pytest
-
-    root = tmp_path_factory.mktemp(name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LATENTGEOM_RESULTS", str(root / "results"))
-        mp.setenv("LATENTGEOM_CACHE", str(root / "cache" / "models"))
-        mp.setenv("OMP_NUM_THREADS", str(threads))
-        yield root

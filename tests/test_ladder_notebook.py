@@ -5,7 +5,7 @@ import pytest
 
 from latentgeom.reporting.findings import VERDICTS
 
-from notebooks import execute, finding, isolate, numbers, parameter_names
+from notebooks import execute, finding, numbers, parameter_names
 
 NOTEBOOK = "book/findings/training-ladder.md"
 PARAMETERS = {"preset", "epochs", "n_train", "width", "n_points", "modes", "seed"}
@@ -17,8 +17,8 @@ def test_parameters_are_documented():
     assert parameter_names(NOTEBOOK) == PARAMETERS
 
 
-def test_notebook_runs_at_tiny_scale(tmp_path, monkeypatch):
-    env = isolate(tmp_path, monkeypatch)
+def test_notebook_runs_at_tiny_scale(notebook_env):
+    env = notebook_env
     execute(NOTEBOOK, env, preset="tiny", n_train=512, modes=["paper", "robust"])
     result = finding(env / "results", "training-ladder")
     assert result["notebook"] == NOTEBOOK
@@ -46,8 +46,8 @@ def test_notebook_runs_at_tiny_scale(tmp_path, monkeypatch):
     assert {"training (or model cache)", "curvature profiles", "ID profiles"} <= stages
 
 
-def test_invalid_parameter_fails_clearly(tmp_path, monkeypatch):
-    env = isolate(tmp_path, monkeypatch)
+def test_invalid_parameter_fails_clearly(notebook_env):
+    env = notebook_env
     from papermill.exceptions import PapermillExecutionError
 
     with pytest.raises(PapermillExecutionError, match="at least 3 distinct checkpoint epochs"):

@@ -20,17 +20,10 @@ PASTED = {
 }
 
 
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
-    monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    return tmp_path
-
-
 @pytest.mark.parametrize("notebook", [CURVATURE, DIMENSION])
-def test_runs_small_and_shows_its_checks(env, notebook):
+def test_runs_small_and_shows_its_checks(notebook_env, notebook):
     assert set(SMALL[notebook]) <= parameter_names(notebook)
-    nb = execute(notebook, env, **SMALL[notebook])
+    nb = execute(notebook, notebook_env, **SMALL[notebook])
     html = "".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []))
     assert "checks hold" in html  # the check list at the end of the page
@@ -44,8 +37,8 @@ def test_runs_small_and_shows_its_checks(env, notebook):
 
 @pytest.mark.parametrize("notebook,parameter,value", [(CURVATURE, "n_points", 10), (CURVATURE, "q", 2),
                                                       (DIMENSION, "n_id", 10)])
-def test_bad_parameter_fails_clearly(env, notebook, parameter, value):
+def test_bad_parameter_fails_clearly(notebook_env, notebook, parameter, value):
     from papermill.exceptions import PapermillExecutionError
 
     with pytest.raises(PapermillExecutionError, match=parameter):
-        execute(notebook, env, **{parameter: value})
+        execute(notebook, notebook_env, **{parameter: value})

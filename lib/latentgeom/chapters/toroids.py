@@ -33,7 +33,8 @@ from . import toroid_grid
 from .protocol import Claim, Outcome, Page, PresetTable, Study
 from .toroid_grid import ToroidSettings, barriers, recipe_table
 
-__all__ = ["BARRIERS", "BINARY", "CLAIMS", "CLOSE_MINIMA", "FLATNESS", "ONE_BEND", "NOTEBOOK", "PAGES", "SETTINGS", "ToroidsStudy", "binary_networks", "checks_table",
+__all__ = ["BARRIERS", "BINARY", "CLAIMS", "CLOSE_MINIMA", "FLATNESS", "ONE_BEND", "NOTEBOOK", "PAGES", "SETTINGS",
+           "ToroidsStudy", "binary_networks", "checks_table",
            "correlation_table", "distance_table", "flat_minima_close", "flatness_generalisation",
            "geodesic_barriers", "mean_distances", "one_bend_paths", "recipe_table", "setup", "verdict_table"]
 

@@ -44,8 +44,8 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
     verdict's majority, e.g. ``3/4 agree``; ``—`` for a single run), scale (preset and main
     sizes), run time and provenance (the commit, date and machine class that wrote the result
     file, :mod:`latentgeom.reporting.provenance`). With ``toc`` (a ``_toc.yml``), every findings
-    notebook listed there must have written a result, else ``RuntimeError`` names the missing ones: a scorecard that silently
-    drops a finding would be wrong. Links are relative to the folder ``link_from``.
+    notebook listed there must have written a result, else ``RuntimeError`` names the missing
+    ones: a scorecard that silently drops a finding would be wrong. Links are relative to the folder ``link_from``.
     """
     frame = load_findings(directory)
     if toc is not None:
