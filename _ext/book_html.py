@@ -8,6 +8,13 @@
 * Adds a provenance footer to every page: the commit, the build date, the preset the page
   executed at and the machine class that executed it, taken from the build itself
   (:mod:`latentgeom.reporting.provenance`).
+* Serves the Vega runtime from the site itself: one bundle of Vega, Vega-Lite and vega-embed
+  (``vl_convert.javascript_bundle``, wrapped so that its top-level names stay private) is written
+  to ``_static/vega-bundle.js`` and loaded (deferred) only by the pages that hold a chart of
+  :mod:`latentgeom.reporting.plots` (``<div class="lg-chart">``), which draws itself from it.
+* Adds ``_static/latentgeom.css``: code cells of up to 88 characters fit the content column at
+  a 1280 px window (a narrower right-hand table of contents, 13 px code), and the compact
+  scorecard's badges.
 
 scripts/check_site.py checks the result in headless Chromium.
 """
@@ -16,6 +23,39 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
+
+#: The file name of the Vega bundle under _static/.
+VEGA_BUNDLE = "vega-bundle.js"
+#: The page marker of a chart drawn by the bundle (latentgeom.reporting.plots.chart_html).
+CHART_MARKER = 'class="lg-chart"'
+CSS_FILE = "latentgeom.css"
+CSS = """\
+/* latent-geometry: written by _ext/book_html.py. */
+/* A narrower right-hand table of contents (pydata: 17rem) leaves the article ~815 px at 1280 px. */
+html { --pst-sidebar-secondary: 13rem; }
+/* Code cells: 88 characters fit the column without a horizontal scrollbar. */
+div.cell_input div.highlight pre, div.cell_input pre { font-size: 13px; padding: 0.75rem 0.75rem; }
+/* Charts: never wider than the column; the live chart replaces the static image. */
+div.lg-chart { max-width: 100%; overflow-x: auto; margin: 0.5rem 0; }
+div.lg-chart img.lg-chart-static { max-width: 100%; height: auto; }
+#vg-tooltip-element { font-size: 13px; }
+/* The compact scorecard (latentgeom.reporting.scorecard.scorecard_html). */
+table.lg-scorecard { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+table.lg-scorecard th, table.lg-scorecard td { padding: 0.35rem 0.5rem; vertical-align: top;
+  border-bottom: 1px solid var(--pst-color-border, #ddd); text-align: left; }
+table.lg-scorecard td.lg-numbers { font-size: 0.85rem; }
+table.lg-scorecard td.lg-numbers div { white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+  max-width: 22rem; }
+table.lg-scorecard details summary { cursor: pointer; color: var(--pst-color-link, #0a58ca); font-size: 0.8rem; }
+span.lg-badge { display: inline-block; padding: 0.05rem 0.45rem; margin: 0.1rem 0.15rem 0.1rem 0;
+  border-radius: 0.7rem; font-size: 0.78rem; line-height: 1.4; white-space: nowrap; color: #fff; }
+span.lg-badge b { font-weight: 600; opacity: 0.85; margin-right: 0.25rem; }
+span.lg-reproduced { background: #1a7f37; }
+span.lg-partly { background: #9a6700; }
+span.lg-not { background: #cf222e; }
+span.lg-unstable { background: #8250df; }
+span.lg-none { background: #6e7781; }
+"""
 
 
 def _thebe_enabled(app) -> bool:
@@ -76,7 +116,58 @@ def provenance_footer(app, pagename, templatename, context, doctree):
                         f'<p>{" · ".join(parts)}.</p></footer>\n')
 
 
+def _static_dir(app) -> Path:
+    """A folder of files this extension writes for _static/ (beside the HTML output)."""
+    return Path(app.outdir).parent / ".latentgeom-static"
+
+
+def vega_bundle() -> str:
+    """Vega, Vega-Lite and vega-embed in one classic script, from the installed vl-convert
+    (no network): its top-level declarations wrapped in a function, so that they cannot clash
+    with another script's globals; it sets ``window.vegaEmbed``, ``window.vega``,
+    ``window.vegaLite``."""
+    import vl_convert
+
+    from latentgeom.reporting.plots import VEGALITE_VERSION
+
+    body = vl_convert.javascript_bundle(vl_version=f"v{VEGALITE_VERSION}")
+    head = f"/* Vega + Vega-Lite {VEGALITE_VERSION} + vega-embed: vl_convert.javascript_bundle(). */"
+    return f"{head}\n(function () {{\n{body}\n}})();\n"
+
+
+def write_static_files(app):
+    """Write the Vega bundle (once per vl-convert and Vega-Lite version) and the CSS, and serve
+    them from _static/."""
+    if app.builder.format != "html":
+        return
+    import importlib.metadata
+
+    from latentgeom.reporting.plots import VEGALITE_VERSION
+
+    folder = _static_dir(app)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = f"{importlib.metadata.version('vl-convert-python')} vega-lite {VEGALITE_VERSION}"
+    bundle, stamp_file = folder / VEGA_BUNDLE, folder.parent / ".latentgeom-vega-bundle.version"
+    if not bundle.is_file() or not stamp_file.is_file() or stamp_file.read_text() != stamp:
+        tmp = bundle.with_suffix(".tmp")
+        tmp.write_text(vega_bundle())
+        os.replace(tmp, bundle)
+        stamp_file.write_text(stamp)
+    (folder / CSS_FILE).write_text(CSS)
+    app.config.html_static_path = [*app.config.html_static_path, str(folder)]
+    app.add_css_file(CSS_FILE)
+
+
+def add_vega_bundle(app, pagename, templatename, context, doctree):
+    """Load the Vega bundle on the pages that hold a chart (deferred: the charts draw once the
+    document is parsed)."""
+    if CHART_MARKER in (context.get("body") or ""):
+        app.add_js_file(VEGA_BUNDLE, loading_method="defer")
+
+
 def setup(app):
+    app.connect("builder-inited", write_static_files)
+    app.connect("html-page-context", add_vega_bundle, priority=800)
     # Late, so that scripts other extensions add for the page are seen too.
     app.connect("html-page-context", prune_scripts, priority=900)
     app.connect("html-page-context", provenance_footer, priority=901)
