@@ -15,13 +15,21 @@
 * Adds ``_static/latentgeom.css``: code cells of up to 88 characters fit the content column at
   a 1280 px window (a narrower right-hand table of contents, 13 px code), and the compact
   scorecard's badges.
+* For the API reference (book/api/index.md, sphinx.ext.autodoc + napoleon, built nitpicky):
+  ``|kappa|`` in a docstring is text, not an rST substitution; and a Python cross-reference
+  that Sphinx cannot find is resolved by importing it (:func:`resolve_python_reference`): a
+  public object of ``latentgeom`` links to its entry in the reference, any other object that
+  exists is shown unlinked, and a name that names nothing stays a broken reference, which
+  fails the build.
 
 scripts/check_site.py checks the result in headless Chromium.
 """
 from __future__ import annotations
 
 import html
+import importlib
 import os
+import re
 from pathlib import Path
 
 #: The file name of the Vega bundle under _static/.
@@ -165,7 +173,130 @@ def add_vega_bundle(app, pagename, templatename, context, doctree):
         app.add_js_file(VEGA_BUNDLE, loading_method="defer")
 
 
+_LITERAL = re.compile(r"(``.*?``|`[^`]*`)")
+_BARS = re.compile(r"(?<![\\|\w])\|(?=[^\s|])([^|\n]*?[^\s|\\])\|(?![|\w])")
+
+
+def escape_bars(app, what, name, obj, options, lines):
+    """``|kappa|`` (an absolute value) in a docstring is text, not a substitution reference:
+    bars outside inline literals and roles are escaped."""
+    for i, line in enumerate(lines):
+        if "|" in line:
+            parts = _LITERAL.split(line)
+            lines[i] = "".join(part if j % 2 else _BARS.sub(r"\\|\1\\|", part) for j, part in enumerate(parts))
+
+
+_MISSING = object()
+
+
+def _lookup(dotted: str):
+    """The object a dotted name names (a module, then attributes), or a sentinel when none."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except Exception:  # noqa: BLE001 - not a module: try a shorter prefix
+            continue
+        for attr in parts[i:]:
+            if hasattr(obj, attr):
+                obj = getattr(obj, attr)
+            elif attr in _fields(obj):  # a dataclass field or an annotated attribute
+                obj = None
+            else:
+                return _MISSING
+        return obj
+    return _MISSING
+
+
+def _fields(obj) -> set[str]:
+    names = set(getattr(obj, "__dataclass_fields__", {}))
+    for klass in getattr(obj, "__mro__", ()):
+        names.update(getattr(klass, "__annotations__", {}))
+    return names
+
+
+def _defined_anywhere(name: str) -> bool:
+    """Whether a short name (``CHUNK_BYTES``, ``load_step``, ``Study.clock``, ``result``) is an
+    attribute of a loaded ``latentgeom`` module or of a class defined in one: the docstring of a
+    re-exported object names its neighbours in its own module, which the reference cannot see."""
+    import inspect
+    import sys
+
+    head, *rest = name.split(".")
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is None or not (mod_name == "latentgeom" or mod_name.startswith("latentgeom.")):
+            continue
+        classes = [c for _, c in inspect.getmembers(mod, inspect.isclass) if c.__module__ == mod_name]
+        for holder in (mod, *classes):
+            obj = holder
+            for attr in (head, *rest):
+                if hasattr(obj, attr):
+                    obj = getattr(obj, attr)
+                elif attr in _fields(obj):
+                    obj = None
+                else:
+                    break
+            else:
+                return True
+    return False
+
+
+def _candidates(target: str, module: str | None, klass: str | None) -> list[str]:
+    """Where a (possibly relative) Python reference may point, as Sphinx would search it."""
+    relative = target.startswith(".")
+    target = target.lstrip(".")
+    scopes = []
+    if module:
+        parts = module.split(".")
+        scopes = [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+        if klass:
+            scopes.insert(0, f"{module}.{klass}")
+    names = [f"{scope}.{target}" for scope in scopes]
+    return names if relative else [target, *names]
+
+
+def _public_names() -> dict[int, str]:
+    import latentgeom
+
+    names = {}
+    for name in latentgeom.__all__:
+        obj = getattr(latentgeom, name)
+        names.setdefault(id(obj), obj.__name__ if isinstance(obj, type(latentgeom)) else f"latentgeom.{name}")
+    return names
+
+
+def resolve_python_reference(app, env, node, contnode):
+    """A Python cross-reference Sphinx did not find: linked to the public name of the same object
+    when ``latentgeom`` exports it, shown unlinked when the object exists (a private helper, a
+    module without a page, another library), left broken (a warning: the build fails) when
+    nothing has that name. A ``class`` reference outside ``latentgeom`` that names nothing is a
+    numpydoc type written as text (``array-like, shape [n, D]``) and is shown as text."""
+    if node.get("refdomain") != "py":
+        return None
+    target, kind = node.get("reftarget", ""), node.get("reftype")
+    for name in _candidates(target, node.get("py:module"), node.get("py:class")):
+        obj = _lookup(name)
+        if obj is _MISSING:
+            continue
+        if not hasattr(env, "_latentgeom_public"):
+            env._latentgeom_public = _public_names()
+        public = env._latentgeom_public.get(id(obj))
+        if public and public != target:
+            domain = env.get_domain("py")
+            for role in (kind, "obj"):
+                found = domain.resolve_xref(env, node.get("refdoc", ""), app.builder, role, public, node, contnode)
+                if found is not None:
+                    return found
+        return contnode
+    if "latentgeom" not in target and not target.startswith("."):
+        if kind == "class" or _defined_anywhere(target):
+            return contnode
+    return None
+
+
 def setup(app):
+    app.connect("autodoc-process-docstring", escape_bars)
+    app.connect("missing-reference", resolve_python_reference)
     app.connect("builder-inited", write_static_files)
     app.connect("html-page-context", add_vega_bundle, priority=800)
     # Late, so that scripts other extensions add for the page are seen too.
