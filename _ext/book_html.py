@@ -48,12 +48,12 @@ div.lg-chart { max-width: 100%; overflow-x: auto; margin: 0.5rem 0; }
 div.lg-chart img.lg-chart-static { max-width: 100%; height: auto; }
 #vg-tooltip-element { font-size: 13px; }
 /* The compact scorecard (latentgeom.reporting.scorecard.scorecard_html). */
-table.lg-scorecard { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+table.lg-scorecard { border-collapse: collapse; width: 100%; font-size: 0.9rem; table-layout: fixed; }
+table.lg-scorecard caption { caption-side: bottom; font-size: 0.8rem; text-align: left; }
 table.lg-scorecard th, table.lg-scorecard td { padding: 0.35rem 0.5rem; vertical-align: top;
   border-bottom: 1px solid var(--pst-color-border, #ddd); text-align: left; }
 table.lg-scorecard td.lg-numbers { font-size: 0.85rem; }
-table.lg-scorecard td.lg-numbers div { white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
-  max-width: 22rem; }
+table.lg-scorecard td.lg-numbers div { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 table.lg-scorecard details summary { cursor: pointer; color: var(--pst-color-link, #0a58ca); font-size: 0.8rem; }
 span.lg-badge { display: inline-block; padding: 0.05rem 0.45rem; margin: 0.1rem 0.15rem 0.1rem 0;
   border-radius: 0.7rem; font-size: 0.78rem; line-height: 1.4; white-space: nowrap; color: #fff; }

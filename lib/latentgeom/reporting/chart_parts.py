@@ -179,11 +179,14 @@ def paper_layers(paper, *, x_title: str, y_title: str, x_domain: tuple[float, fl
         right = part["align"] == "right"
         for align, labels in part.groupby(right.map({True: "right", False: "left"}), sort=False):
             at = "x2" if align == "right" else "x"
-            label_at = {"y": alt.Y("high:Q", title=y_title),
+            # Across the chart: the label above the line or band; over [x, x2]: below the box,
+            # where boxes side by side (the paper's models) do not overlap their labels.
+            label_at = {"y": alt.Y("low:Q" if spanned else "high:Q", title=y_title),
                         "x": alt.X(f"{at}:Q", title=x_title) if spanned else alt.value(4)}
             layers.append(alt.Chart(labels).mark_text(
-                align=align, baseline="bottom", dx=2 if align == "left" else -2, dy=-2, color=PAPER_COLOR,
-                fontStyle="italic").encode(**label_at, text="text:N", tooltip=tip))
+                align=align, baseline="top" if spanned else "bottom", dx=2 if align == "left" else -2,
+                dy=3 if spanned else -2, color=PAPER_COLOR, fontStyle="italic",
+            ).encode(**label_at, text="text:N", tooltip=tip))
     return layers
 
 

@@ -209,6 +209,8 @@ def compact_scorecard(directory: str | os.PathLike | None = None, *, toc: str | 
             "</tr>")
     caption = (f'<caption>Verdicts per instrument; numbers: the paper\'s headline and ours. Full table: '
                f'<a href="{html.escape(details)}">Scorecard</a>.</caption>' if details else "")
-    return ('<table class="lg-scorecard">' + caption
+    columns = ('<colgroup><col style="width:30%"><col style="width:24%"><col style="width:8%">'
+               '<col style="width:38%"></colgroup>')
+    return ('<table class="lg-scorecard">' + caption + columns
             + "<thead><tr><th>finding</th><th>verdict</th><th>why</th><th>paper · ours</th></tr></thead>"
             + "<tbody>" + "".join(rows) + "</tbody></table>")
