@@ -76,7 +76,8 @@ _DRAW_JS = """<script>(function () {
   var id = "@ID@";
   function draw() {
     var box = document.getElementById(id);
-    if (!box || box.dataset.drawn || typeof window.vegaEmbed !== "function") return;
+    if (!box || box.dataset.drawn) return;
+    if (typeof window.vegaEmbed !== "function") { box.dataset.drawn = "no vegaEmbed"; return; }
     var spec = JSON.parse(document.getElementById(id + "-spec").textContent);
     var live = document.createElement("div");
     live.className = "lg-chart-live";
