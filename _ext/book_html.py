@@ -48,7 +48,8 @@ div.lg-chart { max-width: 100%; overflow-x: auto; margin: 0.5rem 0; }
 div.lg-chart img.lg-chart-static { max-width: 100%; height: auto; }
 #vg-tooltip-element { font-size: 13px; }
 /* The compact scorecard (latentgeom.reporting.scorecard.scorecard_html). */
-table.lg-scorecard { border-collapse: collapse; width: 100%; font-size: 0.9rem; table-layout: fixed; }
+table.lg-scorecard, .bd-content div.output table.lg-scorecard { border-collapse: collapse; width: 100%;
+  font-size: 0.9rem; table-layout: fixed; }
 table.lg-scorecard caption { caption-side: bottom; font-size: 0.8rem; text-align: left; }
 table.lg-scorecard th, table.lg-scorecard td { padding: 0.35rem 0.5rem; vertical-align: top;
   border-bottom: 1px solid var(--pst-color-border, #ddd); text-align: left; }

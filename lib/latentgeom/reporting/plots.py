@@ -128,7 +128,8 @@ def bar_chart(frame: pd.DataFrame, x: str, y: str, *, color: str | None = None, 
     if paper:
         tip.append(alt.Tooltip(f"{paper}:Q", title=paper_label, format=".4~g"))
     xs = alt.X(f"{x}:N", sort=None, title=x_title, axis=alt.Axis(labelAngle=0))
-    enc = dict(x=xs, y=alt.Y(f"{y}:Q", title=y_title), tooltip=tip)
+    # Bars start at zero: no padding below them (the theme pads the other charts' axes).
+    enc = dict(x=xs, y=alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(padding=0)), tooltip=tip)
     if color:
         enc["color"] = alt.Color(f"{color}:N", title=field_title(color))
     layers = [alt.Chart(frame).mark_bar(width={"band": 0.6}).encode(**enc)]
