@@ -70,7 +70,19 @@ def main() -> int:
         pack_site()
         print(f"HTML: {BUILD / 'html' / 'index.html'}")
         print(f"Site artifact: {ARTIFACT} ({ARTIFACT.stat().st_size / 1e6:.1f} MB)")
+        print(vega_bundle_report(BUILD / "html"))
     return status
+
+
+def vega_bundle_report(html: Path) -> str:
+    """What the charts' Vega runtime adds to the site: the bundle's size and the pages that load it."""
+    bundle = html / "_static" / "vega-bundle.js"
+    if not bundle.is_file():
+        return "Vega bundle: none (no page has an interactive chart)"
+    pages = sum("_static/vega-bundle.js" in page.read_text(errors="replace")
+                for page in html.rglob("*.html") if "_static" not in page.parts)
+    return (f"Vega bundle: {bundle} ({bundle.stat().st_size:,} bytes), loaded by the {pages} page(s) "
+            "with an interactive chart")
 
 
 def pack_site() -> Path:

@@ -9,8 +9,15 @@ visits every HTML page and the check fails (exit status 1, with a list per page)
 
 * any console error (uncaught exceptions, failed resource loads, console.error),
 * any <img> that did not load (naturalWidth 0),
-* any chart that did not draw: an altair/vega placeholder without SVG or canvas, a chart
-  image or inline SVG of zero size, a chart printed as its text repr, an empty cell output,
+* any chart that did not draw: an interactive chart of latentgeom.reporting.plots
+  (``<div class="lg-chart">``) that vega-embed did not draw from the site's own Vega bundle, an
+  altair/vega placeholder without SVG or canvas, a chart image or inline SVG of zero size, a
+  chart printed as its text repr, an empty cell output,
+* an interactive chart whose points show no tooltip: the mouse is moved onto one point of every
+  chart that has points, and the tooltip must appear with text,
+* a code cell wider than the column on a page under book/findings/ (a horizontal scrollbar
+  at the 1280 px window),
+* progress-bar (tqdm) text anywhere in a page,
 * any formula MathJax did not typeset (or a TeX error), MathJax not loading,
 * any off-site <script src>, stylesheet/font/preload <link href> or <iframe src>, and any
   request the page made to another host.
@@ -57,7 +64,8 @@ REDIRECT_RE = re.compile(
     r"""<meta\s+http-equiv=["']?refresh["']?\s+content=["']?\s*\d+\s*;\s*url=([^"'>\s]+)""", re.I
 )
 
-# Waits (asynchronously) for MathJax's typesetting, every image and the web fonts.
+# Waits (asynchronously) for MathJax's typesetting, every image, the web fonts and the
+# interactive charts (each sets data-drawn when vega-embed has drawn it, or failed).
 SETTLE_JS = r"""
 const done = arguments[arguments.length - 1];
 const deadline = Date.now() + arguments[0] * 1000;
@@ -89,6 +97,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   if (document.fonts && document.fonts.ready) {
     await Promise.race([document.fonts.ready, sleep(2000)]);
   }
+  while (Array.from(document.querySelectorAll(".lg-chart")).some((c) => !c.dataset.drawn)
+         && Date.now() < deadline) {
+    await sleep(50);
+  }
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
   return mathjax;
 })().then(done, (e) => done("error: " + e));
@@ -97,6 +109,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 # Returns the problems found in the page's DOM, as a list of strings.
 CHECK_JS = r"""
 const mathjaxState = arguments[0];
+const isFinding = arguments[1];
 const problems = [];
 const here = location.origin;
 const offsite = (url) => {
@@ -138,6 +151,41 @@ for (const e of performance.getEntriesByType("resource")) {
 for (const img of document.images) {
   if (!img.complete || img.naturalWidth === 0) {
     problems.push(`image did not load: ${img.getAttribute("src")}${where(img)}`);
+  }
+}
+
+// Interactive charts (latentgeom.reporting.plots): drawn by vega-embed from the site's bundle.
+const charts = document.querySelectorAll(".lg-chart");
+if (charts.length && typeof window.vegaEmbed !== "function") {
+  problems.push(`${charts.length} interactive chart(s) but no vegaEmbed: _static/vega-bundle.js did not load`);
+}
+for (const c of charts) {
+  const live = c.querySelector(".lg-chart-live svg");
+  if (c.dataset.drawn !== "1" || !live || live.querySelectorAll(".role-mark").length === 0) {
+    problems.push(`interactive chart did not draw: #${c.id} (state: ${c.dataset.drawn || "never drawn"})${where(c)}`);
+  }
+}
+
+// Code cells wider than the column (a horizontal scrollbar), on finding pages.
+if (isFinding) {
+  for (const pre of document.querySelectorAll("div.cell_input pre")) {
+    if (pre.scrollWidth > pre.clientWidth + 1) {
+      const longest = pre.textContent.split("\n").reduce((a, b) => (b.length > a.length ? b : a), "");
+      problems.push(`code cell wider than the column (${pre.scrollWidth} > ${pre.clientWidth} px; ` +
+                    `${longest.length} characters: "${short(longest.trim(), 60)}")${where(pre)}`);
+    }
+  }
+}
+
+// Progress bars (tqdm) printed into the page.
+const TQDM = [/\d{1,3}%\|[^|\n]{0,100}\|/, /\[\d+:\d\d<[\d:?]+/, /\d(\.\d+)?\s?(it\/s|s\/it)\b/];
+{
+  const text = document.body.innerText || "";
+  const hit = TQDM.map((re) => text.match(re)).find((m) => m);
+  if (hit) {
+    const at = text.indexOf(hit[0]);
+    const context = text.slice(Math.max(0, at - 30), at + 50).replace(/\s+/g, " ");
+    problems.push(`progress-bar (tqdm) text in the page: "${short(context, 90)}"`);
   }
 }
 
@@ -203,10 +251,68 @@ return problems;
 """
 
 
+# The point marks of each drawn interactive chart: its id and how many points it has.
+POINTS_JS = r"""
+return Array.from(document.querySelectorAll(".lg-chart[data-drawn='1']")).map((c) => [
+  c.id, c.querySelectorAll(".lg-chart-live svg g.mark-symbol.role-mark > path").length]);
+"""
+# Scrolls one point of a chart into view and returns it (or null).
+POINT_JS = r"""
+const chart = document.getElementById(arguments[0]);
+const points = Array.from(chart.querySelectorAll(".lg-chart-live svg g.mark-symbol.role-mark > path"))
+  .filter((p) => { const r = p.getBoundingClientRect(); return r.width > 0 && r.height > 0; });
+if (!points.length) return null;
+// The point nearest the middle of the chart (not one half under an axis).
+const box = chart.getBoundingClientRect();
+const far = (p) => {
+  const r = p.getBoundingClientRect();
+  return Math.hypot(r.x + r.width / 2 - (box.x + box.width / 2), r.y + r.height / 2 - (box.y + box.height / 2));
+};
+const point = points.reduce((a, b) => (far(b) < far(a) ? b : a));
+point.scrollIntoView({block: "center", inline: "center"});
+return point;
+"""
+# The tooltip vega-tooltip shows, if any: its text.
+TOOLTIP_JS = r"""
+const tip = document.getElementById("vg-tooltip-element");
+if (!tip || !tip.classList.contains("visible")) return null;
+return tip.innerText.trim();
+"""
+
+
+def hover_tooltips(drv, timeout: float = 2.0) -> tuple[list[str], int]:
+    """Move the mouse onto one point of every drawn interactive chart that has points; each must
+    show its tooltip (vega-tooltip's #vg-tooltip-element, visible, with text). Returns the
+    problems and how many tooltips were seen."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    problems, seen = [], 0
+    for chart_id, n_points in drv.execute_script(POINTS_JS):
+        if not n_points:
+            continue
+        point = drv.execute_script(POINT_JS, chart_id)
+        if point is None:
+            problems.append(f"no visible point to hover in chart #{chart_id}")
+            continue
+        ActionChains(drv).move_by_offset(0, 0).perform()
+        ActionChains(drv).move_to_element(point).perform()
+        text, deadline = None, time.time() + timeout
+        while text is None and time.time() < deadline:
+            time.sleep(0.05)
+            text = drv.execute_script(TOOLTIP_JS)
+        if not text:
+            problems.append(f"hovering a point of chart #{chart_id} showed no tooltip")
+        else:
+            seen += 1
+        ActionChains(drv).move_by_offset(0, 0).perform()
+    return problems, seen
+
+
 @dataclass
 class PageResult:
     page: str
     problems: list[str] = field(default_factory=list)
+    tooltips: int = 0
 
 
 def find_browser() -> tuple[str | None, str | None]:
@@ -329,7 +435,10 @@ def check_site(root: Path, screenshots: Path | None, timeout: float = 30.0,
                 continue
             drv.get(f"{base}/{page.as_posix()}")
             mathjax = drv.execute_async_script(SETTLE_JS, timeout)
-            result.problems.extend(drv.execute_script(CHECK_JS, mathjax))
+            is_finding = page.parts[:2] == ("book", "findings")
+            result.problems.extend(drv.execute_script(CHECK_JS, mathjax, is_finding))
+            hover_problems, result.tooltips = hover_tooltips(drv)
+            result.problems.extend(hover_problems)
             result.problems.extend(_console_errors(drv, base))
             if screenshots is not None and page in wanted:
                 out = screenshots / wanted[page]
@@ -374,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     bad = [r for r in results if r.problems]
     n_problems = sum(len(r.problems) for r in bad)
     print(f"check_site: {len(results)} pages checked in headless Chromium in {time.time() - start:.1f} s")
+    print(f"check_site: tooltips shown on hover: {sum(r.tooltips for r in results)} "
+          f"(one point per interactive chart)")
     for page, path in saved.items():
         print(f"check_site: screenshot of {page}: {path}")
     if bad:
@@ -383,8 +494,8 @@ def main(argv: list[str] | None = None) -> int:
             for problem in r.problems:
                 print(f"    - {problem}")
         return 1
-    print("check_site: OK (no console errors, broken images, undrawn charts, untypeset math "
-          "or off-site references)")
+    print("check_site: OK (no console errors, broken images, undrawn charts, missing tooltips, untypeset math, "
+          "off-site references, code cells wider than the column on finding pages, or progress-bar text)")
     return 0
 
 

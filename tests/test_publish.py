@@ -174,3 +174,20 @@ def test_stage_clock_sums_each_stage_over_its_runs():
     assert 0.04 <= clock.wall["profiles"] < 1.0
     assert clock.cpu["profiles"] < 0.02  # sleeping is wall time, not CPU time
     assert clock.cpu["statistics"] > 0 and clock.wall["training"] >= 0
+
+
+def test_repository_is_set_and_the_readme_tells_a_fork_to_change_it():
+    """The repository, issues and edit buttons, the launch buttons and the source links all read
+    `repository.url` in _config.yml: a placeholder that the README tells a fork to change."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"]
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
+    assert config["repository"]["branch"] == "main"
+    html = config["html"]
+    assert html["use_repository_button"] and html["use_issues_button"] and html["use_edit_page_button"]
+    launch = config["launch_buttons"]
+    assert launch["binderhub_url"] == "https://mybinder.org"
+    assert launch["colab_url"] == "https://colab.research.google.com"
+    assert not launch.get("thebe")  # thebe would load a kernel client from a CDN
+    readme = (ROOT / "README.md").read_text()
+    assert url in readme and "_config.yml" in readme and re.search(r"fork", readme, re.I)

@@ -1,9 +1,11 @@
 """The static site draws offline in a real browser (scripts/check_site.py, headless Chromium).
 
-A tiny book (the real _config.yml, a markdown page with math, a MyST notebook drawing one
-altair chart through latentgeom.reporting.plots) is built with jupyter-book -W and must pass the check;
-hand-made broken pages must fail it. Without Chromium + chromedriver (scripts/setup-system.sh
-installs them) these tests skip, or fail under CI=1 / LATENTGEOM_REQUIRE_BROWSER=1.
+A tiny book (the real _config.yml and _ext, a markdown page with math, a MyST notebook drawing a
+profile and a scatter through latentgeom.reporting.plots, and the real API reference page) is
+built with jupyter-book -W -n and must pass the check: interactive charts drawn from the site's
+own Vega bundle, a tooltip on hover, no off-site request; hand-made broken pages must fail it.
+Without Chromium + chromedriver (scripts/setup-system.sh installs them) these tests skip, or
+fail under CI=1 / LATENTGEOM_REQUIRE_BROWSER=1.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from latentgeom.reporting import plots
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK = ROOT / "scripts" / "check_site.py"
@@ -57,6 +61,13 @@ frame = pd.DataFrame({"relative_depth": [0.0, 0.5, 1.0], "mapc": [1.0, 0.5, 0.25
                       "model": ["a"] * 3, "layer": ["l0", "l1", "l2"]})
 plots.profile_chart(frame, title="tiny profile")
 ```
+
+```{code-cell} ipython3
+gaps = pd.DataFrame({"gap": [0.1, 0.2, 0.3, 0.5], "test_accuracy": [0.8, 0.85, 0.83, 0.9],
+                     "model": ["vgg", "resnet"] * 2, "label": ["a", "b", "c", "d"],
+                     "stage": ["final", "final", "checkpoint", "checkpoint"]})
+plots.scatter_with_fit(gaps, "gap", "test_accuracy", color="model", title="gap vs accuracy")
+```
 """
 
 TOC = """\
@@ -64,6 +75,7 @@ format: jb-book
 root: book/intro
 chapters:
   - file: book/findings/tiny-chart
+  - file: book/api/index
 """
 
 
@@ -107,6 +119,8 @@ def tiny_site(tmp_path_factory) -> Path:
     (src / "book" / "findings").mkdir(parents=True)
     (src / "book" / "intro.md").write_text(INTRO)
     (src / "book" / "findings" / "tiny-chart.md").write_text(NOTEBOOK)
+    (src / "book" / "api").mkdir()
+    shutil.copy(ROOT / "book" / "api" / "index.md", src / "book" / "api" / "index.md")
     env = dict(os.environ, LATENTGEOM_HOME=str(ROOT))
     jb = Path(sys.executable).parent / "jupyter-book"
     build = subprocess.run([str(jb), "build", str(src), "-W", "-n", "--keep-going"], cwd=src, env=env,
@@ -123,6 +137,11 @@ def test_tiny_site_has_no_cdn_scripts(tiny_site):
         html = page.read_text()
         assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html, page
     assert (tiny_site / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    bundle = tiny_site / "_static" / "vega-bundle.js"
+    assert bundle.is_file() and bundle.stat().st_size > 500_000  # Vega + Vega-Lite + vega-embed, served here
+    page = (tiny_site / "book" / "findings" / "tiny-chart.html").read_text()
+    assert page.count('<div class="lg-chart"') == 2 and "_static/vega-bundle.js" in page
+    assert "vega-bundle.js" not in (tiny_site / "book" / "intro.html").read_text()  # only where a chart is
 
 
 @pytest.mark.slow
@@ -130,12 +149,19 @@ def test_tiny_site_passes_browser_check(browser, tiny_site):
     result = _run_check(tiny_site)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
+    assert "tooltips shown on hover: 2 " in result.stdout  # one point of each chart, hovered
     shots = tiny_site / "_screenshots"
     for name in ("landing.png", "finding.png"):
         png = shots / name
         assert png.is_file() and png.stat().st_size > 5000, png
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert str(png) in result.stdout
+
+
+TINY_SPEC = {"$schema": "https://vega.github.io/schema/vega-lite/v6.json", "mark": "point",
+             "data": {"values": [{"x": 1, "y": 2}]},
+             "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y", "type": "quantitative"}}}
+TINY_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><rect width="20" height="20"/></svg>'
 
 
 def _page(body: str, head: str = "") -> str:
@@ -159,6 +185,13 @@ def test_broken_pages_fail_browser_check(tmp_path, browser):
               head='<script defer src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>'))
     (site / "book" / "findings" / "empty-chart.html").write_text(
         _page('<div class="cell_output docutils container"></div><div id="altair-viz-1"></div>'))
+    (site / "book" / "findings" / "progress-bar.html").write_text(_page(
+        '<div class="cell_output"><pre>train vgg_small w8:  50%|█████     | 2/4 '
+        '[00:03&lt;00:03,  1.52s/it]</pre></div>'))
+    (site / "book" / "findings" / "wide-code.html").write_text(_page(
+        '<div class="cell_input"><pre style="width: 300px; overflow: auto">x = "' + "a" * 120 + '"</pre></div>'))
+    (site / "book" / "findings" / "undrawn-chart.html").write_text(_page(
+        '<div class="cell_output">' + plots.chart_html(TINY_SPEC, svg=TINY_SVG) + "</div>"))
 
     result = _run_check(site, "--screenshots", str(tmp_path / "shots"))
     out = result.stdout
@@ -169,6 +202,9 @@ def test_broken_pages_fail_browser_check(tmp_path, browser):
     assert "off-site script: https://cdn.jsdelivr.net/npm/vega@5" in out
     assert "empty cell output" in out and "chart did not draw" in out
     assert "MathJax did not load (1 formulas on the page)" in out
+    assert "progress-bar (tqdm) text in the page" in out
+    assert "code cell wider than the column (" in out and "126 characters" in out
+    assert "interactive chart did not draw" in out and "no vegaEmbed" in out  # a page without the bundle
     # The good page is not reported, and the screenshots were still taken.
     assert "book/intro.html\n" not in out
     assert (tmp_path / "shots" / "landing.png").is_file()
@@ -206,3 +242,37 @@ def test_browser_check_runs_against_the_served_site(browser, tiny_site, tmp_path
         proc.wait(timeout=10)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "shots" / "landing.png").is_file()
+
+
+@pytest.mark.slow
+def test_api_page_lists_every_public_name(tiny_site):
+    """Every name of ``latentgeom.__all__`` has an entry (signature and docstring) on the API page,
+    built nitpicky: a cross-reference that names nothing would have failed the build."""
+    import re
+
+    import latentgeom as lg
+
+    html = (tiny_site / "book" / "api" / "index.html").read_text()
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    missing = []
+    for name in lg.__all__:
+        obj = getattr(lg, name)
+        target = f"module-{obj.__name__}" if isinstance(obj, type(lg)) else f"latentgeom.{name}"
+        if target not in ids:
+            missing.append(name)
+    assert not missing, f"public names without an entry on the API page: {missing}"
+    entry = html[html.index('id="latentgeom.curvature_profile"'):]
+    assert "Parameters" in entry[:4000] and "images" in entry[:4000]  # the docstring, as numpydoc
+
+
+@pytest.mark.slow
+def test_notebook_pages_have_repository_launch_and_download_buttons(tiny_site):
+    import yaml
+
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    page = (tiny_site / "book" / "findings" / "tiny-chart.html").read_text()
+    assert f'href="{url}"' in page  # the repository button
+    assert f"{url}/edit/main/book/findings/tiny-chart.md" in page and f"{url}/issues/new" in page
+    assert "https://mybinder.org/v2/gh/" in page and "https://colab.research.google.com/github/" in page
+    assert "_sources/book/findings/tiny-chart.md" in page and "_sources/book/findings/tiny-chart.ipynb" in page
+    assert (tiny_site / "_sources" / "book" / "findings" / "tiny-chart.ipynb").is_file()

@@ -46,10 +46,15 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
     tokens : {"flatten", "cls", "mean"}
         How a ``[N, tokens, dim]`` output (a transformer block) becomes one vector per image.
 
-    Returns ``{layer: float32 [N, D]}`` in model order, flattened per image; on CPU unless
-    ``keep_on_device``. Perturbed neighbours go through the same call: flatten them to
-    [N * K, C, H, W] and reshape the result to [N, K, D]. The forward pass stops after the last
-    wanted layer. A module that runs more than once per forward pass, or never, is refused.
+    Returns
+    -------
+    dict
+        ``{layer: float32 [N, D]}`` in model order, flattened per image; on CPU unless
+        ``keep_on_device``.
+
+    Perturbed neighbours go through the same call: flatten them to [N * K, C, H, W] and reshape
+    the result to [N, K, D]. The forward pass stops after the last wanted layer. A module that
+    runs more than once per forward pass, or never, is refused.
     """
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError(f"images must be a tensor [N, C, H, W], got {getattr(images, 'shape', type(images))}")

@@ -1,8 +1,13 @@
-"""The scorecard: one row per finding result file, linked to its page."""
+"""The scorecard: one row per finding result file, linked to its page.
+
+:func:`scorecard` is the full table (the page "Scorecard"); :func:`compact_scorecard` is the
+landing page's: one short row per finding, the verdict as a coloured badge per instrument, the
+paper's and our headline number in one line each, the rest one click away."""
 from __future__ import annotations
 
 import html
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +15,7 @@ import pandas as pd
 from ..paths import results_dir
 from .findings import load_findings
 
-__all__ = ["scorecard", "scorecard_html"]
+__all__ = ["compact_scorecard", "headline", "scorecard", "scorecard_html"]
 
 
 def _toc_findings(toc: Path) -> list[str]:
@@ -45,15 +50,10 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
     sizes), run time and provenance (the commit, date and machine class that wrote the result
     file, :mod:`latentgeom.reporting.provenance`). With ``toc`` (a ``_toc.yml``), every findings
     notebook listed there must have written a result, else ``RuntimeError`` names the missing
-    ones: a scorecard that silently drops a finding would be wrong. Links are relative to the folder ``link_from``.
+    ones: a scorecard that silently drops a finding would be wrong. Links are relative to the
+    folder ``link_from``.
     """
-    frame = load_findings(directory)
-    if toc is not None:
-        listed = _toc_findings(Path(toc))
-        missing = sorted(set(listed) - set(frame["notebook"]))
-        if missing:
-            raise RuntimeError(f"no result file for findings notebook(s) {missing}: did they run? "
-                               f"(results folder: {directory or results_dir() / 'findings'})")
+    frame = _findings(directory, toc)
     rows = []
     for _, r in frame.iterrows():
         href = os.path.relpath(str(Path(r["notebook"]).with_suffix(".html")), link_from)
@@ -73,6 +73,18 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
             "provenance": _provenance(r.get("provenance")),
         })
     return pd.DataFrame(rows)
+
+
+def _findings(directory, toc) -> pd.DataFrame:
+    """The result files, checked against the table of contents when ``toc`` is given."""
+    frame = load_findings(directory)
+    if toc is not None:
+        listed = _toc_findings(Path(toc))
+        missing = sorted(set(listed) - set(frame["notebook"]))
+        if missing:
+            raise RuntimeError(f"no result file for findings notebook(s) {missing}: did they run? "
+                               f"(results folder: {directory or results_dir() / 'findings'})")
+    return frame
 
 
 def _provenance(info) -> str:
@@ -101,3 +113,104 @@ def _agreement(seeds) -> str:
 def scorecard_html(table: pd.DataFrame) -> str:
     """``scorecard()`` as an HTML table (links kept clickable, text already escaped)."""
     return table.to_html(index=False, escape=False, na_rep="—", classes="scorecard", border=0)
+
+
+# --------------------------------------------------------------------------------------------
+# The landing page's compact scorecard.
+
+#: The instruments a finding's verdict may be given under, in the order of their badges.
+INSTRUMENTS = ("paper", "robust", "scale-free")
+#: A verdict's badge: its short text and its CSS class (colours in _ext/book_html.py).
+BADGES = {
+    "reproduced": ("reproduced", "lg-reproduced"),
+    "partly reproduced": ("partly", "lg-partly"),
+    "not reproduced": ("not reproduced", "lg-not"),
+    "unstable across seeds": ("unstable", "lg-unstable"),
+}
+#: The longest headline shown in a row, in characters; the full text is one click away.
+HEADLINE_CHARS = 70
+
+
+def headline(text: str, limit: int = HEADLINE_CHARS) -> str:
+    """The first clause of a result's number (up to the first ``;`` or ``,`` that ends a clause
+    past a third of ``limit``), cut to ``limit`` characters with an ellipsis when longer."""
+    text = " ".join(str(text or "").split())
+    if len(text) <= limit:
+        return text
+    for match in re.finditer(r"[;,] ", text):
+        if limit // 3 <= match.start() <= limit - 1:
+            return text[:match.start()] + " …"
+    cut = text[:limit - 1].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+def _badge(instrument: str, verdict: str | None) -> str:
+    short, css = BADGES.get(verdict or "", (verdict or "—", "lg-none"))
+    return (f'<span class="lg-badge {css}" title="{html.escape(instrument)}: {html.escape(verdict or "not measured")}">'
+            f"<b>{html.escape(instrument)}</b>{html.escape(short)}</span>")
+
+
+def _badges(row) -> str:
+    modes = dict(row.get("estimator_modes") or {})
+    if not modes:  # one instrument (e.g. TwoNN): the finding's verdict, named after it
+        seeds = row.get("seeds") or {}
+        modes = {next(iter(seeds), "verdict"): row["verdict"]}
+    order = [m for m in INSTRUMENTS if m in modes] + [m for m in modes if m not in INSTRUMENTS]
+    return " ".join(_badge(m, modes[m]) for m in order)
+
+
+def _why(row) -> str:
+    """Why a verdict is what it is, once result files say (a ``why`` text, or one per
+    instrument): a short line, the full text on hover; ``—`` until then."""
+    why = row.get("why")
+    if isinstance(why, dict):
+        why = "; ".join(f"{k}: {v}" for k, v in why.items() if v)
+    if not isinstance(why, str) or not why.strip():
+        return "—"
+    return f'<span title="{html.escape(why)}">{html.escape(headline(why, 60))}</span>'
+
+
+def compact_scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathLike | None = None,
+                      link_from: str = "book", details: str | None = "scorecard.html") -> str:
+    """The scorecard a reader takes in at a glance, as HTML (``<table class="lg-scorecard">``).
+
+    One row per result file: the finding (linked to its page); its verdict under each
+    instrument as a coloured badge (``paper``, ``robust``, ``scale-free``; a finding with one
+    instrument shows that one); why, when the result file says (``—`` until it does); the
+    paper's and our headline number in one short line each (:func:`headline`), with the full
+    numbers, the seed agreement, the scale and the provenance in a ``<details>`` element one
+    click away. ``toc`` and ``link_from`` as for :func:`scorecard`; ``details`` links the full
+    table (relative to ``link_from``; ``None``: no link).
+    """
+    frame = _findings(directory, toc)
+    rows = []
+    for _, r in frame.iterrows():
+        href = os.path.relpath(str(Path(r["notebook"]).with_suffix(".html")), link_from)
+        paper_full = str(r.get("paper_value") or r["paper_claim"] or "—")
+        ours_full = str(r.get("our_value") or r["summary"] or "—")
+        params = r["parameters"] or {}
+        scale = ", ".join(f"{k} {params[k]}" for k in ("name", "dataset", "n_points", "q") if params.get(k) is not None)
+        more = [f"<p><b>Paper:</b> {html.escape(paper_full)}</p>", f"<p><b>Ours:</b> {html.escape(ours_full)}</p>"]
+        seeds = _agreement(_primary(r.get("seeds")))
+        if seeds != "—":
+            more.append(f"<p><b>Runs:</b> {html.escape(seeds)}</p>")
+        if scale:
+            more.append(f"<p><b>Scale:</b> {html.escape(scale.replace('name ', 'preset '))}</p>")
+        more.append(f"<p><b>Provenance:</b> {_provenance(r.get('provenance'))}</p>")
+        rows.append(
+            "<tr>"
+            f'<td class="lg-finding"><a href="{html.escape(href)}">{html.escape(r["title"])}</a></td>'
+            f'<td class="lg-verdicts">{_badges(r)}</td>'
+            f'<td class="lg-why">{_why(r)}</td>'
+            '<td class="lg-numbers">'
+            f'<div title="{html.escape(paper_full)}"><b>paper</b> {html.escape(headline(paper_full))}</div>'
+            f'<div title="{html.escape(ours_full)}"><b>ours</b> {html.escape(headline(ours_full))}</div>'
+            f'<details><summary>details</summary>{"".join(more)}</details></td>'
+            "</tr>")
+    caption = (f'<caption>Verdicts per instrument; numbers: the paper\'s headline and ours. Full table: '
+               f'<a href="{html.escape(details)}">Scorecard</a>.</caption>' if details else "")
+    columns = ('<colgroup><col style="width:30%"><col style="width:24%"><col style="width:8%">'
+               '<col style="width:38%"></colgroup>')
+    return ('<table class="lg-scorecard">' + caption + columns
+            + "<thead><tr><th>finding</th><th>verdict</th><th>why</th><th>paper · ours</th></tr></thead>"
+            + "<tbody>" + "".join(rows) + "</tbody></table>")

@@ -1,0 +1,70 @@
+"""The landing page's compact scorecard, on constructed result files: one short row per finding,
+badges per instrument, one-line numbers, the full text one click away."""
+import re
+
+import latentgeom as lg
+from latentgeom.reporting.findings import over_seeds
+from latentgeom.reporting.scorecard import HEADLINE_CHARS, compact_scorecard, headline
+
+LONG = ("rise 3.1 to 5.6, plateau_spread 1.9 to 2.4, final_ratio 1.05 to 1.31, final_vs_plateau 0.8 to "
+        "1.2, depth_trend 0.5 to 0.9 over 4 runs (paper MAPC)")
+
+
+def _write(directory, fid, verdict, modes, **kw):
+    lg.write_finding(lg.Finding(
+        finding_id=fid, title=f"Finding <{fid}>", notebook=f"book/findings/{fid}.md", paper_claim="the claim",
+        paper={}, ours={}, checks={"a": True}, verdict=verdict, parameters={"name": "tiny", "n_points": 40},
+        estimator_modes=modes, **kw), directory)
+
+
+def _rows(html):
+    body = re.search(r"<tbody>(.*)</tbody>", html, flags=re.S).group(1)
+    return re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
+
+
+def test_one_compact_row_per_finding_with_a_badge_per_instrument(tmp_path):
+    seeds = {"paper": over_seeds(["reproduced"] * 3 + ["partly reproduced"])}
+    _write(tmp_path, "curv", "partly reproduced",
+           {"paper": "partly reproduced", "robust": "reproduced", "scale-free": "unstable across seeds"},
+           paper_value="MAPC ~1.6e-4 at the input, 0.03-0.25 plateau, 1.5-4 at the last layer (last/penultimate "
+                       "~6-20x)", our_value=LONG, seeds=seeds)
+    _write(tmp_path, "id", "not reproduced", {}, paper_value="ID rises then falls", our_value="hunchback in 1/4 runs",
+           seeds={"twonn": {"agree": 4, "runs": 4}})
+    html = compact_scorecard(tmp_path)
+    rows = _rows(html)
+    assert len(rows) == 2 and html.startswith('<table class="lg-scorecard">')
+    curv, id_row = rows
+    # Badges: one per instrument, in order, coloured by verdict; a one-instrument finding names it.
+    badges = re.findall(r'<span class="lg-badge (lg-\w+)"[^>]*><b>([^<]+)</b>([^<]+)</span>', curv)
+    assert badges == [("lg-partly", "paper", "partly"), ("lg-reproduced", "robust", "reproduced"),
+                      ("lg-unstable", "scale-free", "unstable")]
+    assert re.findall(r'<b>([^<]+)</b>([^<]+)</span>', id_row)[0] == ("twonn", "not reproduced")
+    # The numbers: one short line each, the full text in the details and the hover title.
+    lines = re.findall(r'<div title="[^"]*"><b>(paper|ours)</b> ([^<]*)</div>', curv)
+    assert [k for k, _ in lines] == ["paper", "ours"]
+    assert all(len(text) <= HEADLINE_CHARS + 2 for _, text in lines)
+    assert lines[1][1] == "rise 3.1 to 5.6, plateau_spread 1.9 to 2.4 …"
+    details = re.search(r"<details>(.*?)</details>", curv, flags=re.S).group(1)
+    assert LONG in details and "3/4 agree" in details and "preset tiny" in details and "commit " in details
+    # Titles are escaped and linked; no "why" yet: a dash.
+    assert 'href="findings/curv.html">Finding &lt;curv&gt;</a>' in curv
+    assert '<td class="lg-why">—</td>' in curv
+
+
+def test_compact_scorecard_refuses_a_finding_without_result(tmp_path):
+    _write(tmp_path / "r", "one", "reproduced", {"paper": "reproduced"})
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: book/findings/one\n"
+                   "- file: book/findings/two\n")
+    try:
+        compact_scorecard(tmp_path / "r", toc=toc)
+    except RuntimeError as error:
+        assert "two.md" in str(error)
+    else:
+        raise AssertionError("a finding in the table of contents without a result file must stop the scorecard")
+
+
+def test_headline_is_the_first_clause():
+    assert headline("short") == "short"
+    assert headline(LONG).endswith(" …") and len(headline(LONG)) <= HEADLINE_CHARS + 2
+    assert headline("x" * 200).endswith("…") and len(headline("x" * 200)) <= HEADLINE_CHARS + 2
