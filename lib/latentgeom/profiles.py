@@ -14,8 +14,8 @@ The curvature pipeline is Kaufman & Azencot (2023), step by step as the book's m
    span at all, and at the input layer kNN with twice as many neighbours as fit unknowns.
    (At the input, perturbation neighbourhoods are flat by construction: rebuilding an image
    is linear in its singular values.) The q perturbed values are the smallest *nonzero*
-   ones (see :data:`latentgeom.neighbourhoods.RELATIVE_FLOOR`);
-3. :func:`latentgeom.curvature.mapc` turns each neighbourhood into principal curvatures.
+   ones (see :data:`latentgeom.estimators.neighbourhoods.RELATIVE_FLOOR`);
+3. :func:`latentgeom.estimators.curvature.mapc` turns each neighbourhood into principal curvatures.
 
 Work is streamed in chunks of points, and layers are grouped so that one chunk's
 neighbourhood activations stay under ``max_bytes``: memory is bounded for any model.
@@ -28,7 +28,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm  # not tqdm.auto: its notebook bar warns without ipywidgets
 
 from .estimators import curvature as curvature_estimator
 from .estimators import intrinsic_dimension as id_estimator
@@ -38,6 +37,7 @@ from .estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbo
 from .estimators.scale_free import RMSRadius, bending, neighbourhood_radius
 from .networks.activations import extract, iter_layers
 from .networks.external import as_trained
+from .progress import bar as progress_bar
 from .paths import model_cache_dir
 from .storage import cached_frame, content_key
 from .validation import resolve_device
@@ -136,7 +136,7 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     Parameters
     ----------
     model : nn.Module
-        A network from :func:`latentgeom.models.build_model` (trained or not), or any other
+        A network from :func:`latentgeom.networks.models.build_model` (trained or not), or any other
         ``nn.Module`` (e.g. a torchvision ResNet; see :mod:`latentgeom.networks.probes`).
     images : Tensor, shape [n, C, H, W]
         The sample points (normalised inputs). The paper uses n = 5000.
@@ -179,8 +179,8 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     groups = _layer_groups(widths, k_latent, config.max_bytes)
     chunk = max(1, min(n, config.max_bytes // (k_latent * 4 * max(sum(widths[l] for l in g) for g in groups))))
     generator_seed = config.seed
-    bar = tqdm(total=len(groups) * ((n + chunk - 1) // chunk) * len(config.modes),
-               desc="curvature", disable=not progress, leave=False)
+    bar = progress_bar(total=len(groups) * ((n + chunk - 1) // chunk) * len(config.modes),
+                       desc="curvature", enabled=progress, leave=False)
     for group in groups:
         for start in range(0, n, chunk):
             x = images[start:start + chunk]

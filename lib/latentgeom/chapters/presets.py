@@ -5,7 +5,7 @@ Fashion-MNIST on 2 CPU cores, ``"tiny"`` is for tests (seconds), and ``"paper"``
 paper's setting (CIFAR-10, CIFAR ResNets and VGGs, 5000 points, q = 10, GPU). Every notebook
 takes the preset name as a papermill parameter and can override single fields.
 
-All notebooks train through :func:`latentgeom.training.train`, so a model trained by one
+All notebooks train through :func:`latentgeom.networks.training.train`, so a model trained by one
 notebook is read from the model cache by the next. Curvature profiles are cached the same way
 (:func:`latentgeom.profiles.profile`), keyed by the model's config, epoch, the sample
 and the geometry settings.

@@ -2,7 +2,7 @@
 Study of Latent Image Manifolds*, ICML 2023, arXiv:2305.19730; see the book's methods page
 "Measuring curvature").
 
-Two kinds of neighbourhood feed :func:`latentgeom.curvature.mapc`:
+Two kinds of neighbourhood feed :func:`latentgeom.estimators.curvature.mapc`:
 
 - data neighbourhoods, the k nearest other samples of each point (the paper's input layer);
 - input-perturbation neighbourhoods, made in image space by editing the q smallest singular

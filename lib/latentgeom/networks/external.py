@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from . import model_cache as cache
+from ..progress import bar
 from ..storage import content_key
 from ..validation import check_choice, check_int, resolve_device
 from .data import DATASETS, dataset_info, load_tensors
@@ -210,8 +210,8 @@ def _train_torchvision(model, config: TorchvisionConfig, dev, test_images, test_
     optimiser, schedule = optimiser_and_schedule(model, config, steps)
     g = torch.Generator().manual_seed(config.seed + 2)
     history = []
-    for epoch in tqdm(range(1, config.epochs + 1), desc=f"train {config.architecture}", disable=not progress,
-                      leave=False):
+    for epoch in bar(range(1, config.epochs + 1), desc=f"train {config.architecture}", enabled=progress,
+                     leave=False):
         model.train()
         losses = []
         for idx in torch.randperm(len(images), generator=g).split(config.batch_size):

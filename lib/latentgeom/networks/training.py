@@ -1,7 +1,7 @@
 """Training with the paper's recipe (SGD + momentum + cosine schedule), cached by config.
 
 ``train(TrainConfig(...))`` trains once; the same config later comes from the model cache
-(:mod:`latentgeom.cache`). Regularisers are options: weight decay, augmentation (random crop
+(:mod:`latentgeom.networks.model_cache`). Regularisers are options: weight decay, augmentation (random crop
 + flip), mixup, manifold mixup, label smoothing; ``random_labels`` permutes the training
 labels; ``epochs=0`` gives the untrained network. Deterministic under ``seed`` on CPU.
 
@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from . import model_cache as cache
+from ..progress import bar as progress_bar
 from ..validation import resolve_device
 from .data import DATASETS, augment_batch, dataset_info, load_tensors
 from .models import MODELS, SMALL_MODELS, ProbedModel, build_model
@@ -48,7 +48,7 @@ class TrainConfig:
     dataset, model : str
         Names from ``DATASETS`` and ``MODELS``.
     width, depth : int
-        Model size knobs (see :func:`latentgeom.models.build_model`).
+        Model size knobs (see :func:`latentgeom.networks.models.build_model`).
     n_train : int or None
         Training images (a seeded subset of the training split; None = all).
     epochs : int
@@ -368,8 +368,8 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
         if config.epochs == 0:
             return TrainedModel(model.eval(), config, 0, tr, te, history)
 
-    bar = tqdm(range(1, config.epochs + 1), desc=f"train {config.model} w{config.width}", disable=not progress,
-               leave=False)
+    bar = progress_bar(range(1, config.epochs + 1), desc=f"train {config.model} w{config.width}",
+                       enabled=progress, leave=False)
     for epoch in bar:
         model.train()
         start, seen, loss_sum = time.time(), 0, 0.0
