@@ -3,8 +3,12 @@
 Every finding page ends with :func:`write_finding`, which stores one JSON file under
 ``results_dir()/findings``; the scorecard (:mod:`latentgeom.reporting.scorecard`) collects them
 with :func:`load_findings`.
-Verdicts come from numeric checks defined in the notebook before the data are looked at
-(:func:`verdict`), never from hand-written strings.
+Verdicts come from numeric checks fixed before the data are looked at (:func:`verdict`), never
+from hand-written strings. The vocabulary (:data:`VERDICTS`): *reproduced* (every check passes),
+*partly reproduced* (some do), *not reproduced* (none does), *unstable across seeds* (the runs
+disagree) and *not testable*: a precondition failed, or a check could not be decided (too few
+units, an undefined statistic, an interval too wide for its margin). Preconditions gate: they
+are never counted as passing checks.
 """
 from __future__ import annotations
 
@@ -25,17 +29,38 @@ from .provenance import build_provenance
 
 #: A verdict that differs between seeds is never reported as reproduced: it is "unstable".
 UNSTABLE = "unstable across seeds"
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced", UNSTABLE)
+#: A claim whose precondition failed, or whose checks could not be decided, is "not testable":
+#: never "partly reproduced".
+NOT_TESTABLE = "not testable"
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced", UNSTABLE, NOT_TESTABLE)
+#: The verdicts one run can have (:func:`verdict`); :func:`over_seeds` adds :data:`UNSTABLE`.
+RUN_VERDICTS = ("reproduced", "partly reproduced", "not reproduced", NOT_TESTABLE)
 
 
-def verdict(checks: Mapping[str, bool]) -> str:
-    """Overall verdict of one run from named pass/fail checks: all pass, some pass, none pass."""
+def verdict(checks: Mapping[str, bool | None], preconditions: Mapping[str, bool] | None = None) -> str:
+    """Overall verdict of one run from named checks: all pass, some pass, none pass.
+
+    A check is ``True``/``False``, or ``None`` where it could not be decided (too few units, an
+    undefined statistic, an interval too wide for its margin); ``preconditions`` must all hold
+    for the checks to mean anything. Any failed precondition or undecided check gives
+    :data:`NOT_TESTABLE`: a claim is never "partly reproduced" for lack of evidence.
+    """
     if not checks:
         raise ValueError("verdict() needs at least one check")
+    if preconditions is not None and not all(bool(v) for v in preconditions.values()):
+        return NOT_TESTABLE
+    if any(v is None for v in checks.values()):
+        return NOT_TESTABLE
     passed = sum(bool(v) for v in checks.values())
     if passed == len(checks):
         return VERDICTS[0]
     return VERDICTS[1] if passed else VERDICTS[2]
+
+
+def undecided(checks: Mapping[str, bool | None], preconditions: Mapping[str, bool] | None = None) -> list[str]:
+    """Why a run is not testable: the failed preconditions and the undecided checks, by name."""
+    failed = [f"precondition failed: {k}" for k, ok in (preconditions or {}).items() if not ok]
+    return failed + [f"undecided: {k}" for k, v in checks.items() if v is None]
 
 
 @dataclass(frozen=True)
@@ -54,7 +79,8 @@ class SeedAgreement:
     per_seed: tuple[str, ...]
 
     def __str__(self) -> str:
-        return f"{self.verdict} ({self.agree}/{self.runs} runs {self.majority})" if self.verdict == UNSTABLE \
+        return f"{self.verdict} ({self.agree}/{self.runs} runs {self.majority})" \
+            if self.verdict in (UNSTABLE, NOT_TESTABLE) and self.majority != self.verdict \
             else f"{self.verdict} ({self.agree}/{self.runs} runs)"
 
     def as_dict(self) -> dict:
@@ -62,16 +88,24 @@ class SeedAgreement:
 
 
 def over_seeds(verdicts: Sequence[str]) -> SeedAgreement:
-    """Combine per-seed verdicts (each from :func:`verdict`) into one :class:`SeedAgreement`."""
+    """Combine per-seed verdicts (each from :func:`verdict`) into one :class:`SeedAgreement`.
+
+    Every run agreeing gives their verdict; a run that was not testable makes the whole claim
+    :data:`NOT_TESTABLE` (its precondition failed on an independent replicate: the design did
+    not hold); runs that disagree otherwise give :data:`UNSTABLE`.
+    """
     verdicts = tuple(verdicts)
     if not verdicts:
         raise ValueError("over_seeds() needs at least one per-seed verdict")
-    unknown = [v for v in verdicts if v not in VERDICTS[:3]]
+    unknown = [v for v in verdicts if v not in RUN_VERDICTS]
     if unknown:
-        raise ValueError(f"per-seed verdicts must be one of {VERDICTS[:3]}, got {unknown}")
-    counts = {v: verdicts.count(v) for v in VERDICTS[:3]}
-    majority = max(reversed(VERDICTS[:3]), key=lambda v: counts[v])  # ties -> the less favourable
-    combined = verdicts[0] if counts[majority] == len(verdicts) else UNSTABLE
+        raise ValueError(f"per-seed verdicts must be one of {RUN_VERDICTS}, got {unknown}")
+    counts = {v: verdicts.count(v) for v in RUN_VERDICTS}
+    majority = max(reversed(RUN_VERDICTS), key=lambda v: counts[v])  # ties -> the less favourable
+    if counts[majority] == len(verdicts):
+        combined = verdicts[0]
+    else:
+        combined = NOT_TESTABLE if counts[NOT_TESTABLE] else UNSTABLE
     return SeedAgreement(verdict=combined, majority=majority, agree=counts[majority], runs=len(verdicts),
                          per_seed=verdicts)
 
