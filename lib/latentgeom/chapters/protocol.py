@@ -2,13 +2,13 @@
 
 A chapter is a module of :mod:`latentgeom.chapters`. It defines
 
-- ``CLAIMS``: the paper's claims it tests, one :class:`Claim` each: the statement, the paper's
-  number and source, the thresholds of its tests (fixed before the data) and the
-  preconditions without which the tests mean nothing;
+- ``CLAIMS``: ``{claim id: Claim}``, the paper's claims it tests, one :class:`Claim` each: the
+  statement, the paper's number and source, the thresholds of its tests (fixed before the data)
+  and the preconditions without which the tests mean nothing;
 - ``SETTINGS``: a :class:`PresetTable`, the chapter's scale per preset (``tiny`` for tests,
   ``default`` for the book on 2 CPU cores, ``paper`` where the chapter has the paper's scale);
-- ``PAGES``: its book pages, one :class:`Page` each (the path, the parameters the page
-  declares and what they accept, and the page's ``setup``);
+- ``PAGES``: ``{page name: Page}``, its book pages, one :class:`Page` each (the path, the
+  parameters the page declares and what they accept, and the page's ``setup``);
 - ``setup(...) -> Study``: the page's preamble, one call: it checks every parameter (one clear
   ``ValueError`` naming a bad one) and returns the chapter's :class:`Study`;
 - a :class:`Study` subclass: ``plan()`` lists the work units (:mod:`latentgeom.units`) that
