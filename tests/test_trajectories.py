@@ -289,7 +289,7 @@ def _trajectories(S, rng) -> runs_module.Trajectories:
     run moves from uniform towards the one-hot labels at its own (architecture-dependent) pace."""
     grid = runs_module.run_grid(S)
     labels = {k: rng.integers(0, 10, S.n_probe) for k in tables.PROBES}
-    pace = {a: 0.3 + 0.4 * i for i, a in enumerate(S.architectures)}
+    pace = {a: 0.3 + 0.6 * i / max(1, len(S.architectures) - 1) for i, a in enumerate(S.architectures)}
     rows, p = [], {k: [] for k in tables.PROBES}
     for run in grid:
         per = steps_per_epoch(run.config)
