@@ -25,7 +25,7 @@ from ..networks.data import DATASETS, load_tensors
 from ..networks.training import TrainConfig, steps_per_epoch
 from ..validation import check_choice, check_int
 
-__all__ = ["DEFAULT_INIT", "FACTORS", "INIT_STARTS", "Run", "Trajectories", "TrajectorySettings",
+__all__ = ["DEFAULT_INIT", "FACTORS", "INIT_STARTS", "SEED_STRIDE", "Run", "Trajectories", "TrajectorySettings",
            "checkpoint_steps", "predictions", "probes", "run_grid"]
 
 #: What may differ between two runs of the grid (the columns of :func:`run_frame`).
@@ -34,6 +34,10 @@ FACTORS = ("architecture", "width", "optimizer", "weight_decay", "augmentation",
 DEFAULT_INIT = "default"
 #: Very different starting points a run can have (see ``TrajectorySettings.init_starts``).
 INIT_STARTS = ("scaled", "shuffled")
+#: Replicate ``r`` of the grid runs at seed ``seed + SEED_STRIDE * r``: its "another seed" variant
+#: uses that seed + 1, so with a stride of 2 no run of one replicate shares a seed (an
+#: initialisation, a data order) with a run of another.
+SEED_STRIDE = 2
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,12 @@ class TrajectorySettings:
     n_grid : int
         Progress values on which two trajectories are compared.
     seed : int
-        Seeds initialisation and data order of the base runs (variants use ``seed + 1``), the
-        training subset and the probes.
+        Seeds initialisation and data order of the base runs (the "another seed" variant uses
+        ``seed + 1``), the training subset and the probes: of the first replicate.
+    n_seeds : int
+        Independent replicates of the whole grid (:attr:`seeds`): each re-seeds every run
+        (initialisation, data order), draws its own training subset and its own probes, and
+        the claims are judged on each replicate separately.
     device : str
 
     Lists given for the tuple fields are stored as tuples.
@@ -104,6 +112,7 @@ class TrajectorySettings:
     n_test: int = 1000
     n_grid: int = 50
     seed: int = 0
+    n_seeds: int = 2
     device: str = "auto"
 
     def __post_init__(self):
@@ -111,11 +120,11 @@ class TrajectorySettings:
             if isinstance(getattr(self, f.name), list):
                 object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
         check_choice(self.dataset, "dataset", DATASETS)
-        for name in ("n_train", "epochs", "batch_size", "n_probe", "n_test", "n_grid", "pretrain_epochs"):
+        for name in ("n_train", "epochs", "batch_size", "n_probe", "n_test", "n_grid", "pretrain_epochs", "n_seeds"):
             check_int(getattr(self, name), name, minimum=1)
         check_int(self.seed, "seed", minimum=0)
-        if len(self.widths) < 2:
-            raise ValueError(f"widths must hold at least two widths, got {self.widths!r}")
+        if len(set(self.widths)) < 2 or len(set(self.widths)) != len(self.widths):
+            raise ValueError(f"widths must hold at least two different widths, got {self.widths!r}")
         if self.n_probe > self.n_train:
             raise ValueError(f"n_probe ({self.n_probe}) must be <= n_train ({self.n_train}): "
                              "the training probe is drawn from the training images")
@@ -129,6 +138,18 @@ class TrajectorySettings:
         if not self.checkpoints or min(self.checkpoints) != 0 or max(self.checkpoints) > self.epochs:
             raise ValueError(f"checkpoints must start at 0 and lie in [0, epochs={self.epochs}], "
                              f"got {self.checkpoints!r}")
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seed of every replicate: ``seed``, ``seed + SEED_STRIDE``, ... (``n_seeds`` of them)."""
+        return tuple(self.seed + SEED_STRIDE * r for r in range(self.n_seeds))
+
+    def replicate(self, seed: int) -> "TrajectorySettings":
+        """These settings for the replicate of seed ``seed`` (one of :attr:`seeds`): the grid,
+        the training subset and the probes of :func:`run_grid` and :func:`probes` at that seed."""
+        if seed not in self.seeds:
+            raise ValueError(f"seed must be one of the replicates' seeds {self.seeds}, got {seed!r}")
+        return replace(self, seed=seed)
 
 
 def checkpoint_steps(config: TrainConfig, epochs) -> tuple[int, ...]:

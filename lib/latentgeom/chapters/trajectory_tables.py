@@ -10,12 +10,19 @@ The tables of the run grid and of the prediction matrices of
 - :func:`pair_distances` and :func:`factor_table`: the trajectory distance of every two runs that
   differ in one factor, and its median per factor (claim 2, and the yardstick of claims 3, 4);
 - :func:`base_points` and :func:`width_table`: narrow against wide networks (claim 3);
-- :func:`init_table`: very different starts against normal ones (claim 4).
+- :func:`init_table`: very different starts against normal ones (claim 4);
+- :class:`Replicate` and :func:`analyse`: all of the above for one replicate of the grid (one
+  seed, its own probes), and :func:`stack`: a table of every replicate in one frame.
+
+A table never fails for a grid that lacks what it is about (one architecture, no variants, no
+other starts): it is empty, or its number is NaN, and the claim that needs it is not testable.
 """
 from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,7 +30,13 @@ import pandas as pd
 from ..estimators import prediction_space as ps
 from .trajectory_runs import DEFAULT_INIT, Trajectories, TrajectorySettings
 
-__all__ = ["base_points", "embed", "factor_table", "init_table", "pair_distances", "run_frame", "width_table"]
+__all__ = ["PROBES", "Replicate", "analyse", "architecture_median", "base_points", "embed", "factor_table",
+           "init_table", "pair_distances", "run_frame", "stack", "width_table"]
+
+#: The two probe sets a trajectory is read on: training images every run sees, and test images.
+PROBES = ("train", "test")
+PAIR_COLUMNS = ["factor", "run_a", "run_b", "distance", "architecture"]
+INIT_COLUMNS = ["run", "reference", "d_start", "d_end", "d_late", "progress_start"]
 
 
 def run_frame(runs) -> pd.DataFrame:
@@ -73,18 +86,24 @@ def pair_distances(data: Trajectories, points: pd.DataFrame, probe: str = "train
                                    points["progress"].to_numpy()[ib], n_grid=n_grid)
         rows.append(dict(factor=diff[0], run_a=a.name, run_b=b.name, distance=d,
                          architecture=a.factors["architecture"]))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
 def factor_table(pairs: pd.DataFrame) -> pd.DataFrame:
     """Median, min, max distance (nats per example) and pair count per differing factor (sorted
-    by median); with architecture pairs, also each median over theirs (``"/ architecture"``)."""
+    by median), and each median over the architecture pairs' (``"/ architecture"``; NaN
+    without architecture pairs)."""
     g = pairs.groupby("factor")["distance"]
     table = pd.DataFrame({"pairs": g.size(), "median": g.median(), "min": g.min(), "max": g.max()}) \
         .sort_values("median", ascending=False)
-    if "architecture" in table.index:
-        table["/ architecture"] = table["median"] / table.loc["architecture", "median"]
+    table["/ architecture"] = table["median"] / architecture_median(table)
     return table
+
+
+def architecture_median(factors: pd.DataFrame) -> float:
+    """The yardstick of claims 2-4: the median distance of the pairs that differ only in
+    architecture (:func:`factor_table`), nats per example; NaN when the grid has none."""
+    return float(factors.loc["architecture", "median"]) if "architecture" in factors.index else math.nan
 
 
 def base_points(points: pd.DataFrame, S: TrajectorySettings) -> pd.DataFrame:
@@ -109,10 +128,11 @@ def width_table(points: pd.DataFrame, pairs: pd.DataFrame, S: TrajectorySettings
         wide = group[group.width == widths[-1]].set_index("step")["progress"]
         steps = [s for s in narrow.index if s in wide.index and s > 0]
         dist = pairs[(pairs.factor == "width") & (pairs.architecture == arch)]
+        ahead = np.mean(wide[steps].to_numpy() > narrow[steps].to_numpy()) if steps else math.nan
         rows.append(dict(architecture=arch, distance=float(dist.distance.median()) if len(dist) else math.nan,
                          progress_narrow=float(narrow[steps].mean()), progress_wide=float(wide[steps].mean()),
-                         ahead=float(np.mean(wide[steps].to_numpy() > narrow[steps].to_numpy()))))
-    return pd.DataFrame(rows)
+                         ahead=float(ahead)))
+    return pd.DataFrame(rows, columns=["architecture", "distance", "progress_narrow", "progress_wide", "ahead"])
 
 
 def init_table(data: Trajectories, points: pd.DataFrame, probe: str = "train", n_grid: int = 50) -> pd.DataFrame:
@@ -138,4 +158,55 @@ def init_table(data: Trajectories, points: pd.DataFrame, probe: str = "train", n
                          d_start=float(ps.bhattacharyya(P[ia[0]], P[ib[0]])[0, 0]),
                          d_end=float(ps.bhattacharyya(P[ia[-1]], P[ib[-1]])[0, 0]), d_late=late,
                          progress_start=float(prog[ia[0]])))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=INIT_COLUMNS)
+
+
+@dataclass
+class Replicate:
+    """The tables of one replicate of the grid (one seed: its runs, training subset and probes),
+    on which the claims are judged for that replicate.
+
+    ``embeddings``: :func:`embed` of each probe set of :data:`PROBES`; ``pairs``:
+    :func:`pair_distances`; ``factors``: :func:`factor_table`; ``widths``: :func:`width_table`;
+    ``inits``: :func:`init_table` (all on the train probes, like the paper's figures).
+    """
+
+    seed: int
+    data: Trajectories
+    embeddings: dict
+    pairs: pd.DataFrame
+    factors: pd.DataFrame
+    widths: pd.DataFrame
+    inits: pd.DataFrame
+
+    @property
+    def points(self) -> pd.DataFrame:
+        """Every checkpoint with its progress and InPCA coordinates on the train probes."""
+        return self.embeddings["train"]["points"]
+
+    @property
+    def architecture_median(self) -> float:
+        """The replicate's yardstick (:func:`architecture_median`), nats per example."""
+        return architecture_median(self.factors)
+
+
+def analyse(data: Trajectories, S: TrajectorySettings) -> Replicate:
+    """Every table of one replicate: ``data`` read at the replicate's settings ``S`` (its seed)."""
+    embeddings = {probe: embed(data, probe) for probe in PROBES}
+    points = embeddings["train"]["points"]
+    pairs = pair_distances(data, points, n_grid=S.n_grid)
+    return Replicate(seed=S.seed, data=data, embeddings=embeddings, pairs=pairs, factors=factor_table(pairs),
+                     widths=width_table(points, pairs, S), inits=init_table(data, points, n_grid=S.n_grid))
+
+
+def stack(frames: Mapping[int, pd.DataFrame], runs: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The frames of several replicates (seed -> frame) in one, with a ``seed`` column first and,
+    in the columns named by ``runs``, every run name tagged ``"(seed s)"``: runs of different
+    replicates have the same names, and a chart must not join them into one line."""
+    tagged = []
+    for seed, frame in frames.items():
+        frame = frame.reset_index() if frame.index.name else frame.copy()
+        for column in runs:
+            frame[column] = frame[column].astype(str) + f" (seed {seed})"
+        tagged.append(frame.assign(seed=seed)[["seed", *[c for c in frame.columns if c != "seed"]]])
+    return pd.concat(tagged, ignore_index=True)

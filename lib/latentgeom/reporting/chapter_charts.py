@@ -93,14 +93,15 @@ def distance_chart(pairs: pd.DataFrame, title: str = "", width: int | None = Non
     example) and ``architecture`` (:func:`latentgeom.chapters.trajectory_tables.pair_distances`)."""
     order = list(pairs.groupby("factor")["distance"].median().sort_values(ascending=False).index)
     x = alt.X("factor:N", sort=order, title="what differs between the two runs", axis=alt.Axis(labelAngle=0))
-    y = alt.Y("distance:Q", title="trajectory distance (d_B, nats/example)")
+    y_title = "trajectory distance (d_B, nats/example)"  # a channel's .title is altair's setter, not the text
+    y = alt.Y("distance:Q", title=y_title)
     pts = alt.Chart(pairs).mark_circle(size=60, opacity=0.7).encode(
         x=x, y=y, color=alt.Color("architecture:N", title="architecture"),
         tooltip=[alt.Tooltip("run_a:N", title="run"), alt.Tooltip("run_b:N", title="against run"),
                  alt.Tooltip("factor:N", title="differs in"),
                  alt.Tooltip("distance:Q", title="distance (nats/example)", format=".4~g")])
     med = alt.Chart(pairs).mark_tick(color="black", thickness=2, size=30).encode(
-        x=x, y=alt.Y("median(distance):Q", title=y.title),
+        x=x, y=alt.Y("median(distance):Q", title=y_title),
         tooltip=[alt.Tooltip("factor:N", title="differs in"),
                  alt.Tooltip("median(distance):Q", title="median distance", format=".4~g")])
     return (pts + med).properties(width=_check_width(width), height=HEIGHT, title=title)
