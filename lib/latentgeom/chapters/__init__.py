@@ -8,7 +8,8 @@
   study: :mod:`.id_study`; the profile helpers the ladder shares: :mod:`.id_profiles`);
 - :mod:`.ladder`: the training ladder (every finding's headline statistic along training);
 - :mod:`.trajectories`: Mao et al. (PNAS 2024), the training-trajectories chapter (its runs:
-  :mod:`.trajectory_runs`; its tables: :mod:`.trajectory_tables`);
+  :mod:`.trajectory_runs`; its tables: :mod:`.trajectory_tables`; its claims and verdicts:
+  :mod:`.trajectory_claims`);
 - :mod:`.toroids`: Pittorino et al. (ICML 2022), the loss-landscapes-on-toroids chapter (its grid:
   :mod:`.toroid_grid`);
 - :mod:`.getting_started` and :mod:`.own_network`: the two pages without a paper claim;
