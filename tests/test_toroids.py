@@ -289,6 +289,9 @@ def test_the_page_says_what_the_recipes_are():
     text = toroids.recipes_text(toroids.SETTINGS("default").recipes)
     assert text == ("SGD (momentum 0.9) with mini-batches of 32 (with and without weight decay) and 500 (without "
                     "weight decay); Adam(W) with mini-batches of 100 (with and without weight decay)")
+    assert toroids.recipes_text(toroids.SETTINGS("default").binary_recipes) == (
+        "SGD (momentum 0.9) with mini-batches of 32 and 500 (without weight decay); Adam(W) with mini-batches of 100 "
+        "(with and without weight decay)")
     assert T.describe("mlp").startswith("784-128-64-10, ") and "8 and 16 channels" in T.describe("cnn")
 
 
@@ -369,6 +372,22 @@ def test_claim_2_is_a_permutation_test_over_networks_of_minimiser_pairs():
     few = networks_frame(x, x, np.where(x < 6, 0.0, 0.1))
     o2 = toroids.flat_minima_close({"networks": few, "pairs": pairs_frame(few, lambda fa, fb: fa + fb)}, n_boot=500)
     assert o2.verdict == "not testable" and o2.checks == {name: None}
+
+
+def test_claim_2_tells_the_architectures_networks_apart():
+    """Both architectures name their networks alike ("SGD bs32 #0"): a CNN that is no minimiser
+    must not borrow the MLP's namesake's status or flatness."""
+    x = np.arange(12.0)
+    mlp = networks_frame(x, x)
+    cnn = networks_frame(x[::-1], x, np.full(12, 0.05), architecture="cnn")
+    networks = pd.concat([mlp, cnn], ignore_index=True)
+    pairs = pd.concat([pairs_frame(mlp, lambda fa, fb: fa + fb), pairs_frame(cnn, lambda fa, fb: fa + fb)],
+                      ignore_index=True)
+    o2 = toroids.flat_minima_close({"networks": networks, "pairs": pairs}, n_boot=300)
+    assert o2.checks == {"mlp, pair flatness vs distance: Mantel p < 0.025 (rho > 0)": True,
+                         "cnn, pair flatness vs distance: Mantel p < 0.025 (rho > 0)": None}
+    assert o2.ours["preconditions"]["cnn: >= 8 minimisers in pairs over the runs"] is False
+    assert o2.ours["mantel"]["mlp"].spearman == pytest.approx(1) and o2.verdict == "not testable"
 
 
 def test_claim_5_tests_the_binary_networks_as_trained():

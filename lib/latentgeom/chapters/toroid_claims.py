@@ -161,8 +161,9 @@ def _correlation(frame: pd.DataFrame, x: str, y: str, confidence: float, n_boot:
 
 
 def _mantel(pairs: pd.DataFrame, flatness: pd.Series, n_boot: int, seed: int) -> MantelTest | None:
-    """Mantel test of a pair's aligned distance against its networks' mean flatness; ``flatness``
-    is indexed by ``(run, network)``. None when the distances are constant or too few networks."""
+    """Mantel test of a pair's aligned distance against its networks' mean flatness, over the
+    pairs of one architecture; ``flatness`` is that architecture's, indexed by ``(run,
+    network)``. None when the distances are constant or too few networks."""
     ids = {key: i for i, key in enumerate(sorted({*zip(pairs["run"], pairs["a"]), *zip(pairs["run"], pairs["b"])}))}
     if len(ids) < 4 or not _defined(pairs["distance_aligned"], pairs["flatness"]):
         return None
@@ -238,14 +239,15 @@ def flat_minima_close(results: dict, *, n_boot: int = 2000, seed: int = 0) -> Ou
     pair's aligned distance rises with its mean flatness: Mantel test, networks permuted."""
     claim = CLOSE_MINIMA
     need, confidence = claim.thresholds["min_networks"], claim.thresholds["confidence"]
-    flatness = results["networks"].set_index(["run", "network"])["flatness"]
-    minimisers = set(zip(*[_minimisers(results["networks"], claim)[c] for c in ("run", "network")]))
-    pairs = results["pairs"]
-    kept = pairs[[(r, a) in minimisers and (r, b) in minimisers
-                  for r, a, b in zip(pairs["run"], pairs["a"], pairs["b"])]]
+    networks, pairs = results["networks"], results["pairs"]
+    # network names are unique within an architecture (over every run), not across architectures
+    minimisers = set(zip(*[_minimisers(networks, claim)[c] for c in ("run", "architecture", "network")]))
+    kept = pairs[[(r, arch, a) in minimisers and (r, arch, b) in minimisers
+                  for r, arch, a, b in zip(pairs["run"], pairs["architecture"], pairs["a"], pairs["b"])]]
     checks, pre, tests, parts = {}, {}, {}, []
     for a in pairs["architecture"].unique():
         m = kept[kept["architecture"] == a]
+        flatness = networks[networks["architecture"] == a].set_index(["run", "network"])["flatness"]
         n_units, tests[a], ok = _pair_test(m, flatness, need, confidence, n_boot, seed)
         pre[f"{a}: >= {need} minimisers in pairs over the runs"] = n_units >= need
         checks[f"{a}, pair flatness vs distance: Mantel p < {mantel_alpha(confidence):g} (rho > 0)"] = ok

@@ -188,8 +188,14 @@ def recipes_text(names: Iterable[str]) -> str:
     decay = {frozenset({False}): "without weight decay", frozenset({True}): "with weight decay",
              frozenset({False, True}): "with and without weight decay"}
     title = {"sgd": "SGD (momentum 0.9)", "adam": "Adam(W)"}
-    return "; ".join(f"{title[o]} with mini-batches of " + " and ".join(
-        f"{b} ({decay[frozenset(w)]})" for b, w in sizes.items()) for o, sizes in by.items())
+
+    def batches(sizes: dict) -> str:  # sizes sharing their weight decay named once: "32 and 500 (without ...)"
+        groups: dict = {}
+        for b, w in sizes.items():
+            groups.setdefault(decay[frozenset(w)], []).append(str(b))
+        return " and ".join(f"{' and '.join(bs)} ({phrase})" for phrase, bs in groups.items())
+
+    return "; ".join(f"{title[o]} with mini-batches of {batches(sizes)}" for o, sizes in by.items())
 
 
 def architectures_text(settings: ToroidSettings) -> str:
