@@ -5,12 +5,12 @@ import pytest
 
 from latentgeom.reporting.findings import VERDICTS
 
-from notebooks import execute, finding, numbers, parameter_names
+from notebooks import execute, finding, numbers, parameter_names, pasted_prose
 
 NOTEBOOK = "book/findings/toroids-landscape.md"
 FINDINGS = ("toroids-1-flatness-generalisation", "toroids-2-flat-minima-close", "toroids-3-geodesic-barriers",
             "toroids-4-one-bend-paths", "toroids-5-binary-networks")
-PARAMETERS = {"preset", "n_train", "n_boot", "seed"}
+PARAMETERS = {"preset", "n_train", "n_boot", "seed", "n_seeds"}
 
 pytestmark = pytest.mark.slow
 
@@ -33,17 +33,27 @@ def test_the_page_is_calls_and_charts():
 
 
 def test_notebook_runs_at_tiny_scale_and_twice_from_its_cache(notebook_env):
-    execute(NOTEBOOK, notebook_env, preset="tiny")
+    nb = execute(NOTEBOOK, notebook_env, preset="tiny")
     first = {}
     for finding_id in FINDINGS:
         result = finding(notebook_env / "results", finding_id)
         assert result["finding_id"] == finding_id and result["notebook"] == NOTEBOOK
         assert result["verdict"] in VERDICTS
-        assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
+        # a check is decided (True/False) or not (None); preconditions are never among them
+        assert result["checks"] and all(v in (True, False, None) for v in result["checks"].values())
+        assert set(result["ours"]["preconditions"]).isdisjoint(result["checks"])
+        assert result["seeds"]["verdict"]["runs"] in (1, 2)  # pooled once, or both runs agreeing (or not)
         assert result["parameters"]["name"] == "tiny" and result["seconds"] > 0 and result["summary"]
+        assert result["parameters"]["run_seeds"] == [0, 1]
         values = numbers(result["ours"])
         assert values and all(math.isfinite(x) for x in values)
         first[finding_id] = values
+    # the prose pastes only computed values, and the networks' test accuracy is on the page
+    prose = pasted_prose(NOTEBOOK, nb)
+    assert "500 (without weight decay)" not in prose["recipes:"]  # tiny has no large-batch SGD
+    assert prose["n_runs:"] == "2" and prose["verdict_1:"] in VERDICTS
+    shown = "".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
+    assert "test_accuracy" in shown and "train_error" in shown
     cached = sorted((notebook_env / "cache" / "models" / "toroids").glob("*.pt"))
     assert cached  # trained networks are in the model cache
     execute(NOTEBOOK, notebook_env, preset="tiny")  # the second run reads everything from the cache

@@ -23,7 +23,8 @@ sign activation) and pass-through layers (``nn.Flatten``, ``nn.MaxPool2d``, ``nn
   direction).
 - :func:`align`: permutes the hidden units of one network to match another, layer by layer, by
   linear assignment (Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``) on the
-  cosine similarity of the normalised incoming vectors.
+  cosine similarity of the normalised incoming vectors (``raw=True``: the same permutation of
+  the raw, unnormalised weights).
 - :func:`spheres` / :func:`load_spheres`: the unit vectors of a normalised network, as blocks of
   rows ``[units, fan_in]`` (the output layer is one row), and back.
 - :func:`recompute_batchnorm`: fresh BN running statistics on a batch (after a perturbation or
@@ -250,25 +251,32 @@ def same_architecture(a: nn.Sequential, b: nn.Sequential) -> tuple[list[Stage], 
 
 
 @torch.no_grad()
-def align(reference: nn.Sequential, other: nn.Sequential) -> nn.Sequential:
+def align(reference: nn.Sequential, other: nn.Sequential, *, raw: bool = False) -> nn.Sequential:
     """``other``, normalised and with its hidden units permuted to best match ``reference``.
 
     Both networks are normalised (:func:`normalise`); layer by layer from the input, the
     permutation maximising the summed cosine similarity of the units' incoming vectors (and
     BN pairs) is found by linear assignment, applied to the layer's units and to the next
     layer's input columns. Returns a new network computing the same function as ``other``.
-    ``ValueError`` when the architectures differ.
+    With ``raw=True`` the same permutations are applied to ``other``'s *raw* weights (no
+    normalisation: only the permutation symmetry removed), e.g. for a linear path between
+    aligned networks. ``ValueError`` when the architectures differ.
     """
     same_architecture(reference, other)
     ref, out = normalise(reference), normalise(other)
+    kept = copy.deepcopy(other) if raw else None
     sr, so = stages(ref), stages(out)
-    for (r, o), nxt in zip(zip(sr, so), so[1:]):
+    sk = stages(kept) if raw else None
+    for i, ((r, o), nxt) in enumerate(zip(zip(sr, so), so[1:])):
         sim = _incoming(r).double() @ _incoming(o).double().T
         if _affine(r) is not None:
             sim = sim + _affine(r).double() @ _affine(o).double().T
         _, cols = linear_sum_assignment(sim.numpy(), maximize=True)
-        _permute(o, nxt, torch.as_tensor(cols, dtype=torch.long))
-    return out
+        perm = torch.as_tensor(cols, dtype=torch.long)
+        _permute(o, nxt, perm)
+        if raw:
+            _permute(sk[i], sk[i + 1], perm)
+    return kept if raw else out
 
 
 @torch.no_grad()

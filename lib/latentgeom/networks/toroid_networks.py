@@ -6,7 +6,7 @@ product of spheres is :mod:`latentgeom.networks.weight_space`.
 
 - :func:`build`: a bias-free ReLU MLP, a small CNN, or a binary MLP with sign weights
   (:class:`BinaryLinear`) and sign activations (:class:`Sign`); :func:`binarised` replaces a
-  binary network's latent weights by their signs;
+  binary network's latent weights by their signs; :func:`describe` says what :func:`build` builds;
 - :data:`RECIPES`: the optimisers (:class:`Recipe`); :func:`fit_to_zero_error` the training loop;
   :func:`init_seed` every run's own starting point;
 - :func:`train_network`: train (or load) one network, cached under
@@ -26,7 +26,7 @@ from ..storage import cached_state, content_key
 from ..validation import check_choice, check_int
 
 __all__ = ["ARCHITECTURES", "CACHE_VERSION", "RECIPES", "BinaryLinear", "Recipe", "Sign", "binarised", "build",
-           "error", "fit_to_zero_error", "init_seed", "network_path", "train_network"]
+           "describe", "error", "fit_to_zero_error", "init_seed", "network_path", "train_network"]
 
 ARCHITECTURES = ("mlp", "cnn", "binary_mlp")
 #: Part of the cache key of every trained network and of the chapter's measured tables: bump it
@@ -73,6 +73,22 @@ def build(architecture: str, seed: int = 0) -> nn.Sequential:
                              nn.Flatten(), nn.Linear(16 * 7 * 7, 10, bias=False))
     return nn.Sequential(nn.Flatten(), BinaryLinear(784, 128, bias=False), Sign(),
                          BinaryLinear(128, 64, bias=False), Sign(), BinaryLinear(64, 10, bias=False))
+
+
+def describe(architecture: str) -> str:
+    """What :func:`build` makes of ``architecture``, in words read off the network itself: the
+    layer widths of a fully connected net (``"784-128-64-10"``), the kernels and channels of the
+    conv layers, and the number of weights."""
+    net = build(architecture)
+    convs = [m for m in net if isinstance(m, nn.Conv2d)]
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    widths = "-".join(str(n) for n in [linears[0].in_features] + [m.out_features for m in linears])
+    weights = f"{sum(p.numel() for p in net.parameters()):,} weights"
+    if not convs:
+        return f"{widths}, {weights}"
+    kernel = "×".join(map(str, convs[0].kernel_size))
+    channels = " and ".join(str(m.out_channels) for m in convs)
+    return f"{len(convs)} {kernel} conv layers with {channels} channels, then a linear {widths} layer, {weights}"
 
 
 @torch.no_grad()
