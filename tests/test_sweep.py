@@ -110,20 +110,22 @@ def test_plan_covers_the_own_network_guide():
 def test_plan_covers_the_toroids_page():
     from latentgeom.chapters import toroids
 
-    [unit] = sweep.plan("tiny", ["toroids"])
+    units = sweep.plan("tiny", ["toroids"])
     values = page_parameters("findings/toroids-landscape.md")
-    assert isinstance(unit, Computation) and (unit.module, unit.function) == ("latentgeom.chapters.toroid_grid", "run")
-    assert unit.args == (toroids.SETTINGS("tiny", n_train=values["n_train"]), values["seed"])
-    assert pickle.loads(pickle.dumps(unit)) == unit and len(sweep.jobs_of([unit])) == 1
+    assert all(isinstance(u, Computation) and (u.module, u.function) == ("latentgeom.chapters.toroid_grid", "run")
+               for u in units)
+    settings = toroids.SETTINGS("tiny", n_train=values["n_train"])
+    assert [u.args for u in units] == [(settings, values["seed"] + k) for k in range(values["n_seeds"])]
+    assert pickle.loads(pickle.dumps(units)) == units and len(sweep.jobs_of(units)) == values["n_seeds"]
 
 
 @pytest.mark.slow
 def test_toroids_swept_then_the_page_computes_nothing(caches, monkeypatch):
-    [unit] = sweep.plan("tiny", ["toroids"])
-    assert not unit.done()
-    report = sweep.sweep("tiny", executor="local", units=[unit], logs=caches / "logs", poll_s=0.5)
-    assert report.ok and report.jobs == 1, report.failed
-    assert unit.done()
+    units = sweep.plan("tiny", ["toroids"])
+    assert not any(u.done() for u in units)
+    report = sweep.sweep("tiny", executor="local", units=units, logs=caches / "logs", poll_s=0.5)
+    assert report.ok and report.jobs == len(units), report.failed
+    assert all(u.done() for u in units)
     monkeypatch.setenv("LATENTGEOM_NO_COMPUTE", "1")  # a miss would raise: no training, no measuring
     execute("book/findings/toroids-landscape.md", caches, preset="tiny")
     assert (caches / "results" / "findings" / "toroids-1-flatness-generalisation.json").is_file()

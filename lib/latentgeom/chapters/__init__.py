@@ -11,7 +11,7 @@
   :mod:`.trajectory_runs`; its tables: :mod:`.trajectory_tables`; its claims and verdicts:
   :mod:`.trajectory_claims`);
 - :mod:`.toroids`: Pittorino et al. (ICML 2022), the loss-landscapes-on-toroids chapter (its grid:
-  :mod:`.toroid_grid`);
+  :mod:`.toroid_grid`; its claims and tests: :mod:`.toroid_claims`);
 - :mod:`.getting_started` and :mod:`.own_network`: the two pages without a paper claim;
 - :mod:`.measuring_curvature`: the methods page "Measuring curvature" (its parameter check and
   two experiments).
