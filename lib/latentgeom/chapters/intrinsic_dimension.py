@@ -677,7 +677,7 @@ def work_units(preset: str) -> list:
     pair; for the primary run, the mixed-class profiles of the first-width models.
     """
     from .. import sweep
-    from ..networks.training import _new_model
+    from ..networks.training import new_model
 
     page = sweep.page_parameters(NOTEBOOK.removeprefix("book/"))
     names = {f.name for f in fields(IDSettings)}
@@ -697,7 +697,7 @@ def work_units(preset: str) -> list:
                 for c in range(S.n_classes):
                     images = sweep.Images(P.dataset, per_class=S.n_per_class, classes=(c,), seed=sample_seed)
                     units.append(sweep.Profile.dimension(model, epoch, images, with_pca=c < S.pca_classes, **kw))
-            last = last_hidden_layer(_new_model(config))
+            last = last_hidden_layer(new_model(config))
             for epoch in sorted({*config.checkpoint_epochs, config.epochs}):
                 units.append(sweep.Profile.dimension(config, epoch, mixed, layers=[last], **kw))
             if (sample_seed, t) == runs[0] and config.width == P.widths[0]:  # mixed_and_blocks

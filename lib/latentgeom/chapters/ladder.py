@@ -522,7 +522,7 @@ def work_units(preset: str) -> list:
     per-class ID profiles and the last hidden layer's ID, as :func:`measure` takes them (the
     page's parameters are read from the page)."""
     from .. import sweep
-    from ..networks.training import _new_model
+    from ..networks.training import new_model
 
     values = sweep.page_parameters("findings/training-ladder.md")
     overrides = {k: v for k, v in values.items() if k in LadderSettings.__dataclass_fields__}
@@ -535,7 +535,7 @@ def work_units(preset: str) -> list:
                 for k in range(S.n_classes)]  # = class_images(...)
     units = []
     for config in ladder.configs:
-        last = last_hidden_layer(_new_model(config))
+        last = last_hidden_layer(new_model(config))
         for epoch in sorted({*config.checkpoint_epochs, config.epochs}):
             units.append(sweep.Profile.curvature(config, epoch, images, ladder.geometry))
             units += [sweep.Profile.dimension(config, epoch, one_class, with_pca=False, **kw) for one_class in by_class]

@@ -33,8 +33,14 @@ from .models import MODELS, SMALL_MODELS, ProbedModel, build_model
 
 CONFIG_VERSION = 1
 OPTIMIZERS = ("sgd", "adam")
-#: Fields added after CONFIG_VERSION 1: in the cache key only when not at their default.
-_LATER_FIELDS = ("optimizer", "init_scale", "data_seed", "pretrain_random_label_epochs")
+#: The training step's arithmetic (:attr:`TrainConfig.precision`).
+PRECISIONS = ("bfloat16", "float32")
+#: Fields added after CONFIG_VERSION 1, with the value at which each reproduces the version-1
+#: loop: a field enters the cache key only when it differs from that value, so every earlier
+#: config keeps its key, and a config trained another way (bfloat16) never meets a model of
+#: the old loop in the cache.
+_LATER_FIELDS = dict(optimizer="sgd", init_scale=1.0, data_seed=None, pretrain_random_label_epochs=0,
+                     precision="float32")
 #: Images in each dataset's training split (for the steps of an epoch when ``n_train`` is None).
 _TRAIN_SIZES = {"fashion-mnist": 60000, "mnist": 60000, "cifar10": 50000, "cifar100": 50000, "svhn": 73257}
 
@@ -78,6 +84,16 @@ class TrainConfig:
     pretrain_random_label_epochs : int >= 0
         Start from this config's network trained that many epochs on shuffled labels (its own
         cached run; 0 = from the fresh initialisation).
+    precision : {"bfloat16", "float32"}
+        The arithmetic of the training step. ``"bfloat16"`` (default): the forward and backward
+        passes' convolutions and matrix products run in bfloat16 under ``torch.autocast``
+        (the network's input and activations in channels-last layout), while the weights, their
+        gradients, the optimiser's state and update, the loss and the batch-norm statistics stay
+        float32 (the master copy that is saved). ``"float32"``: the plain eager float32 loop of
+        the first version, operation for operation (its configs keep their earlier cache keys).
+        Evaluation (the accuracies) is float32 either way, and so is everything measured on the
+        saved network. Every field above means the same in both, so an epoch of one reaches
+        the accuracy of the other (``make bench`` compares them).
     n_test : int or None
         Test images for the test accuracy (None = the whole test split).
     seed : int
@@ -107,6 +123,7 @@ class TrainConfig:
     init_scale: float = 1.0
     data_seed: int | None = None
     pretrain_random_label_epochs: int = 0
+    precision: str = "bfloat16"
 
     def __post_init__(self):
         def is_int(v):
@@ -167,6 +184,8 @@ class TrainConfig:
             raise ValueError(f"checkpoint_epochs {bad} are outside 0..epochs={self.epochs}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if not (is_number(self.init_scale) and self.init_scale > 0):
             raise ValueError(f"init_scale must be a finite number > 0, got {self.init_scale!r}")
         object.__setattr__(self, "init_scale", float(self.init_scale))
@@ -194,12 +213,14 @@ class TrainConfig:
     def key(self) -> str:
         """Stable hash of the config (checkpoint epochs/steps excluded: they do not change the weights).
 
-        Fields added after the first version enter only when they differ from their default,
-        so the keys (and cached models) of every earlier config are unchanged.
+        Fields added after the first version enter only when they differ from the value that
+        reproduces the first version's loop, so the keys (and cached models) of every earlier
+        config are unchanged; ``precision="bfloat16"`` (the default) enters the key, so no model
+        of the float32 loop is taken for one of the bfloat16 loop or the reverse.
         """
         content = {f.name: getattr(self, f.name) for f in fields(self)
                    if f.name not in ("checkpoint_epochs", "checkpoint_steps")
-                   and not (f.name in _LATER_FIELDS and getattr(self, f.name) == f.default)}
+                   and not (f.name in _LATER_FIELDS and getattr(self, f.name) == _LATER_FIELDS[f.name])}
         content["version"] = CONFIG_VERSION
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -229,7 +250,16 @@ def steps_per_epoch(config: TrainConfig) -> int:
     return math.ceil(n / config.batch_size)
 
 
-def _new_model(config: TrainConfig) -> ProbedModel:
+def new_model(config: TrainConfig) -> ProbedModel:
+    """The freshly initialised network of ``config`` (float32, contiguous layout, on the CPU).
+
+    Built by :func:`latentgeom.networks.models.build_model` from the config's dataset, model,
+    width, depth and seed, with every convolution and linear weight multiplied by
+    ``config.init_scale``: the weights :func:`train` starts from (before any random-label
+    pre-training), and the architecture a cached state dict of ``config`` loads into.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     info = DATASETS[config.dataset]
     model = build_model(config.model, num_classes=info.num_classes, in_channels=info.channels,
                         image_size=info.image_size, width=config.width, depth=config.depth, seed=config.seed)
@@ -250,28 +280,34 @@ def _training_data(config: TrainConfig):
     return images, labels
 
 
-def accuracy(model: ProbedModel, images: torch.Tensor, labels: torch.Tensor, device, batch_size=1000) -> float:
-    """Fraction of ``images`` [N, C, H, W] classified as ``labels`` [N]."""
+def accuracy(model: ProbedModel, images: torch.Tensor, labels: torch.Tensor, device, batch_size=1000, *,
+             memory_format: torch.memory_format = torch.contiguous_format) -> float:
+    """Fraction of ``images`` [N, C, H, W] classified as ``labels`` [N], in float32 (eval mode,
+    no autocast). ``memory_format``: the layout the batches are given in (channels-last for a
+    model trained channels-last: the convolutions then need no layout conversion)."""
     was = model.training
     model.eval()
     correct = 0
-    with torch.no_grad():
+    with torch.inference_mode():
         for s in range(0, len(images), batch_size):
-            correct += (model(images[s:s + batch_size].to(device)).argmax(1).cpu() == labels[s:s + batch_size]).sum().item()
+            x = images[s:s + batch_size].to(device).contiguous(memory_format=memory_format)
+            correct += (model(x).argmax(1).cpu() == labels[s:s + batch_size].cpu()).sum().item()
     model.train(was)
     return correct / max(1, len(images))
 
 
 def cache_payload(model, config, epoch, train_acc, test_acc, history) -> dict:
-    """What the model cache stores for one trained model (weights on the CPU, its config as a
-    dict, epoch, accuracies, loss history): the one format of :func:`train` and
+    """What the model cache stores for one trained model (float32 weights on the CPU in the
+    default contiguous layout, whatever layout they were trained in; its config as a dict,
+    epoch, accuracies, loss history): the one format of :func:`train` and
     :func:`latentgeom.networks.external.train_torchvision`."""
-    return dict(state_dict={k: v.cpu() for k, v in model.state_dict().items()}, config=asdict(config),
-                epoch=epoch, train_accuracy=train_acc, test_accuracy=test_acc, history=list(history))
+    return dict(state_dict={k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                config=asdict(config), epoch=epoch, train_accuracy=train_acc, test_accuracy=test_acc,
+                history=list(history))
 
 
 def _from_payload(config: TrainConfig, payload: dict, device) -> TrainedModel:
-    return from_cache_payload(_new_model(config), config, payload, device)
+    return from_cache_payload(new_model(config), config, payload, device)
 
 
 def from_cache_payload(model: torch.nn.Module, config, payload: dict, device) -> TrainedModel:
@@ -291,6 +327,7 @@ def train(config: TrainConfig, *, device: str = "auto", cache_models: bool = Tru
     Checkpoint epochs are cached on the way. A corrupt cache file is retrained, not fatal.
     Processes asking for the same config at once train it once (:func:`model_cache.claim`);
     with ``LATENTGEOM_NO_TRAIN=1`` a cache miss raises ``latentgeom.storage.CacheMiss``.
+    The returned network is float32, in the default contiguous layout, in eval mode.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -301,22 +338,54 @@ def train(config: TrainConfig, *, device: str = "auto", cache_models: bool = Tru
         return _train(config, device=device, cache_models=True, progress=progress)
 
 
-def optimiser_and_schedule(model: torch.nn.Module, config, total_steps: int):
+def optimiser_and_schedule(model: torch.nn.Module, config, total_steps: int, *, fused: bool = False):
     """The recipe's optimiser (``config.optimizer``: SGD with momentum, or Adam; L2 weight decay)
     and its cosine learning-rate schedule from ``config.lr`` to 0 over ``total_steps`` steps.
 
     Shared by :func:`train` and :func:`latentgeom.networks.external.train_torchvision`, so a
     torchvision model is trained with exactly the library's recipe. ``config`` needs ``lr``,
-    ``momentum`` and ``weight_decay`` (``optimizer`` defaults to SGD).
+    ``momentum`` and ``weight_decay`` (``optimizer`` defaults to SGD). ``fused``: torch's
+    fused update (one kernel over all parameters instead of a Python loop over them; the same
+    arithmetic, rounded in another order), used by the bfloat16 loop.
     """
+    options = dict(fused=True) if fused else {}
     if getattr(config, "optimizer", "sgd") == "adam":
-        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, **options)
     else:
         optimiser = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                    weight_decay=config.weight_decay)
+                                    weight_decay=config.weight_decay, **options)
     total = max(1, int(total_steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
     return optimiser, schedule
+
+
+class _Arithmetic:
+    """How one training step computes, by ``TrainConfig.precision``.
+
+    ``"float32"`` is the first version's loop unchanged: contiguous tensors, no autocast.
+    ``"bfloat16"``: the network and its input batches in channels-last layout (oneDNN's fast
+    convolutions on the CPU need it; for one-channel images it is the same memory) and the
+    forward pass under bfloat16 autocast; the logits are cast back to float32 before the loss,
+    so the loss, the gradients reaching the float32 weights and the update are float32.
+    """
+
+    def __init__(self, precision: str, device: torch.device):
+        self.reduced = precision == "bfloat16"
+        self.device = device
+        self.layout = torch.channels_last if self.reduced else torch.contiguous_format
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model.to(memory_format=self.layout) if self.reduced else model
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=self.layout) if self.reduced and x.ndim == 4 else x
+
+    def forward(self, model: torch.nn.Module, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        if not self.reduced:
+            return model(x, **kwargs)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            out = model(x, **kwargs)
+        return out.float()
 
 
 def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bool) -> TrainedModel:
@@ -330,17 +399,22 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
             return _from_payload(config, payload, dev)
 
     torch.manual_seed(config.seed)
-    model = _new_model(config).to(dev)
+    model = new_model(config).to(dev)
     if config.pretrain_random_label_epochs:
         start = train(replace(config, random_labels=True, epochs=config.pretrain_random_label_epochs,
                               pretrain_random_label_epochs=0, checkpoint_epochs=(), checkpoint_steps=()),
                       device=device, cache_models=cache_models, progress=False)
         model.load_state_dict(start.model.state_dict())
         torch.manual_seed(config.seed)
+    arithmetic = _Arithmetic(config.precision, dev)
+    model = arithmetic.prepare(model)
     images, labels = _training_data(config)
     test_images, test_labels = load_tensors(config.dataset, "test", n=config.n_test, seed=config.seed)
+    # The training set on the device once (a no-op on the CPU), not batch by batch.
+    images, labels = images.to(dev), labels.to(dev)
     steps_per_epoch = math.ceil(len(images) / config.batch_size)
-    optimiser, schedule = optimiser_and_schedule(model, config, steps_per_epoch * config.epochs)
+    optimiser, schedule = optimiser_and_schedule(model, config, steps_per_epoch * config.epochs,
+                                                 fused=arithmetic.reduced)
     g = torch.Generator().manual_seed(config.seed + 2)
     rng = np.random.default_rng(config.seed + 3)
     history: list[dict] = []
@@ -350,7 +424,8 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
             cache.save(key, epoch, cache_payload(model, config, epoch, train_acc, test_acc, history))
 
     def evaluate():
-        return accuracy(model, images, labels, dev), accuracy(model, test_images, test_labels, dev)
+        return tuple(accuracy(model, x, y, dev, memory_format=arithmetic.layout)
+                     for x, y in ((images, labels), (test_images, test_labels)))
 
     step, save_steps = 0, set(config.checkpoint_steps)
 
@@ -361,36 +436,41 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
                                            []), step=True)
             model.train(was)
 
+    def finished(epoch, train_acc, test_acc):  # float32 weights in the default layout, eval mode
+        model.to(memory_format=torch.contiguous_format)
+        return TrainedModel(model.eval(), config, epoch, train_acc, test_acc, history)
+
     save_step()
     if config.epochs == 0 or 0 in config.checkpoint_epochs:
         tr, te = evaluate()
         save(0, tr, te)
         if config.epochs == 0:
-            return TrainedModel(model.eval(), config, 0, tr, te, history)
+            return finished(0, tr, te)
 
+    alpha = config.mixup_alpha or config.manifold_mixup_alpha
     bar = tqdm(range(1, config.epochs + 1), desc=f"train {config.model} w{config.width}", disable=not progress,
                leave=False)
     for epoch in bar:
         model.train()
-        start, seen, loss_sum = time.time(), 0, 0.0
-        order = torch.randperm(len(images), generator=g)
+        start, seen = time.time(), 0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)  # read once per epoch, not per step
+        order = torch.randperm(len(images), generator=g).to(dev)
         for s in range(0, len(images), config.batch_size):
             idx = order[s:s + config.batch_size]
             x, y = images[idx], labels[idx]
             if config.augment:
                 x = augment_batch(x, g)
-            x, y = x.to(dev), y.to(dev)
-            alpha = config.mixup_alpha or config.manifold_mixup_alpha
+            x = arithmetic.batch(x)
             if alpha > 0:
                 lam = float(rng.beta(alpha, alpha))
                 perm = torch.randperm(len(y), generator=g).to(dev)
                 mix_fn = lambda h: lam * h + (1 - lam) * h[perm]  # noqa: E731
                 k = 0 if config.mixup_alpha > 0 else int(rng.integers(0, model.n_mixable + 1))
-                out = model(x, mix=(k, mix_fn))
+                out = arithmetic.forward(model, x, mix=(k, mix_fn))
                 loss = lam * F.cross_entropy(out, y, label_smoothing=config.label_smoothing) + \
                     (1 - lam) * F.cross_entropy(out, y[perm], label_smoothing=config.label_smoothing)
             else:
-                loss = F.cross_entropy(model(x), y, label_smoothing=config.label_smoothing)
+                loss = F.cross_entropy(arithmetic.forward(model, x), y, label_smoothing=config.label_smoothing)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -398,9 +478,9 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
             step += 1
             save_step()
             seen += len(y)
-            loss_sum += loss.item() * len(y)
+            loss_sum += loss.detach().double() * len(y)
         seconds = time.time() - start
-        record = dict(epoch=epoch, loss=loss_sum / seen, seconds=seconds, images_per_second=seen / seconds)
+        record = dict(epoch=epoch, loss=loss_sum.item() / seen, seconds=seconds, images_per_second=seen / seconds)
         if epoch in config.checkpoint_epochs or epoch == config.epochs:
             record["train_accuracy"], record["test_accuracy"] = evaluate()
             history.append(record)
@@ -409,7 +489,7 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
             history.append(record)
         bar.set_postfix(loss=f"{record['loss']:.3f}")
     final = history[-1]
-    return TrainedModel(model.eval(), config, config.epochs, final["train_accuracy"], final["test_accuracy"], history)
+    return finished(config.epochs, final["train_accuracy"], final["test_accuracy"])
 
 
 def load_checkpoint(config: TrainConfig, epoch: int, *, device: str = "auto",
@@ -422,7 +502,6 @@ def load_checkpoint(config: TrainConfig, epoch: int, *, device: str = "auto",
     payload = cache.load(config.key(), epoch)
     if payload is None:
         if epoch == 0:
-            from dataclasses import replace
             return train(replace(config, epochs=0, checkpoint_epochs=()), device=device, progress=False)
         if not train_if_missing:
             raise FileNotFoundError(f"epoch {epoch} of {config.model} is not in the model cache")
