@@ -224,7 +224,8 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
             results[("paper", "input")] = [mapc(flat, nb, d, mode="paper")]
             radii[("paper", "input")] = [neighbourhood_radius(flat, nb)]
         if "robust" in config.modes:
-            d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1), default=1))
+            d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1),
+                                           default=1))
             k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
             nb = knn_neighbourhoods(flat, k)
             results[("robust", "input")] = [mapc(flat, nb, d, mode="robust")]

@@ -164,7 +164,8 @@ def _check_calls(model: nn.Module, hooked: list[str], calls: dict[str, int]) -> 
 
 
 def neighbourhood_activations(model: nn.Module, points: torch.Tensor, neighbours: torch.Tensor,
-                              layers: Sequence[str | ProbeLayer] | str | None = None, **kwargs) -> dict[str, torch.Tensor]:
+                              layers: Sequence[str | ProbeLayer] | str | None = None,
+                              **kwargs) -> dict[str, torch.Tensor]:
     """Activations of ``points`` [n, C, H, W] and of their ``neighbours`` [n, K, C, H, W] (e.g.
     perturbed copies) at ``layers``, from one :func:`extract` call.
 
