@@ -92,7 +92,9 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
     if layout is not None:
         model.to(memory_format=torch.channels_last)
     try:
-        with torch.no_grad():
+        # Inference mode: no autograd bookkeeping at all; the returned tensors are made by
+        # torch.cat below, outside it, so they are ordinary tensors.
+        with torch.inference_mode():
             for start in range(0, len(images), batch_size):
                 batch = images[start:start + batch_size].to(dev, non_blocking=True)
                 if layout is not None:
