@@ -167,8 +167,8 @@ def main(argv=None) -> dict:
             rows.append(training_case(model, width, seeds=tuple(range(args.seeds)), epochs=args.epochs,
                                       n_train=args.n_train, rounds=args.rounds, speed_images=args.speed_images))
             r = rows[-1]
-            print(f"  {model} w{width}: {r['speedup']:.2f}x, test accuracy {np.mean(r['plain_test_accuracy']):.4f} "
-                  f"-> {np.mean(r['ours_test_accuracy']):.4f}", flush=True)
+            print(f"  {model} w{width}: {r['speedup']:.2f}x, test accuracy plain {r['plain_test_accuracy']}, ours "
+                  f"{r['ours_test_accuracy']}", flush=True)
     load_end, probe_end = _load(), _core_probe()
     print_table(rows)
     print(f"{time.perf_counter() - t:.0f} s; load average at start {load_start}, at end {load_end}; core probe at "

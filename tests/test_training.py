@@ -336,3 +336,15 @@ def test_bfloat16_reaches_the_accuracy_of_float32_on_a_tiny_run():
         accuracies[precision] = _train(config, cache_models=False).test_accuracy
     assert accuracies["float32"] > 0.4                      # it learned something
     assert accuracies["bfloat16"] >= accuracies["float32"] - 0.03, accuracies
+
+
+def test_well_trained_recipe():
+    for model, epochs in training.WELL_TRAINED_EPOCHS.items():
+        config = TrainConfig.well_trained(model)
+        assert config.model == model and config.epochs == epochs and config.width == 16
+        assert config.n_train is None and not config.augment and config.label_smoothing == 0
+        assert config.precision == "bfloat16" and config.batch_size == 256 and config.lr == 0.1
+    assert TrainConfig.well_trained("vgg_small", width=8, seed=3).width == 8
+    with pytest.raises(ValueError, match=r"well-trained recipe is measured for \['plain_cnn', 'resnet_small', "
+                                         r"'vgg_small'\], got model='mlp'"):
+        TrainConfig.well_trained("mlp")
