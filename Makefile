@@ -37,8 +37,11 @@ test: setup data
 book: setup data
 	$(PY) scripts/build_book.py
 
-bench: setup
-	$(PY) bench/bench_estimators.py
+# The estimators (with a profile's forward passes), then the training loop: tables and
+# results/bench/*.json. BENCH_ARGS go to both (e.g. --quick).
+bench: setup data
+	$(PY) bench/bench_estimators.py $(BENCH_ARGS)
+	$(PY) bench/bench_training.py $(BENCH_ARGS)
 
 # Preview the built site on this machine: http://127.0.0.1:$(PORT)/ (loopback only).
 PORT ?= 8000

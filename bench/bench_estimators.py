@@ -52,7 +52,7 @@ from latentgeom.reporting.provenance import StageClock
 from latentgeom.estimators.curvature import mapc
 from latentgeom.estimators.intrinsic_dimension import twonn
 from latentgeom.estimators.neighbourhoods import knn_neighbourhoods, svd_perturbations
-from latentgeom.networks.activations import extract
+from latentgeom.networks.activations import extract, inference_copy, neighbourhood_activations
 from latentgeom.paths import results_dir
 from latentgeom.storage import atomic_write
 
@@ -156,7 +156,7 @@ def bench_case(name: str, points, nb, d: int, *, ref_points: int | None = None, 
     for device in devices:
         x, y = torch.as_tensor(points, device=device), torch.as_tensor(nb, device=device)
 
-        def on_device():
+        def on_device(x=x, y=y, device=device):
             result = mapc(x, y, d, device=device, rcond=RCOND)
             if torch.device(device).type == "cuda":
                 torch.cuda.synchronize(device)
@@ -172,10 +172,11 @@ def bench_pipeline(trained, n: int = 100, q: int = 6) -> dict:
     """curvature_profile of one model with its forward passes and estimator calls timed."""
     from latentgeom import profiles as layerwise
     clock = StageClock("forward", "estimator", "perturbations")
-    originals = {k: getattr(layerwise, k) for k in ("extract", "mapc", "svd_perturbations")}
-    layerwise.extract = clock.timing("forward", originals["extract"])
-    layerwise.mapc = clock.timing("estimator", originals["mapc"])
-    layerwise.svd_perturbations = clock.timing("perturbations", originals["svd_perturbations"])
+    timed = dict(inference_copy="forward", neighbourhood_activations="forward", mapc="estimator",
+                 svd_perturbations="perturbations")
+    originals = {k: getattr(layerwise, k) for k in timed}
+    for name, stage in timed.items():
+        setattr(layerwise, name, clock.timing(stage, originals[name]))
     try:
         images, _ = lg.load_tensors(trained.config.dataset, "train", n=n, seed=0)
         cfg = layerwise.GeometryConfig(q=q, modes=("paper",), device="cpu")
@@ -191,6 +192,43 @@ def bench_pipeline(trained, n: int = 100, q: int = 6) -> dict:
                 perturbations_s=wall["perturbations"], ratio=wall["estimator"] / wall["forward"])
 
 
+def plain_forward(model, images: torch.Tensor, neighbours: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    """The neighbourhoods' forward passes as curvature_profile made them before: the points, then
+    their neighbours, each through :func:`extract` on the model as it is. ``{layer: [n, 1 + K, D]}``
+    (the point first), the layout of :func:`neighbourhood_activations`."""
+    n, k = neighbours.shape[:2]
+    points = extract(model, images, layers, device="cpu")
+    nb = extract(model, neighbours.flatten(0, 1), layers, device="cpu")
+    return {name: torch.cat([points[name][:, None], nb[name].reshape(n, k, -1)], 1) for name in points}
+
+
+def our_forward(model, images: torch.Tensor, neighbours: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    """The same through curvature_profile's route: the batch-norm-folded inference copy, each point
+    with its neighbours in one :func:`neighbourhood_activations` call."""
+    return neighbourhood_activations(inference_copy(model, layers), images, neighbours, layers, device="cpu")
+
+
+def bench_forward(model, images: torch.Tensor, q: int = 6, *, rounds: int = 5) -> dict:
+    """The forward passes of one curvature profile's paper-mode neighbourhoods (every probe layer
+    but the input, which uses data kNN): :func:`our_forward` against :func:`plain_forward`,
+    alternating, the fastest of ``rounds`` each; the largest difference of an activation
+    relative to its layer's largest magnitude."""
+    layers = [p.name for p in model.probe_layers if p.name != "input"]
+    neighbours = svd_perturbations(images, q)
+    times: dict[str, list[float]] = {"plain": [], "ours": []}
+    results = {}
+    for _ in range(rounds):
+        for name, route in (("plain", plain_forward), ("ours", our_forward)):
+            t = time.perf_counter()
+            results[name] = route(model, images, neighbours, layers)
+            times[name].append(time.perf_counter() - t)
+    diff = max(float((results["ours"][k] - results["plain"][k]).abs().max() / results["plain"][k].abs().max())
+               for k in layers)
+    plain_s, ours_s = min(times["plain"]), min(times["ours"])
+    return dict(n=len(images), q=q, K=2 ** q, layers=layers, plain_s=plain_s, ours_s=ours_s,
+                speedup=plain_s / ours_s, max_rel_diff=diff, samples=times)
+
+
 def bench_twonn(repeats: int = 3) -> list[dict]:
     import skdim
     from sklearn.datasets import make_swiss_roll
@@ -201,8 +239,8 @@ def bench_twonn(repeats: int = 3) -> list[dict]:
     rows = []
     for name, (X, published) in sets.items():
         twonn(X), skdim.id.TwoNN().fit(X)  # warm-up
-        t_ours, ours = _best_time(lambda: twonn(X).id, repeats)
-        t_ref, ref = _best_time(lambda: skdim.id.TwoNN().fit(X).dimension_, repeats)
+        t_ours, ours = _best_time(lambda X=X: twonn(X).id, repeats)
+        t_ref, ref = _best_time(lambda X=X: skdim.id.TwoNN().fit(X).dimension_, repeats)
         rows.append(dict(case=name, ours_s=t_ours, reference_s=t_ref, speedup=t_ref / t_ours, id=float(ours),
                          reference_id=float(ref), published=published))
     return rows
@@ -231,6 +269,15 @@ def _core_probe(repeats: int = 3) -> float:
         one = _with_threads(1, lambda: _best_time(lambda: torch.linalg.eigh(A), repeats, 0.0)[0])
         many = _with_threads(1, lambda: _best_time(lambda: list(pool.map(torch.linalg.eigh, parts)), repeats, 0.0)[0])
     return one / many
+
+
+def write_report(name: str, report: dict) -> dict:
+    """``report`` as ``results/bench/<name>.json`` (atomically), and the path printed."""
+    out = results_dir() / "bench" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, json.dumps(report, indent=2))
+    print(f"wrote {out}")
+    return report
 
 
 def _devices(spec: str) -> tuple[str, ...]:
@@ -297,6 +344,10 @@ def main(argv=None) -> dict:
     rows.append(bench_case("S^2 in R^10 (spec reference 0.126)", X, knn_neighbourhoods(X, 10).numpy(), 2,
                            ref_points=200, devices=devices))
     pipeline = bench_pipeline(trained) if trained is not None else None
+    forward = None
+    if trained is not None:
+        sample, _ = lg.load_tensors(trained.config.dataset, "train", n=100, seed=0)
+        forward = bench_forward(trained.model, sample, q=6)
     twonn_rows = [] if args.no_twonn else bench_twonn()
     load_end, probe_end = _load(), _core_probe()
 
@@ -312,11 +363,12 @@ def main(argv=None) -> dict:
     print("ours: lg.mapc(mode='paper') as called (chunks of points side by side in torch.get_num_threads() worker "
           "threads, each LAPACK call single-threaded);\n'1 thr': the same call under torch.set_num_threads(1) (one "
           "worker); threads: '1 thr' / 'ours', what the worker threads gained in that case (near the core "
-          "probe's\nvalue; lower where a core was taken away while the case ran).\nref: per-point numpy (paper_reference), 1 BLAS thread; * = "
-          "timed on the first 'reference_points' points and extrapolated linearly.\nmax rel diff: largest "
+          "probe's\nvalue; lower where a core was taken away while the case ran).\nref: per-point numpy "
+          "(paper_reference), 1 BLAS thread; * = timed on the first 'reference_points' points and "
+          "extrapolated linearly.\nmax rel diff: largest "
           "relative difference of a point's mean |kappa|; kappa diff: largest |kappa| difference / largest |kappa|.\n"
-          f"times: the fastest of at least 7 runs spanning at least {WINDOW_S:g} s (1 run for the d = 104 shape), for ours "
-          "and the reference alike, as timeit "
+          f"times: the fastest of at least 7 runs spanning at least {WINDOW_S:g} s (1 run for the d = 104 shape), "
+          "for ours and the reference alike, as timeit "
           "advises: slower runs measure other processes.")
     layer_rows = [r for r in rows if r["d"] in (6, 11)]
     wide = [r for r in rows if r["d"] == 104]
@@ -333,12 +385,20 @@ def main(argv=None) -> dict:
         print(f"{'shape':42s} {'ours s':>8s} {'ref/ours':>8s} {'max rel diff':>12s} {'kappa diff':>10s}")
         for r in rows:
             g = r["devices"][device]
-            print(f"{r['case']:42s} {g['s']:8.4f} {g['speedup']:7.1f}x {g['max_rel_diff']:12.1e} {g['kappa_diff']:10.1e}")
+            print(f"{r['case']:42s} {g['s']:8.4f} {g['speedup']:7.1f}x {g['max_rel_diff']:12.1e} "
+                  f"{g['kappa_diff']:10.1e}")
     if pipeline:
         print(f"\npipeline (curvature_profile, paper mode, vgg_small w16, {pipeline['n']} images, q = {pipeline['q']}):"
               f" total {pipeline['total_s']:.2f} s, forward passes {pipeline['forward_s']:.2f} s, estimator "
               f"{pipeline['estimator_s']:.2f} s (= {pipeline['ratio']:.2f} x forward; target <= 0.5: "
               f"{'met' if pipeline['ratio'] <= 0.5 else 'NOT met'}), masks {pipeline['perturbations_s']:.2f} s")
+    if forward:
+        print(f"forward passes of the profile's neighbourhoods (vgg_small w16, {forward['n']} images x K = "
+              f"{forward['K']}, paper mode, layers {', '.join(forward['layers'])}): plain {forward['plain_s']:.2f} s "
+              f"(extract of the points, then of the neighbours), ours {forward['ours_s']:.2f} s (batch norm folded "
+              f"into the convolutions, points with their neighbours in one pass) = {forward['speedup']:.2f}x; "
+              f"largest difference {forward['max_rel_diff']:.1e} of the layer's largest |activation| (float32 "
+              f"both); fastest of {len(forward['samples']['plain'])} alternating runs")
     for r in twonn_rows:
         print(f"TwoNN {r['case']:16s} ours {r['ours_s']:.3f} s, skdim {r['reference_s']:.3f} s ({r['speedup']:.1f}x); "
               f"ID {r['id']:.3f} vs {r['reference_id']:.3f} (published {r['published']})")
@@ -347,12 +407,8 @@ def main(argv=None) -> dict:
     report = dict(cores=cores, usable_cores=usable, torch_threads=torch.get_num_threads(), load_start=load_start,
                   load_end=load_end, core_probe_start=probe_start, core_probe_end=probe_end,
                   devices={device: _device_name(device) for device in devices}, rcond=RCOND,
-                  model=trained is not None, rows=rows, pipeline=pipeline, twonn=twonn_rows)
-    out = results_dir() / "bench" / "estimators.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, json.dumps(report, indent=2))
-    print(f"wrote {out}")
-    return report
+                  model=trained is not None, rows=rows, pipeline=pipeline, forward=forward, twonn=twonn_rows)
+    return write_report("estimators", report)
 
 
 if __name__ == "__main__":

@@ -216,3 +216,99 @@ def test_perturbed_neighbours_go_through_the_same_layers(model, images):
     # small perturbations give nearby, distinct activations
     dist_nb = (nb["logits"] - alone["logits"][:, None]).norm(dim=-1)
     assert (dist_nb > 0).all() and (dist_nb < alone["logits"].norm(dim=-1, keepdim=True) + 1).all()
+
+
+def _bn_model(name, width=4):
+    """A zoo network with moved BatchNorm statistics and affine parameters (folding is then no
+    identity)."""
+    net = build_model(name, width=width, seed=0)
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+        net.train()
+        for s in range(3):
+            net(torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(s)) * 2 + 0.5)
+    return net.eval()
+
+
+def _close(a, b):
+    """Equal to float32 round-off: the largest difference relative to the layer's largest value."""
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-30)) < 1e-5
+
+
+@pytest.mark.parametrize("name", ["vgg_small", "resnet_small", "plain_cnn"])
+def test_inference_copy_gives_the_same_activations_to_round_off(name, images):
+    net = _bn_model(name)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fast = activations.inference_copy(net, [p.name for p in net.probe_layers])
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the model itself unchanged
+    norms = [m for m in fast.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms == [] and not fast.training  # every conv -> BN pair of the zoo folded; eval mode
+    plain, ours = extract(net, images, device="cpu"), extract(fast, images, device="cpu")
+    assert list(plain) == list(ours)
+    for layer in plain:
+        assert _close(ours[layer], plain[layer]), layer
+
+
+def test_inference_copy_keeps_probed_convolutions_and_batch_norms(images):
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.Flatten())
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(0.3)
+            m.running_var.fill_(2.0)
+    net.eval()
+    fast = activations.inference_copy(net, keep=["0"])   # the first convolution is a probe layer
+    assert isinstance(fast[1], torch.nn.BatchNorm2d) and isinstance(fast[4], torch.nn.Identity)
+    layers = ["0", "2", "4", "5"]
+    plain, ours = extract(net, images, layers, device="cpu"), extract(fast, images, layers, device="cpu")
+    assert torch.equal(ours["0"], plain["0"])                # a probed convolution keeps its output
+    for layer in layers:
+        assert _close(ours[layer], plain[layer]), layer
+
+
+def test_neighbourhood_activations_are_the_points_then_their_neighbours(model, images):
+    n, k = 6, 4
+    x = images[:n]
+    neighbours = x[:, None] + 0.05 * torch.randn(n, k, *x.shape[1:], generator=torch.Generator().manual_seed(2))
+    layers = ["block1_1", "avgpool", "logits"]
+    both = activations.neighbourhood_activations(model, x, neighbours, layers, device="cpu", batch_size=7)
+    points = extract(model, x, layers, device="cpu")
+    nb = extract(model, neighbours.flatten(0, 1), layers, device="cpu")
+    for layer in layers:
+        assert both[layer].shape == (n, k + 1, points[layer].shape[1])
+        assert torch.allclose(both[layer][:, 0], points[layer], atol=1e-5), layer
+        assert torch.allclose(both[layer][:, 1:], nb[layer].reshape(n, k, -1), atol=1e-5), layer
+    with pytest.raises(ValueError, match=r"neighbours must be a tensor \[n, K, C, H, W\]"):
+        activations.neighbourhood_activations(model, x, neighbours.flatten(0, 1), layers, device="cpu")
+    with pytest.raises(ValueError, match=r"points must be a tensor \[n, C, H, W\] = \[6, 1, 28, 28\]"):
+        activations.neighbourhood_activations(model, x[:5], neighbours, layers, device="cpu")
+
+
+def test_curvature_profile_forward_route_equals_the_plain_route(images, monkeypatch):
+    """What curvature_profile pushes through its fast route (the folded copy, points with their
+    neighbours) equals extract on the model itself, to float32 round-off, for both modes."""
+    from latentgeom import profiles
+    net = _bn_model("vgg_small")
+    calls = []
+    real = profiles.neighbourhood_activations
+
+    def spy(model, points, neighbours, layers, **kwargs):
+        out = real(model, points, neighbours, layers, **kwargs)
+        calls.append((points, neighbours, layers, out))
+        return out
+
+    monkeypatch.setattr(profiles, "neighbourhood_activations", spy)
+    geometry = profiles.GeometryConfig(q=3, modes=("paper", "robust"), id_resamples=2, device="cpu")
+    frame = profiles.curvature_profile(net, images[:16], geometry, progress=False)
+    assert len(calls) == 2 and list(frame["layer"]) == [p.name for p in net.probe_layers]
+    for points, neighbours, layers, out in calls:
+        assert "input" not in layers and neighbours.shape[:2] == (16, 7)
+        plain_points = extract(net, points, layers, device="cpu")
+        plain_nb = extract(net, neighbours.flatten(0, 1), layers, device="cpu")
+        for layer in layers:
+            assert _close(out[layer][:, 0], plain_points[layer]), layer
+            assert _close(out[layer][:, 1:], plain_nb[layer].reshape(16, 7, -1)), layer

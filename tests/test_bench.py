@@ -1,21 +1,34 @@
-"""``bench/bench_estimators.py``: its comparison of one case (the reference, ours, ours on an
-extra device) and its ``--devices`` option, at a tiny size (the timings themselves are for
+"""``bench/bench_estimators.py`` and ``bench/bench_training.py``: the comparison of one case (the
+reference, ours, ours on an extra device), the ``--devices`` option, the forward passes of a
+profile's neighbourhoods and one training case, at a tiny size (the timings themselves are for
 ``make bench``, not for tests)."""
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_estimators.py"
+from latentgeom.paths import data_dir
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_estimators", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load("bench_estimators")
+
+
+@pytest.fixture(scope="module")
+def bench_training():
+    return _load("bench_training")
 
 
 def test_bench_case_compares_ours_and_each_device_with_the_reference(bench):
@@ -59,3 +72,30 @@ def test_devices_option(bench):
 def test_core_probe_reports_a_speed_up(bench):
     probe = bench._core_probe(repeats=1)
     assert 0 < probe < 2 * max(1, bench.torch.get_num_threads()) + 1
+
+
+def test_forward_passes_of_a_profile_ours_equal_plain(bench):
+    net = bench.lg.build_model("vgg_small", width=2, seed=0).eval()
+    images = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    row = bench.bench_forward(net, images, q=2, rounds=1)
+    assert row["K"] == 4 and "input" not in row["layers"] and row["layers"][-1] == "logits"
+    assert row["plain_s"] > 0 and row["ours_s"] > 0 and row["speedup"] > 0
+    assert row["max_rel_diff"] < 1e-5  # float32 both: equal to round-off
+
+
+@pytest.mark.skipif(not (data_dir() / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file(),
+                    reason="Fashion-MNIST missing (run `make data`)")
+def test_training_case_compares_the_plain_loop_with_ours(bench_training):
+    assert bench_training.PLAIN == dict(precision="float32", batch_size=128, lr=0.05)
+    assert bench_training.OURS["precision"] == "bfloat16"
+    row = bench_training.training_case("plain_cnn", 2, seeds=(0, 1), epochs=1, n_train=256, n_test=200, rounds=1,
+                                       speed_images=256)
+    assert row["model"] == "plain_cnn" and row["width"] == 2 and row["seeds"] == [0, 1]
+    assert row["plain_images_per_second"] > 0 and row["ours_images_per_second"] > 0
+    assert row["speedup"] == pytest.approx(row["ours_images_per_second"] / row["plain_images_per_second"])
+    for loop in ("plain", "ours"):
+        assert len(row[f"{loop}_test_accuracy"]) == 2 and all(0 <= a <= 1 for a in row[f"{loop}_test_accuracy"])
+    spread = max(np.ptp(row["plain_test_accuracy"]), np.ptp(row["ours_test_accuracy"]))
+    assert row["seed_spread"] == pytest.approx(spread)
+    assert row["equal_accuracy"] == (abs(row["accuracy_difference"]) <= row["seed_spread"])
+    bench_training.print_table([row])

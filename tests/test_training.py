@@ -64,7 +64,7 @@ def test_training_result(trained):
     assert record["epoch"] == 1 and record["loss"] > 0 and torch.isfinite(torch.tensor(record["loss"]))
     assert record["train_accuracy"] == result.train_accuracy and record["test_accuracy"] == result.test_accuracy
     assert not result.model.training  # returned in eval mode
-    assert not _same_weights(result.model, training._new_model(config))  # it did train
+    assert not _same_weights(result.model, training.new_model(config))  # it did train
 
 
 def test_same_seed_gives_identical_weights_and_accuracy(trained):
@@ -152,9 +152,10 @@ def test_cache_key():
     # equal configs share one key whatever the numeric type
     assert TrainConfig(**{**BASE, "lr": 1}).key() == TrainConfig(**{**BASE, "lr": 1.0}).key()
     changes = dict(dataset="mnist", model="plain_cnn", width=3, depth=2, n_train=300, epochs=2, batch_size=32,
-                   lr=0.1, momentum=0.5, weight_decay=0.0, augment=True, mixup_alpha=0.2,
+                   lr=0.2, momentum=0.5, weight_decay=0.0, augment=True, mixup_alpha=0.2,
                    manifold_mixup_alpha=0.2, label_smoothing=0.1, random_labels=True, n_test=50, seed=7,
-                   optimizer="adam", init_scale=2.0, data_seed=3, pretrain_random_label_epochs=1)
+                   optimizer="adam", init_scale=2.0, data_seed=3, pretrain_random_label_epochs=1,
+                   precision="float32")
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"checkpoint_epochs", "checkpoint_steps"}
     assert set(changes) == fields, "every config field is exercised"
     keys = {name: _config(**{name: value}).key() for name, value in changes.items()}
@@ -190,6 +191,8 @@ def test_cache_key():
     (dict(checkpoint_epochs=(0.5,)), ValueError, "checkpoint_epochs must be integers"),
     (dict(model="resnet18", dataset="cifar10", depth=2), ValueError, "fixed depth"),
     (dict(optimizer="rmsprop"), ValueError, r"optimizer must be one of \('sgd', 'adam'\)"),
+    (dict(precision="float16"), ValueError, r"precision must be one of \('bfloat16', 'float32'\), got 'float16'"),
+    (dict(precision=None), ValueError, r"precision must be one of \('bfloat16', 'float32'\)"),
     (dict(init_scale=0), ValueError, "init_scale must be a finite number > 0"),
     (dict(data_seed=-2), ValueError, "data_seed must be an integer"),
     (dict(pretrain_random_label_epochs=-1), ValueError, "pretrain_random_label_epochs must be an integer >= 0"),
@@ -259,9 +262,14 @@ def test_random_labels_permute_the_labels():
 
 
 def test_keys_of_earlier_configs_are_unchanged():
-    # the key BASE had before optimizer / init_scale / data_seed / checkpoint_steps existed
-    assert _config().key() == "4d9a35a7faeecbda79030ef1"
-    assert _config(optimizer="sgd", init_scale=1, checkpoint_steps=(0, 2)).key() == _config().key()
+    # the key BASE had before optimizer / init_scale / data_seed / checkpoint_steps / precision
+    # existed: the float32 loop is the first version's loop, so its models stay valid
+    old = _config(precision="float32", lr=0.05)  # and the first version's default learning rate
+    assert old.key() == "4d9a35a7faeecbda79030ef1"
+    assert _config(precision="float32", lr=0.05, optimizer="sgd", init_scale=1, checkpoint_steps=(0, 2)).key() \
+        == old.key()
+    # the bfloat16 loop (the default) never reads a model of the float32 loop from the cache
+    assert TrainConfig().precision == "bfloat16" and _config(lr=0.05).key() != old.key()
 
 
 def test_sub_epoch_checkpoints_are_cached_and_loaded():
@@ -282,8 +290,8 @@ def test_adam_init_scale_and_data_seed_change_training():
     base = _train(_config())
     adam = _train(_config(optimizer="adam", lr=1e-3))
     assert not _same_weights(base.model, adam.model)
-    fresh = training._new_model(_config())
-    scaled = training._new_model(_config(init_scale=3.0))
+    fresh = training.new_model(_config())
+    scaled = training.new_model(_config(init_scale=3.0))
     for (name, a), (_, b) in zip(fresh.named_parameters(), scaled.named_parameters()):
         factor = 3.0 if name.endswith("weight") else 1.0
         assert torch.allclose(b, factor * a), name
@@ -298,3 +306,45 @@ def test_pretraining_on_shuffled_labels_is_the_starting_point():
     start = training.load_step(config, 0, device="cpu", train_if_missing=False)
     shuffled = _train(_config(random_labels=True))
     assert _same_weights(start.model, shuffled.model)
+
+
+def test_bfloat16_loop_is_deterministic_and_saves_float32_weights_in_the_default_layout():
+    config = _config(model="vgg_small", width=2, n_train=128, batch_size=32, checkpoint_steps=(2,))
+    assert config.precision == "bfloat16"
+    first = _train(config)
+    again = _train(config, cache_models=False)
+    assert _same_weights(first.model, again.model)
+    assert first.test_accuracy == again.test_accuracy and first.history[0]["loss"] == again.history[0]["loss"]
+    step = training.load_step(config, 2, device="cpu", train_if_missing=False)
+    for model in (first.model, again.model, step.model):
+        assert all(t.dtype == torch.float32 and t.is_contiguous() for t in model.state_dict().values()
+                   if t.is_floating_point())
+        assert not model.training
+    for payload in (cache.load(config.key(), 1), cache.load(config.key(), 2, step=True)):
+        assert all(t.dtype == torch.float32 and t.is_contiguous() for t in payload["state_dict"].values()
+                   if t.is_floating_point())
+    # the accuracies were measured in float32: the returned network scores them again
+    test_images, test_labels = training.load_tensors(config.dataset, "test", n=config.n_test, seed=config.seed)
+    assert training.accuracy(first.model, test_images, test_labels, "cpu") == first.test_accuracy
+
+
+def test_bfloat16_reaches_the_accuracy_of_float32_on_a_tiny_run():
+    accuracies = {}
+    for precision in training.PRECISIONS:
+        config = _config(model="plain_cnn", width=4, n_train=4000, batch_size=32, lr=0.05, n_test=1000,
+                         precision=precision)
+        accuracies[precision] = _train(config, cache_models=False).test_accuracy
+    assert accuracies["float32"] > 0.4                      # it learned something
+    assert accuracies["bfloat16"] >= accuracies["float32"] - 0.03, accuracies
+
+
+def test_well_trained_recipe():
+    for model, epochs in training.WELL_TRAINED_EPOCHS.items():
+        config = TrainConfig.well_trained(model)
+        assert config.model == model and config.epochs == epochs and config.width == 16
+        assert config.n_train is None and not config.augment and config.label_smoothing == 0
+        assert config.precision == "bfloat16" and config.batch_size == 256 and config.lr == 0.1
+    assert TrainConfig.well_trained("vgg_small", width=8, seed=3).width == 8
+    with pytest.raises(ValueError, match=r"well-trained recipe is measured for \['plain_cnn', 'resnet_small', "
+                                         r"'vgg_small'\], got model='mlp'"):
+        TrainConfig.well_trained("mlp")

@@ -35,7 +35,7 @@ from .estimators.curvature import MODES, CurvatureResult, mapc, min_neighbours
 from .estimators.intrinsic_dimension import pca_id, twonn
 from .estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
 from .estimators.scale_free import RMSRadius, bending, neighbourhood_radius
-from .networks.activations import extract, iter_layers
+from .networks.activations import inference_copy, iter_layers, neighbourhood_activations
 from .networks.external import as_trained
 from .progress import bar as progress_bar
 from .paths import model_cache_dir
@@ -178,30 +178,33 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     lengths = {name: RMSRadius() for name in names}
     groups = _layer_groups(widths, k_latent, config.max_bytes)
     chunk = max(1, min(n, config.max_bytes // (k_latent * 4 * max(sum(widths[l] for l in g) for g in groups))))
+    # The neighbourhoods' forward passes run through an eval-mode copy with each batch norm folded
+    # into its convolution (float32, equal to the model's activations to round-off), channels-last.
+    fast = inference_copy(model, names)
     generator_seed = config.seed
     bar = progress_bar(total=len(groups) * ((n + chunk - 1) // chunk) * len(config.modes),
                        desc="curvature", enabled=progress, leave=False)
-    for group in groups:
-        for start in range(0, n, chunk):
-            x = images[start:start + chunk]
-            points = extract(model, x, group, device=config.device, batch_size=config.batch_size)
-            for name in group:
-                lengths[name].add(points[name])
-            for mode in config.modes:
-                if mode == "paper":
-                    perturbed = svd_perturbations(x, config.q)
-                else:
-                    perturbed = continuous_svd_perturbations(x, config.q, k_latent - 1,
-                                                             seed=generator_seed + start)
-                flat = perturbed.flatten(0, 1)
-                acts = extract(model, flat, group, device=config.device, batch_size=config.batch_size)
+    for start in range(0, n, chunk):
+        x = images[start:start + chunk]
+        for mode in config.modes:
+            # Perturbed once per chunk and mode, whatever the number of layer groups.
+            if mode == "paper":
+                perturbed = svd_perturbations(x, config.q)
+            else:
+                perturbed = continuous_svd_perturbations(x, config.q, k_latent - 1, seed=generator_seed + start)
+            for group in groups:
+                hidden = [name for name in group if name != "input"]  # data kNN at the input layer (below)
+                # one pass: each point, then its 2**q - 1 neighbours: [m, 2**q, D] per layer
+                acts = neighbourhood_activations(fast, x, perturbed, hidden, device=config.device,
+                                                 batch_size=config.batch_size) if hidden else {}
                 for name in group:
+                    p = x.flatten(1).float() if name == "input" else acts[name][:, 0]
+                    if mode == config.modes[0]:
+                        lengths[name].add(p)
                     if name == "input":
-                        continue  # data kNN at the input layer (below)
-                    p = points[name]
-                    nb = acts[name].reshape(len(x), k_latent - 1, -1)
-                    if mode == "paper":
-                        nb = torch.cat([p[:, None, :], nb], dim=1)  # the point itself: K = 2**q
+                        continue
+                    # paper: the point itself first, K = 2**q; robust: the 2**q - 1 perturbations
+                    nb = acts[name] if mode == "paper" else acts[name][:, 1:]
                     d = d_paper[name] if mode == "paper" else d_robust[name]
                     results.setdefault((mode, name), []).append(
                         mapc(p.to(device), nb.to(device), d, mode=mode))
@@ -221,7 +224,8 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
             results[("paper", "input")] = [mapc(flat, nb, d, mode="paper")]
             radii[("paper", "input")] = [neighbourhood_radius(flat, nb)]
         if "robust" in config.modes:
-            d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1), default=1))
+            d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1),
+                                           default=1))
             k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
             nb = knn_neighbourhoods(flat, k)
             results[("robust", "input")] = [mapc(flat, nb, d, mode="robust")]

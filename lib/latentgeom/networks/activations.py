@@ -7,6 +7,7 @@ feature extraction). The library's own :class:`ProbedModel` networks keep their 
 """
 from __future__ import annotations
 
+import copy
 import weakref
 from typing import Iterator, Sequence
 
@@ -96,7 +97,9 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
     if layout is not None:
         model.to(memory_format=torch.channels_last)
     try:
-        with torch.no_grad():
+        # Inference mode: no autograd bookkeeping at all; the returned tensors are made by
+        # torch.cat below, outside it, so they are ordinary tensors.
+        with torch.inference_mode():
             for start in range(0, len(images), batch_size):
                 batch = images[start:start + batch_size].to(dev, non_blocking=True)
                 if layout is not None:
@@ -167,6 +170,28 @@ def _check_calls(model: nn.Module, hooked: list[str], calls: dict[str, int]) -> 
                          f"that runs once. Reused: {sorted(twice)}")
 
 
+def neighbourhood_activations(model: nn.Module, points: torch.Tensor, neighbours: torch.Tensor,
+                              layers: Sequence[str | ProbeLayer] | str | None = None,
+                              **kwargs) -> dict[str, torch.Tensor]:
+    """Activations of ``points`` [n, C, H, W] and of their ``neighbours`` [n, K, C, H, W] (e.g.
+    perturbed copies) at ``layers``, from one :func:`extract` call.
+
+    Returns ``{layer: float32 [n, 1 + K, D]}``: index 0 is the point itself, 1..K its
+    neighbours. Each point goes through the network right before its neighbours, so a paper-mode
+    neighbourhood (the point first) is a view of the result rather than a concatenation, and
+    nothing runs twice. ``kwargs`` go to :func:`extract`.
+    """
+    if not isinstance(neighbours, torch.Tensor) or neighbours.ndim != 5:
+        raise ValueError(f"neighbours must be a tensor [n, K, C, H, W], got "
+                         f"{getattr(neighbours, 'shape', type(neighbours))}")
+    if not isinstance(points, torch.Tensor) or points.shape != (neighbours.shape[0], *neighbours.shape[2:]):
+        raise ValueError(f"points must be a tensor [n, C, H, W] = {[neighbours.shape[0], *neighbours.shape[2:]]} "
+                         f"to match neighbours {list(neighbours.shape)}, got {getattr(points, 'shape', type(points))}")
+    n, k = neighbours.shape[:2]
+    both = torch.cat([points[:, None].to(neighbours.dtype), neighbours], 1).flatten(0, 1)
+    return {name: value.reshape(n, k + 1, -1) for name, value in extract(model, both, layers, **kwargs).items()}
+
+
 def iter_layers(model: nn.Module, images: torch.Tensor, layers: Sequence[str | ProbeLayer] | str | None = None,
                 **kwargs) -> Iterator[tuple[ProbeLayer, torch.Tensor]]:
     """Yield ``(probe layer, activations [N, D])`` one layer at a time (bounded memory).
@@ -176,3 +201,51 @@ def iter_layers(model: nn.Module, images: torch.Tensor, layers: Sequence[str | P
     """
     for probe in probe_layers(model, layers):
         yield probe, extract(model, images, [probe.name], **kwargs)[probe.name]
+
+
+def inference_copy(model: nn.Module, keep: Sequence[str] = ()) -> nn.Module:
+    """An eval-mode copy of ``model`` that computes the same float32 activations in fewer passes
+    over memory, for many forward passes through one network (a curvature profile's
+    neighbourhoods).
+
+    Every ``BatchNorm2d`` with running statistics that directly follows a ``Conv2d`` inside a
+    plain ``nn.Sequential`` is folded into that convolution (weight x gamma / sqrt(var + eps),
+    bias (b - mean) x gamma / sqrt(var + eps) + beta, computed in float64 and rounded once to the
+    weights' dtype) and replaced by ``nn.Identity``, which then outputs what the batch norm did.
+    In eval mode this is the same affine map, so activations agree with ``model``'s to float32
+    round-off (about 1e-6 relative); it saves one read and one write of every such activation.
+    A pair whose convolution or batch norm is named in ``keep`` (layers to be probed by
+    ``named_modules`` names) is left alone, so every probe layer keeps its meaning. ``model``
+    itself is not changed.
+    """
+    fast = copy.deepcopy(model).eval()
+    keep = set(keep)
+    for prefix, parent in fast.named_modules():
+        # Only nn.Sequential's own forward guarantees that the convolution's output goes to the
+        # batch norm and nowhere else.
+        if not isinstance(parent, nn.Sequential) or type(parent).forward is not nn.Sequential.forward:
+            continue
+        children = list(parent.named_children())
+        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+            names = {f"{prefix}.{conv_name}".lstrip("."), f"{prefix}.{bn_name}".lstrip(".")}
+            if type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d and bn.running_mean is not None \
+                    and conv.out_channels == bn.num_features and not names & keep:
+                _fold(conv, bn)
+                setattr(parent, bn_name, nn.Identity())
+    return fast
+
+
+@torch.no_grad()
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """Fold eval-mode ``bn`` into ``conv`` in place (float64 arithmetic, one rounding)."""
+    dtype = conv.weight.dtype
+    scale = bn.running_var.double().add(bn.eps).rsqrt()
+    if bn.weight is not None:
+        scale = scale * bn.weight.double()
+    bias = -bn.running_mean.double() * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias.double() * scale
+    if bn.bias is not None:
+        bias = bias + bn.bias.double()
+    conv.weight.copy_(conv.weight.double() * scale.view(-1, 1, 1, 1))
+    conv.bias = nn.Parameter(bias.to(dtype), requires_grad=False)

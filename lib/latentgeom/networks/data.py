@@ -174,15 +174,20 @@ def load_tensors(name: str = "fashion-mnist", split: str = "train", *, n: int | 
 
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """The paper's augmentation on a batch [B, C, H, W]: random crop after zero padding + horizontal flip."""
+    """The paper's augmentation on a batch [B, C, H, W]: random crop after zero padding + horizontal flip.
+
+    The random draws come from ``generator`` (a CPU generator) whatever device ``images`` are
+    on, so the same seed gives the same crops and flips on every device.
+    """
     b, _, h, w = images.shape
+    dev = images.device
     padded = torch.nn.functional.pad(images, (padding,) * 4)
-    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h)[None])  # [B, H]
-    cols = (dx[:, None] + torch.arange(w)[None])  # [B, W]
-    out = padded[torch.arange(b)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # [B, H, W, C]
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(dev)
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(dev)
+    rows = (dy[:, None] + torch.arange(h, device=dev)[None])  # [B, H]
+    cols = (dx[:, None] + torch.arange(w, device=dev)[None])  # [B, W]
+    out = padded[torch.arange(b, device=dev)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # [B, H, W, C]
     out = out.permute(0, 3, 1, 2)
-    flip = torch.rand(b, generator=generator) < 0.5
+    flip = (torch.rand(b, generator=generator) < 0.5).to(dev)
     out[flip] = out[flip].flip(-1)
     return out.contiguous()

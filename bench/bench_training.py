@@ -1,0 +1,182 @@
+"""Benchmark the training loop (``make bench``): ours against the plain eager float32 loop.
+
+For every family and width of the default zoo (``plain_cnn``, ``vgg_small``, ``resnet_small`` at
+widths 8 and 16, Fashion-MNIST) two loops train the same model:
+
+- **plain**: the first version's loop and recipe, ``TrainConfig(precision="float32",
+  batch_size=128, lr=0.05)``: eager float32, contiguous tensors, a Python loop over the
+  parameters in the optimiser step;
+- **ours**: :class:`latentgeom.TrainConfig`'s defaults, ``precision="bfloat16"``,
+  ``batch_size=256``, ``lr=0.1`` (the learning rate scaled with the batch): channels-last
+  tensors, the forward pass under bfloat16 autocast, float32 master weights, loss and fused
+  optimiser update.
+
+Two measurements per model:
+
+- **speed**: images per second of one training epoch (the loop only; model building and
+  evaluation excluded), the two loops run alternately ``--rounds`` times on
+  ``--speed-images`` images; the fastest epoch of each loop is kept, as ``timeit`` advises
+  (slower ones measure other processes on a shared machine), and their ratio is the speed-up;
+- **accuracy**: test accuracy on the full test split (10 000 images) after ``--epochs`` epochs
+  on ``--n-train`` training images (the default preset's 12 000 and 4 epochs), for each of
+  ``--seeds`` seeds, the loops again alternating. "Equal" means the two loops' mean accuracies
+  differ by no more than the larger of their seed spreads (max - min over the seeds).
+
+Usage::
+
+    python bench/bench_training.py                  # ~10 min on 2 idle cores
+    python bench/bench_training.py --quick          # 3000 images, 1 epoch, 2 rounds
+    python bench/bench_training.py --models vgg_small --widths 16 --seeds 3
+
+Writes ``results/bench/training.json`` (under ``$LATENTGEOM_HOME``): a ``training`` entry per
+family and width.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from latentgeom.networks import training
+from latentgeom.networks.training import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, also when loaded by path
+from bench_estimators import _core_probe, _load, write_report  # noqa: E402  (shared with the estimators' bench)
+
+FAMILIES, WIDTHS = ("plain_cnn", "vgg_small", "resnet_small"), (8, 16)
+#: The first version's loop and recipe: what "plain" runs.
+PLAIN = dict(precision="float32", batch_size=128, lr=0.05)
+#: Ours: TrainConfig's defaults (named here so that the table says what it compares).
+OURS = {name: getattr(TrainConfig(), name) for name in ("precision", "batch_size", "lr")}
+LOOPS = {"plain": PLAIN, "ours": OURS}
+TARGET = 2.0  # the speed-up asked for on every family and width
+
+
+def _config(model: str, width: int, loop: str, **settings) -> TrainConfig:
+    return TrainConfig(model=model, width=width, **{**LOOPS[loop], **settings})
+
+
+def _run(config: TrainConfig) -> training.TrainedModel:
+    # Never from the model cache: every number here is a training that ran now.
+    return training.train(config, device="cpu", cache_models=False, progress=False)
+
+
+def speed(model: str, width: int, *, rounds: int = 5, images: int = 3072) -> dict:
+    """Images per second of one epoch of each loop: the fastest of ``rounds`` epochs, the loops
+    alternating (one each per round, so that both sample the same stretch of the machine's
+    time). Returns ``{loop: {"images_per_second": best, "samples": [...]}}``."""
+    samples: dict[str, list[float]] = {loop: [] for loop in LOOPS}
+    for r in range(rounds):
+        for loop in LOOPS:
+            run = _run(_config(model, width, loop, n_train=images, epochs=1, n_test=100, seed=r))
+            samples[loop].append(run.history[0]["images_per_second"])
+    return {loop: dict(images_per_second=max(s), samples=s) for loop, s in samples.items()}
+
+
+def accuracy(model: str, width: int, *, seeds=(0, 1), epochs: int = 4, n_train: int | None = 12000,
+             n_test: int | None = None) -> dict:
+    """Test accuracy (on ``n_test`` test images; None = the full test split) of each loop after
+    ``epochs`` epochs on ``n_train`` images, per seed, the loops alternating; with each run's
+    mean images per second and seconds. Returns ``{loop: {"test_accuracy": [...],
+    "images_per_second": [...], ...}}``."""
+    out: dict[str, dict[str, list]] = {loop: dict(test_accuracy=[], train_accuracy=[], images_per_second=[],
+                                                   seconds=[]) for loop in LOOPS}
+    for seed in seeds:
+        for loop in LOOPS:
+            run = _run(_config(model, width, loop, n_train=n_train, epochs=epochs, n_test=n_test, seed=seed))
+            out[loop]["test_accuracy"].append(run.test_accuracy)
+            out[loop]["train_accuracy"].append(run.train_accuracy)
+            out[loop]["seconds"].append(sum(h["seconds"] for h in run.history))
+            out[loop]["images_per_second"].append(float(np.mean([h["images_per_second"] for h in run.history])))
+    return out
+
+
+def training_case(model: str, width: int, *, seeds=(0, 1), epochs: int = 4, n_train: int | None = 12000,
+                  n_test: int | None = None, rounds: int = 5, speed_images: int = 3072) -> dict:
+    """One row of the table: speed (:func:`speed`) and accuracy (:func:`accuracy`) of both loops,
+    the speed-up, the accuracy difference and whether it is within the seed spread."""
+    fast = speed(model, width, rounds=rounds, images=speed_images)
+    acc = accuracy(model, width, seeds=seeds, epochs=epochs, n_train=n_train, n_test=n_test)
+    plain, ours = (np.asarray(acc[loop]["test_accuracy"]) for loop in ("plain", "ours"))
+    spread = float(max(np.ptp(plain), np.ptp(ours)))
+    difference = float(ours.mean() - plain.mean())
+    return dict(model=model, width=width, plain_loop=PLAIN, our_loop=OURS, seeds=list(seeds), epochs=epochs,
+                n_train=n_train, speed_images=speed_images, rounds=rounds,
+                plain_images_per_second=fast["plain"]["images_per_second"],
+                ours_images_per_second=fast["ours"]["images_per_second"],
+                speedup=fast["ours"]["images_per_second"] / fast["plain"]["images_per_second"],
+                speed_samples={loop: fast[loop]["samples"] for loop in LOOPS},
+                plain_test_accuracy=plain.tolist(), ours_test_accuracy=ours.tolist(),
+                accuracy_difference=difference, seed_spread=spread, equal_accuracy=abs(difference) <= spread,
+                accuracy_runs=acc)
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\ntraining, Fashion-MNIST: plain = {PLAIN}, ours = {OURS}")
+    print(f"{'model':14s} {'w':>3s} {'plain img/s':>11s} {'ours img/s':>10s} {'ours/plain':>10s} "
+          f"{'plain test acc':>22s} {'ours test acc':>22s} {'diff':>7s} {'spread':>7s} {'equal':>5s}")
+    for r in rows:
+        accs = [" ".join(f"{a:.4f}" for a in r[f"{loop}_test_accuracy"]) for loop in ("plain", "ours")]
+        print(f"{r['model']:14s} {r['width']:3d} {r['plain_images_per_second']:11.0f} "
+              f"{r['ours_images_per_second']:10.0f} {r['speedup']:9.2f}x {accs[0]:>22s} {accs[1]:>22s} "
+              f"{r['accuracy_difference']:+7.4f} {r['seed_spread']:7.4f} {'yes' if r['equal_accuracy'] else 'NO':>5s}")
+    if rows:
+        r = rows[0]
+        print(f"img/s: one epoch of {r['speed_images']} images, the fastest of {r['rounds']} alternating rounds "
+              f"per loop (training steps only). test acc: full test split after {r['epochs']} epochs on "
+              f"{r['n_train'] or 'all'} images, seeds {r['seeds']}; equal: |diff of means| <= spread "
+              f"(the larger max - min over seeds).")
+        worst = min(r["speedup"] for r in rows)
+        print(f"target: >= {TARGET:g}x on every row: {'met' if worst >= TARGET else 'NOT met'} (min {worst:.2f}x); "
+              f"equal accuracy on every row: {'met' if all(r['equal_accuracy'] for r in rows) else 'NOT met'}")
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--quick", action="store_true", help="3000 training images, 1 epoch, 2 speed rounds")
+    ap.add_argument("--models", default=",".join(FAMILIES), help="comma-separated families")
+    ap.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="comma-separated widths")
+    ap.add_argument("--seeds", type=int, default=2, help="seeds of the accuracy runs (>= 2)")
+    ap.add_argument("--epochs", type=int, default=4, help="epochs of the accuracy runs")
+    ap.add_argument("--n-train", type=int, default=12000, help="training images of the accuracy runs")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating speed rounds")
+    ap.add_argument("--speed-images", type=int, default=3072, help="images of each speed epoch")
+    args = ap.parse_args(argv)
+    if args.seeds < 2:
+        ap.error(f"--seeds must be >= 2 (a seed spread needs two), got {args.seeds}")
+    if args.quick:
+        args.n_train, args.epochs, args.rounds = 3000, 1, 2
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    widths = [int(w) for w in args.widths.split(",") if w.strip()]
+    cores = os.cpu_count()
+    load_start, probe_start = _load(), _core_probe()
+    print(f"machine: {cores} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}; load average {load_start}; core probe "
+          f"{probe_start:.2f}x", flush=True)
+    rows = []
+    t = time.perf_counter()
+    for model in models:
+        for width in widths:
+            rows.append(training_case(model, width, seeds=tuple(range(args.seeds)), epochs=args.epochs,
+                                      n_train=args.n_train, rounds=args.rounds, speed_images=args.speed_images))
+            r = rows[-1]
+            print(f"  {model} w{width}: {r['speedup']:.2f}x, test accuracy plain {r['plain_test_accuracy']}, ours "
+                  f"{r['ours_test_accuracy']}", flush=True)
+    load_end, probe_end = _load(), _core_probe()
+    print_table(rows)
+    print(f"{time.perf_counter() - t:.0f} s; load average at start {load_start}, at end {load_end}; core probe at "
+          f"start {probe_start:.2f}x, at end {probe_end:.2f}x (2 cores: 2.0 when both are free)")
+    report = dict(cores=cores, torch_threads=torch.get_num_threads(), load_start=load_start, load_end=load_end,
+                  core_probe_start=probe_start, core_probe_end=probe_end, training=rows)
+    return write_report("training", report)
+
+
+if __name__ == "__main__":
+    main()
