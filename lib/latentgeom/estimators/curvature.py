@@ -66,7 +66,8 @@ by default):
       resolved one within noise. Hand it a generous K.
 
     Every point gets a ``relative_noise`` (standard deviation of its largest |kappa|, by the
-    delta method from the residual noise along its normal direction, over its value) and is
+    delta method from the residual noise along its normal direction, 95 % upper confidence
+    bound for the fit's residual degrees of freedom, over its value) and is
     ``resolved`` when that is at most ``noise_rtol`` (default :data:`NOISE_RTOL` = 0.25). A
     cloud with fewer than :data:`MIN_RESOLVED_SHARE` of its points resolved (its median point
     is not) warns with :class:`UnresolvedCurvatureWarning` and is not ``measurable``: report it

@@ -14,7 +14,7 @@ __all__ = ["CurvatureResult", "CARRYING_RTOL", "MIN_RESOLVED_SHARE", "NOISE_RTOL
 #: A normal direction "carries" curvature at a point when ||H||_F >= CARRYING_RTOL * the largest.
 CARRYING_RTOL = 0.25
 #: Default tolerance of the robust mode's per-point resolution: a point is resolved when the
-#: standard deviation of its largest |kappa| is at most this fraction of it.
+#: standard deviation of its largest |kappa| (95 % upper bound) is at most this fraction of it.
 NOISE_RTOL = 0.25
 #: A cloud (a layer) is measurable when at least this share of its points is resolved.
 MIN_RESOLVED_SHARE = 0.5
@@ -54,8 +54,9 @@ class CurvatureResult:
         Mean |kappa| over curvature-carrying normal directions (see module docstring).
     relative_noise : ndarray, float64, shape [n], or None
         Robust: per point, the standard deviation of the largest |kappa| (from the residual
-        noise of the chosen fit, propagated through the design) divided by it; inf where it
-        cannot be told (no curvature, no residual degrees of freedom). Dimensionless.
+        noise of the chosen fit, propagated through the design; its 95 % upper confidence bound
+        for the fit's residual degrees of freedom) divided by it; inf where it cannot be told
+        (no curvature, no residual degrees of freedom). Dimensionless.
         Paper: None (:data:`PAPER_RESOLUTION`).
     resolved : ndarray, bool, shape [n], or None
         Robust: ``relative_noise <= noise_rtol``, the chosen neighbourhood resolved the
