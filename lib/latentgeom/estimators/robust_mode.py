@@ -65,7 +65,7 @@ def robust_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, n_normal: int, rco
     lam_d, T = lam.flip(-1)[..., :d], T.flip(-1)[..., :d]
     if bool((lam_d[..., -1] <= 1e3 * K * eps * lam_d[..., 0]).any()):
         raise ValueError(f"some neighbourhoods span fewer than d={d} dimensions; lower d or use richer "
-                         "neighbourhoods")
+                         "neighbourhoods (spanned_directions counts them)")
     u = delta @ T  # tangent coordinates relative to x, [b, K, d]
     resid = delta - u @ T.mT  # normal residuals in ambient coordinates, [b, K, D]
     k_low = min(K, max(2 * p, p + MIN_DOF))
