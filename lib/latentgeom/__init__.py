@@ -25,8 +25,9 @@ from .reporting.findings import Finding, load_findings, verdict, write_finding
 from .reporting.scorecard import scorecard, scorecard_html
 from .reporting.statistics import Correlation, bootstrap_correlation
 from .reporting.tables import show
-from .estimators import (MODES, CurvatureResult, TwoNNResult, continuous_svd_perturbations, knn_neighbourhoods,
-                         mapc, pca_id, svd_perturbations, twonn, twonn_block_analysis)
+from .estimators import (MODES, CurvatureResult, TwoNNResult, UnresolvedCurvatureWarning,
+                         continuous_svd_perturbations, knn_neighbourhoods, mapc, pca_id, spanned_directions,
+                         svd_perturbations, twonn, twonn_block_analysis)
 from .estimators.prediction_space import InPCA, bhattacharyya, inpca
 from .estimators.scale_free import scale_free_mapc
 from .networks import (DATASETS, MODELS, ProbeLayer, TrainConfig, TrainedModel, build_model, extract,
@@ -42,12 +43,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Correlation", "CurvatureResult", "DATASETS", "Finding", "GeometryConfig", "InPCA", "MODELS", "MODES",
     "PRESETS", "Preset", "ProbeLayer", "TorchvisionConfig", "TrainConfig", "TrainedModel", "TwoNNResult",
+    "UnresolvedCurvatureWarning",
     "bhattacharyya", "bootstrap_correlation", "build_model", "chapters", "continuous_svd_perturbations",
     "curvature_gap", "curvature_profile", "default_layers", "dimension_profile", "estimators", "extract",
     "fit_images", "get_preset", "inpca", "iter_layers", "knn_neighbourhoods", "layer_dimensions", "load_checkpoint",
     "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots", "probe_layers", "profile",
     "profiles", "progress", "reporting", "resolve_device", "sample_images", "scale_free_mapc", "scorecard",
-    "scorecard_html", "show", "storage", "svd_perturbations", "sweep", "synthetic", "torchvision_model", "train",
+    "scorecard_html", "show", "spanned_directions", "storage", "svd_perturbations", "sweep", "synthetic",
+    "torchvision_model", "train",
     "train_torchvision", "trajectory", "twonn", "twonn_block_analysis", "units", "validation", "verdict",
     "write_finding",
 ]

@@ -13,6 +13,8 @@ sampler                       intrinsic dimension     principal curvatures
 :func:`swiss_roll`            2                       varies (ID test only)
 :func:`local_sphere`          dim                     1/r; K neighbours per point in a
                                                       geodesic ball of radius rho * r
+:func:`local_ellipsoid`       len(axes) - 1           unequal, analytic at every base point
+                                                      (returned); K neighbours per point
 ============================  ======================  ====================================
 
 :func:`smooth_images` draws small random images (no manifold) for the experiments that perturb
@@ -29,7 +31,8 @@ import numpy as np
 
 from .validation import check_int, check_range
 
-__all__ = ["rotation", "sphere", "cylinder", "torus", "plane", "swiss_roll", "local_sphere", "smooth_images"]
+__all__ = ["rotation", "sphere", "cylinder", "torus", "plane", "swiss_roll", "local_sphere", "local_ellipsoid",
+           "smooth_images"]
 
 
 def rotation(D: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -144,3 +147,77 @@ def smooth_images(n: int, size: int = 12, *, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     patterns = np.einsum("nki,nkj->nij", rng.random((n, 3, size)), rng.random((n, 3, size)))
     return (patterns + 0.2 * rng.random((n, size, size)))[:, None]
+
+
+def local_ellipsoid(n: int, axes, D: int = 10, K: int = 20, *, rho: float = 0.1, noise: float = 0.0,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n base points of the ellipsoid sum_i x_i^2 / a_i^2 = 1 in R^(dim+1) (semi-axes ``axes``,
+    dim = len(axes) - 1), each with its own K neighbours on it; unequal principal curvatures,
+    known analytically at every base point.
+
+    A base point is x = a * g / |g| (g standard normal; every region of the ellipsoid is
+    visited). Its neighbours are the points of the ellipsoid straight along the unit normal N
+    from x + v, with tangent offsets v uniform in the dim-ball of radius ``rho`` (absolute
+    units): an exact graph over the tangent plane, every order of the surface included. The
+    principal curvatures at x are the eigenvalues of the shape operator, the restriction of
+    diag(1 / a^2) / |x / a^2| to the tangent plane (for an axis-aligned base point x = a_k e_k:
+    a_k / a_i^2, i != k).
+
+    Parameters
+    ----------
+    n, K : int >= 1
+    axes : sequence of float > 0, length >= 2
+        Semi-axes a_1 .. a_(dim+1).
+    D : int >= len(axes)
+        Ambient dimension (one random isometric embedding for all points).
+    rho : float > 0
+        Radius of the tangent ball, small enough that every normal line meets the ellipsoid
+        (about half the smallest radius of curvature, a_min^2 / a_max, always does).
+    noise : float >= 0
+        Standard deviation of the Gaussian noise added to every coordinate of points and
+        neighbours (absolute units).
+    seed : int
+
+    Returns
+    -------
+    points : ndarray [n, D]
+    neighbours : ndarray [n, K, D]
+    kappa : ndarray [n, dim]
+        Principal curvatures at each base point, ascending (all positive), in inverse units.
+    """
+    n, K = check_int(n, "n", minimum=1), check_int(K, "K", minimum=1)
+    a = np.asarray(axes, dtype=np.float64).reshape(-1)
+    if a.size < 2 or not np.all(np.isfinite(a) & (a > 0)):
+        raise ValueError(f"axes must be at least 2 positive finite semi-axes, got {axes!r}")
+    dim = a.size - 1
+    rho = check_range(rho, "rho", 0, np.inf, closed="neither")
+    noise = check_range(noise, "noise", 0, np.inf, closed="left")
+    rng = np.random.default_rng(seed)
+    Q = rotation(D, dim + 1, rng)
+    g = rng.standard_normal((n, dim + 1))
+    x = a * g / np.linalg.norm(g, axis=1, keepdims=True)
+    grad = x / a ** 2
+    normal = grad / np.linalg.norm(grad, axis=1, keepdims=True)  # outward unit normal [n, dim+1]
+    # Tangent basis: the eigenvectors of I - N N^T with eigenvalue 1.
+    T = np.linalg.eigh(np.eye(dim + 1) - normal[:, :, None] * normal[:, None, :])[1][:, :, 1:]
+    shape_operator = np.einsum("nmi,m,nmj->nij", T, 1 / a ** 2, T) / np.linalg.norm(grad, axis=1)[:, None, None]
+    kappa = np.linalg.eigvalsh(shape_operator)
+    c = rng.standard_normal((n, K, dim))
+    c *= rho * rng.random((n, K, 1)) ** (1 / dim) / np.linalg.norm(c, axis=-1, keepdims=True)
+    base = x[:, None] + np.einsum("nmi,nki->nkm", T, c)  # x + v, [n, K, dim+1]
+    # sum((base + t N)^2 / a^2) = 1: A t^2 + B t + C = 0; the root nearest 0 is the surface
+    # point along the normal (the far root is on the other side of the ellipsoid).
+    A = (normal ** 2 / a ** 2).sum(-1)[:, None]
+    B = 2 * (base * normal[:, None] / a ** 2).sum(-1)
+    C = (base ** 2 / a ** 2).sum(-1) - 1
+    disc = B ** 2 - 4 * A * C
+    if np.any(disc < 0):
+        raise ValueError(f"rho={rho} is too large for axes {a.tolist()}: some normal lines miss the ellipsoid; "
+                         f"use rho <= {0.5 * a.min() ** 2 / a.max():.3g}")
+    roots = (-B[..., None] + np.array([1.0, -1.0]) * np.sqrt(disc)[..., None]) / (2 * A[..., None])
+    t = np.take_along_axis(roots, np.abs(roots).argmin(-1)[..., None], -1)
+    P, Y = x @ Q.T, (base + t * normal[:, None]) @ Q.T
+    if noise:
+        P = P + noise * rng.standard_normal(P.shape)
+        Y = Y + noise * rng.standard_normal(Y.shape)
+    return P, Y, kappa

@@ -7,7 +7,7 @@
   trajectory distances (Mao et al., PNAS 2024);
 - :mod:`.scale_free`: dimensionless curvatures (scale-free MAPC, bending), unchanged under x -> c x.
 """
-from .curvature import MODES, CurvatureResult, mapc, min_neighbours
+from .curvature import MODES, CurvatureResult, UnresolvedCurvatureWarning, mapc, min_neighbours, spanned_directions
 from .intrinsic_dimension import TwoNNResult, pca_id, twonn, twonn_block_analysis
 from .neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
 from .prediction_space import InPCA, bhattacharyya, inpca
@@ -15,4 +15,5 @@ from .scale_free import ScaleFreeResult, scale_free_mapc
 
 __all__ = ["InPCA", "MODES", "CurvatureResult", "ScaleFreeResult", "TwoNNResult", "bhattacharyya",
            "continuous_svd_perturbations", "inpca", "knn_neighbourhoods", "mapc", "min_neighbours", "pca_id",
-           "scale_free_mapc", "svd_perturbations", "twonn", "twonn_block_analysis"]
+           "scale_free_mapc", "spanned_directions", "svd_perturbations", "twonn", "twonn_block_analysis",
+           "UnresolvedCurvatureWarning"]

@@ -49,26 +49,37 @@ by default):
     eigenvalues of II projected on the i-th axis (``n_normal`` axes, default
     min(D - d, d(d+1)/2, 8)). Headline ``mapc`` (and ``per_point``) = the per-point largest
     |kappa|, averaged over points: 1/r on a sphere of radius r in any dimension, 1/r on a
-    cylinder. Three corrections make it hold under noise and at finite neighbourhood size:
+    cylinder. Four corrections make it hold under noise, at finite neighbourhood size and at
+    the tangent dimensions of real layers (d = 2-14; :mod:`.robust_mode` has the details):
 
-    - *noise debiasing*: noise in the normal residuals adds (its total variance) times the
-      design's covariance of the Hessian entries to the statistic whose principal axes pick
-      the normal directions, in every ambient direction at once; that total is estimated from
-      the fit's residuals (RSS / (K - p)) and subtracted, so noise does not pose as curvature;
-    - *adaptive neighbourhood size*: fits on ``scales`` nested neighbourhoods (nearest first,
-      sizes geometric from 2p to K); per point, the smallest one whose strongest Hessian has a
-      relative noise (residual variance along its normal direction, propagated through the
-      design) at most ``noise_rtol`` wins, else the quietest one. Hand it a generous K;
-    - *small-neighbourhood bias*: a normal section is the graph h(u) = 1/2 u^T H u +
-      1/8 (u^T H u)(u^T H^2 u) + ..., whose quartic term a quadratic fit absorbs (curvature
-      overestimated by ~0.2 (rho kappa)^2 at radius rho); the term is predicted from the fit
-      and its share removed (two fixed-point steps, exact to fourth order on spheres and
-      cylinders, capped at half of ||H||).
+    - *noise debiasing* of the normal directions: the residual noise (RSS / (K - p)) times the
+      design's covariance of the Hessian entries is subtracted from the statistic whose
+      principal axes pick them, so noise does not pose as curvature;
+    - *higher-order correction*: the fit is undone of the graph's terms beyond second order,
+      h(u) = u^T H u / (1 + sqrt(1 - u^T H^2 u)), exact on spheres and cylinders of any radius
+      (a quadratic fit alone overestimates by ~0.2 (rho kappa)^2 at radius rho);
+    - *spread correction*: noise spreads the d eigenvalues of a Hessian (the largest of a noisy
+      sphere's sits ~2 sigma sqrt(d) too high); the traceless part of each Hessian is shrunk
+      so that its energy loses the noise's expected share;
+    - *adaptive neighbourhood size*: fits on up to ``scales`` nested neighbourhoods (nearest
+      first); per point Lepski's rule keeps the largest one that agrees with every smaller
+      resolved one within noise. Hand it a generous K.
 
-Modules: this one validates and dispatches; :mod:`.paper_mode` and :mod:`.robust_mode` are the
-two engines, :mod:`.quadratic_design` their shared design, :mod:`.pseudo_inverse` the paper
-fit's exact routes, :mod:`.threads` the CPU threading. The per-point numpy port of the paper
-mode that the tests and ``bench/`` compare against is ``bench/reference.py``.
+    Every point gets a ``relative_noise`` (standard deviation of its largest |kappa|, by the
+    delta method from the residual noise along its normal direction, 95 % upper confidence
+    bound for the fit's residual degrees of freedom, over its value) and is
+    ``resolved`` when that is at most ``noise_rtol`` (default :data:`NOISE_RTOL` = 0.25). A
+    cloud with fewer than :data:`MIN_RESOLVED_SHARE` of its points resolved (its median point
+    is not) warns with :class:`UnresolvedCurvatureWarning` and is not ``measurable``: report it
+    as such, not as a number. A flat neighbourhood is never resolved (its curvature cannot be
+    told from zero). Latent neighbourhoods made from input perturbations resolve d only where
+    they span d input directions (:func:`spanned_directions`).
+
+Modules: this one validates and dispatches; :mod:`.curvature_result` holds the result type and
+the resolution thresholds, :mod:`.paper_mode` and :mod:`.robust_mode` are the two engines,
+:mod:`.quadratic_design` their shared design, :mod:`.pseudo_inverse` the paper fit's exact
+routes, :mod:`.threads` the CPU threading. The per-point numpy port of the paper mode that the
+tests and ``bench/`` compare against is ``bench/reference.py``.
 
 Both modes return :class:`CurvatureResult` with the same summaries, so findings can be
 shown under both: ``max_abs`` (mean per-point largest |kappa|) and ``carrying_mean_abs``
@@ -80,106 +91,30 @@ the d values). Curvatures are in inverse units of the input (no scale normalisat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
-import numpy as np
+import warnings
 import torch
 
 from ..validation import (as_tensor, check_choice, check_finite, check_int, check_range, resolve_device,
                           tensor_is_finite)
+from .curvature_result import (CARRYING_RTOL, MIN_RESOLVED_SHARE, NOISE_RTOL, PAPER_RESOLUTION, CurvatureResult,
+                               UnresolvedCurvatureWarning)
 from .paper_mode import paper_chunk
+from .quadratic_design import spanned_directions
 from .robust_mode import robust_chunk
 from .threads import cpu_workers, lapack, worker_pool
 
-__all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "min_neighbours"]
+__all__ = ["CurvatureResult", "mapc", "CARRYING_RTOL", "MODES", "MIN_RESOLVED_SHARE", "NOISE_RTOL", "PAPER_RESOLUTION",
+           "UnresolvedCurvatureWarning", "min_neighbours", "spanned_directions"]
 
 #: Bumped whenever the engine's numbers change (a cached curvature profile keyed on an older
 #: version is recomputed). 2: exact rcond routes, noise-debiased adaptive robust mode.
-ESTIMATOR_VERSION = 2
+#: 3: robust mode with the all-order higher-order correction, the noise correction of the
+#: eigenvalue spread, Lepski's scale choice and per-point resolution (paper mode unchanged).
+ESTIMATOR_VERSION = 3
 
-#: A normal direction "carries" curvature at a point when ||H||_F >= CARRYING_RTOL * the largest.
-CARRYING_RTOL = 0.25
 #: Estimator modes of :func:`mapc` (see the module docstring).
 MODES = ("paper", "robust")
 _DEFAULT_CHUNK_BYTES = 48 * 2**20  # intermediates per chunk, measured fastest on the bench's shapes
-
-
-@dataclass(frozen=True)
-class CurvatureResult:
-    """Principal curvatures of n points and their summaries.
-
-    Attributes
-    ----------
-    mode : {"paper", "robust"}
-    d, K, D, m : int
-        Tangent dimension, neighbours per point, ambient dimension, frame dimension
-        (paper: min(D, K); robust: D).
-    kappa : ndarray, float64, shape [n, n_normal, d]
-        Principal curvatures (ascending per direction; the sign is arbitrary, only |kappa|
-        means anything). Paper: n_normal = m - d; robust: the ``n_normal`` principal normal
-        directions of the second fundamental form, strongest first.
-    per_point : ndarray, shape [n]
-        Per-point summary behind ``mapc``: paper, mean |kappa| over all values; robust, the
-        largest |kappa|.
-    mapc : float
-        Headline = mean of ``per_point``.
-    max_abs : float
-        Mean over points of the per-point largest |kappa|.
-    carrying_mean_abs : float
-        Mean |kappa| over curvature-carrying normal directions (see module docstring).
-    """
-
-    mode: str
-    d: int
-    K: int
-    D: int
-    m: int
-    kappa: np.ndarray
-    per_point: np.ndarray
-    mapc: float
-    max_abs: float
-    carrying_mean_abs: float
-
-    @property
-    def n(self) -> int:
-        return int(self.kappa.shape[0])
-
-    @staticmethod
-    def from_kappa(mode: str, d: int, K: int, D: int, m: int, kappa) -> "CurvatureResult":
-        """Build a result (all summaries) from principal curvatures [n, n_normal, d]."""
-        kappa = np.asarray(kappa, dtype=np.float64)
-        if kappa.ndim != 3 or kappa.shape[0] == 0:
-            raise ValueError(f"kappa must have shape [n > 0, n_normal, d], got {kappa.shape}")
-        a = np.abs(kappa)
-        flat = a.reshape(a.shape[0], -1)
-        largest = flat.max(1) if flat.shape[1] else np.zeros(a.shape[0])
-        per_point = flat.mean(1) if mode == "paper" else largest
-        frob = np.sqrt((kappa ** 2).sum(2))  # ||H^alpha||_F, [n, n_normal]
-        top = frob.max(1, keepdims=True) if frob.shape[1] else np.zeros((a.shape[0], 1))
-        carrying = (frob >= CARRYING_RTOL * top) & (frob > 0)
-        count = carrying.sum() * a.shape[2]
-        carrying_mean = float((a * carrying[..., None]).sum() / count) if count else 0.0
-        return CurvatureResult(mode=mode, d=int(d), K=int(K), D=int(D), m=int(m), kappa=kappa,
-                               per_point=per_point, mapc=float(per_point.mean()),
-                               max_abs=float(largest.mean()), carrying_mean_abs=carrying_mean)
-
-    @staticmethod
-    def concatenate(results: list["CurvatureResult"]) -> "CurvatureResult":
-        """Join results for disjoint chunks of points (same mode, d, D and direction count);
-        summaries are recomputed over all points, so chunked == one-shot."""
-        results = list(results)
-        if not results:
-            raise ValueError("concatenate needs at least one CurvatureResult")
-        first = results[0]
-        for r in results[1:]:
-            if (r.mode, r.d, r.D) != (first.mode, first.d, first.D) or r.kappa.shape[1:] != first.kappa.shape[1:]:
-                raise ValueError("cannot concatenate results with different mode, d, D or kappa shape: "
-                                 f"{(first.mode, first.d, first.D, first.kappa.shape[1:])} vs "
-                                 f"{(r.mode, r.d, r.D, r.kappa.shape[1:])}")
-        if len({r.K for r in results}) > 1 or len({r.m for r in results}) > 1:
-            raise ValueError(f"cannot concatenate results with different K or m: {[(r.K, r.m) for r in results]}")
-        kappa = np.concatenate([r.kappa for r in results], axis=0)
-        return CurvatureResult.from_kappa(first.mode, first.d, first.K, first.D, first.m, kappa)
 
 
 def min_neighbours(d: int, mode: str = "paper") -> int:
@@ -223,19 +158,26 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         robust: ``n_normal`` (int, principal normal directions kept, default
         min(D - d, d(d+1)/2, 8)), ``rcond`` (relative tolerance of the least-squares solve,
         default 1e-10 in float64, 1e-5 in float32), ``scales`` (int >= 1, nested neighbourhood
-        sizes tried per point, default 6; 1 = use all K), ``noise_rtol`` (float > 0, relative
-        noise of the Hessian at which a neighbourhood counts as resolved, default 0.05).
+        sizes tried per point, default 6; 1 = use all K), ``noise_rtol`` (float > 0, the
+        largest relative noise of a point's largest |kappa| at which it counts as resolved,
+        default :data:`NOISE_RTOL`).
 
     Returns
     -------
     CurvatureResult
-        ``kappa`` in inverse input units.
+        ``kappa`` in inverse input units; robust: ``relative_noise``, ``resolved`` and
+        ``resolved_share`` per point as well.
 
     Raises
     ------
     ValueError
         NaN/inf input, shape mismatch, d out of range, K too small for the fit, unknown
         mode or option.
+
+    Warns
+    -----
+    UnresolvedCurvatureWarning
+        Robust mode, when fewer than :data:`MIN_RESOLVED_SHARE` of the points are resolved.
     """
     check_choice(mode, "mode", MODES)
     allowed = {"paper": {"rcond"}, "robust": {"n_normal", "rcond", "scales", "noise_rtol"}}[mode]
@@ -287,10 +229,10 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         p_cols = 1 + d + q
         span = min(K, D)  # the fits run in coordinates of the neighbourhood's span
         per_point_bytes = 8 * (2 * K * D + 6 * K * span + 3 * span ** 2 + 4 * K * p_cols + 3 * p_cols * p_cols
-                               + 3 * q * span + 3 * n_normal * (K + d * d))
+                               + 3 * q * span + 3 * n_normal * (K * (d + 2) + d * d))
         step = robust_chunk
-        scales = check_int(mode_options.get("scales", 6), "scales", minimum=1)
-        noise_rtol = check_range(mode_options.get("noise_rtol", 0.05), "noise_rtol", 0.0, math.inf,
+        scales = check_int(mode_options.get("scales", 4), "scales", minimum=1)
+        noise_rtol = check_range(mode_options.get("noise_rtol", NOISE_RTOL), "noise_rtol", 0.0, math.inf,
                                  closed="neither")
         kwargs = dict(d=d, n_normal=n_normal, rcond=rcond, scales=scales, noise_rtol=noise_rtol)
     workers = cpu_workers(dev)
@@ -302,13 +244,14 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
     else:
         chunks = -(-n // check_int(chunk_size, "chunk_size", minimum=1))
 
-    def run(bounds: tuple[int, int]) -> torch.Tensor | None:
+    def run(bounds: tuple[int, int]) -> tuple[torch.Tensor, ...] | None:
         with torch.no_grad():  # grad mode is per thread
             x = P[bounds[0]:bounds[1]].to(dev, dtype)
             y = Y[bounds[0]:bounds[1]].to(dev, dtype)
             if not (tensor_is_finite(x) and tensor_is_finite(y)):
                 return None  # reported for the whole input below
-            return step(x, y, **kwargs).to("cpu", torch.float64)
+            out = step(x, y, **kwargs)
+            return tuple(o.to("cpu", torch.float64) for o in (out if isinstance(out, tuple) else (out,)))
 
     bounds = [(i * n // chunks, (i + 1) * n // chunks) for i in range(chunks)]  # sized evenly
     with lapack(dev):  # the whole call: measured fastest, see threads.lapack
@@ -319,5 +262,14 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
     if any(o is None for o in out):  # the error names the parameter and counts its bad values
         check_finite(P, "points")
         check_finite(Y, "neighbours")
-    kappa = torch.cat(out).numpy()
-    return CurvatureResult.from_kappa(mode, d, K, D, m, kappa)
+    kappa = torch.cat([o[0] for o in out]).numpy()
+    if mode == "paper":
+        return CurvatureResult.from_kappa(mode, d, K, D, m, kappa)
+    result = CurvatureResult.from_kappa(mode, d, K, D, m, kappa, torch.cat([o[1] for o in out]).numpy(),
+                                        noise_rtol)
+    if not result.measurable:
+        warnings.warn(f"robust curvature resolved at only {result.resolved_share:.0%} of {n} points (relative "
+                      f"noise <= {noise_rtol:g}; {MIN_RESOLVED_SHARE:.0%} needed): report it as not measurable, "
+                      "or give more neighbours (K), a larger radius or less noisy data (a flat cloud is never "
+                      "resolved: its curvature cannot be told from zero)", UnresolvedCurvatureWarning, stacklevel=2)
+    return result

@@ -1,7 +1,8 @@
 """The local quadratic design shared by both curvature modes: tangent coordinates of a
 neighbourhood's frame, the quadratic columns whose coefficients are Hessian entries, and the
 symmetric Hessians rebuilt from them; plus the exact removal of neighbours that add no
-constraint (the point itself, duplicates) from a design.
+constraint (the point itself, duplicates) from a design, and the number of directions a
+neighbourhood spans (:func:`spanned_directions`: a fit of tangent dimension d needs d of them).
 
 Used by :mod:`.paper_mode` and :mod:`.robust_mode` (see :func:`latentgeom.estimators.curvature.mapc`).
 """
@@ -9,9 +10,14 @@ from __future__ import annotations
 
 import torch
 
+from ..validation import as_tensor, check_range
 from .threads import lapack
 
-__all__ = ["distinct_rows", "frame_coordinates", "quadratic_columns", "sym_from_upper"]
+__all__ = ["distinct_rows", "frame_coordinates", "quadratic_columns", "spanned_directions", "sym_from_upper"]
+
+#: Default of :func:`spanned_directions`: extents below this fraction of a neighbourhood's largest
+#: are numerical zeros (float32 images rebuilt from an SVD move every pixel by ~1e-7 of its value).
+SPAN_RTOL = 1e-4
 
 
 def quadratic_columns(u: torch.Tensor) -> torch.Tensor:
@@ -37,6 +43,43 @@ def frame_coordinates(delta: torch.Tensor, m: int) -> torch.Tensor:
     floor = 10 * K * torch.finfo(delta.dtype).eps * lam[..., :1].clamp_min(0)
     s = torch.where(lam > floor, lam.clamp_min(0).sqrt(), torch.zeros_like(lam))
     return V * s[..., None, :]
+
+
+def spanned_directions(points, neighbours, rtol: float = SPAN_RTOL) -> torch.Tensor:
+    """Number of directions each neighbourhood spans: the numerical rank of its displacements.
+
+    For the pipeline: count, per image, the input directions its perturbations span
+    (``points`` = images flattened to [n, C*H*W], ``neighbours`` = their perturbed copies
+    flattened to [n, M, C*H*W]); a latent neighbourhood made of those copies resolves a tangent
+    dimension d only where the count is at least d (binary masks or continuous factors of q
+    singular values shared by the channels span at most q directions). Works on any
+    neighbourhoods, data kNN included.
+
+    Parameters
+    ----------
+    points : array-like or Tensor, shape [n, D]
+    neighbours : array-like or Tensor, shape [n, K, D]
+    rtol : float in (0, 1)
+        Singular values of the K x D displacement matrix [y_j - x] below ``rtol`` times its
+        largest count as zero (default :data:`SPAN_RTOL`).
+
+    Returns
+    -------
+    Tensor, int64, shape [n]
+        Per point, the number of singular values above the tolerance (0 for a neighbourhood
+        that does not move); at most min(K, D).
+    """
+    P = as_tensor(points, "points", ndim=2)
+    Y = as_tensor(neighbours, "neighbours", ndim=3)
+    if Y.shape[0] != P.shape[0] or Y.shape[2] != P.shape[1]:
+        raise ValueError(f"neighbours must have shape [n={P.shape[0]}, K, D={P.shape[1]}] to match points "
+                         f"{tuple(P.shape)}, got {tuple(Y.shape)}")
+    rtol = check_range(rtol, "rtol", 0.0, 1.0, closed="neither")
+    delta = Y.to(torch.float64) - P.to(torch.float64)[:, None, :]
+    small = delta @ delta.mT if delta.shape[1] <= delta.shape[2] else delta.mT @ delta
+    with lapack(delta.device):
+        lam = torch.linalg.eigvalsh(small).clamp_min(0)  # squared singular values, ascending
+    return (lam > (rtol ** 2) * lam[..., -1:]).sum(-1) * (lam[..., -1] > 0)
 
 
 def sym_from_upper(coef: torch.Tensor, d: int) -> torch.Tensor:
