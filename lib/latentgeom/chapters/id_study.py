@@ -4,14 +4,18 @@ What ``book/findings/intrinsic-dimension.md`` measures (the chapter, its claims 
 in :mod:`.intrinsic_dimension`):
 
 - :class:`IDSettings` and :data:`SETTINGS`: the chapter's scale per preset;
-- :func:`configurations`: the page's models per training seed (the zoo with one member retrained
-  under other training seeds, and the random/true-label pair), as configurations;
+- :func:`configurations`: the page's models: the zoo under every training seed (every member
+  re-seeded, the same configurations as the curvature chapter's training-seed run, so the model
+  cache is shared) and the random/true-label pair's recipe; :func:`random_label_pair`: the pair
+  of one run (its training seed, trained on that run's own image sample);
 - :class:`IDStudy`: the page's :class:`~latentgeom.chapters.protocol.Study`. Its
   :meth:`~IDStudy.plan` lists every work unit the page measures (per run, see
   :meth:`~IDStudy.run_plan`), and the page's frames are assembled from exactly those units'
   results (:meth:`~IDStudy.measure_runs`, :meth:`~IDStudy.mixed_and_blocks`), so the sweep
   computes what the page reads;
-- :class:`Run`: the frames of one run (one image-sample seed, one training seed).
+- :class:`Run`: the frames of one run (one training seed of every network, one image sample);
+  :func:`last_hidden_points`: the last-hidden-layer points of every run pooled, one per network,
+  epoch and sample (the cross-network claim's data).
 """
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ from .id_profiles import (average_over_classes, block_frame, hunchback_summary, 
 from .presets import Preset, label, trajectory_epochs
 from .protocol import PresetTable, Study
 
-__all__ = ["IDSettings", "IDStudy", "Run", "RunPlan", "SETTINGS", "configurations", "fit_settings"]
+__all__ = ["IDSettings", "IDStudy", "Run", "RunPlan", "SETTINGS", "configurations", "fit_settings",
+           "last_hidden_points", "network_name", "random_label_pair"]
 
 
 @dataclass(frozen=True)
@@ -60,13 +65,11 @@ class IDSettings:
     random_label_n_train : int or None
         Training images of the random-label network (fewer images are memorised faster).
     n_seeds : int
-        Image-sample seeds the checks run over (the page's ``seed``, ``seed + 1``, ...): each
-        draws other class images and mixed images and other TwoNN subsets.
+        Runs of training seed 0, each on its own image sample (the page's ``seed``, ``seed + 1``,
+        ...): other class images, mixed images, random-label training images and TwoNN subsets.
     training_seeds : int
-        Training seeds (0, 1, ...) of ``twin_architecture`` (the zoo's first width) and of the
-        random-label pair: each seed above 0 retrains them and repeats the checks.
-    twin_architecture : str
-        The zoo architecture retrained with other training seeds.
+        Training seeds (0, 1, ...) of every network: each seed above 0 retrains the whole zoo and
+        the random-label pair and adds one run, on the next image-sample seed.
     """
 
     n_per_class: int = 500
@@ -81,7 +84,6 @@ class IDSettings:
     random_label_n_train: int | None = 2000
     n_seeds: int = 3
     training_seeds: int = 2
-    twin_architecture: str = "plain_cnn"
 
     def __post_init__(self):
         for name in ("n_per_class", "n_classes", "n_mixed", "n_mixed_profile", "pca_classes", "n_resamples",
@@ -122,32 +124,41 @@ SETTINGS: PresetTable[IDSettings] = PresetTable("intrinsic-dimension setting", {
 
 
 def fit_settings(settings: IDSettings, preset: Preset) -> IDSettings:
-    """``settings`` with its single architectures moved to the preset's first one when they are
+    """``settings`` with its random-label architecture moved to the preset's first one when it is
     not in the preset's zoo."""
-    for field_name in ("random_label_architecture", "twin_architecture"):
-        if getattr(settings, field_name) not in preset.architectures:
-            settings = replace(settings, **{field_name: preset.architectures[0]})
+    if settings.random_label_architecture not in preset.architectures:
+        settings = replace(settings, random_label_architecture=preset.architectures[0])
     return settings
 
 
-def configurations(preset: Preset, settings: IDSettings) -> tuple[dict, dict, str]:
-    """The page's models per training seed ``t``: ``(zoo[t], random_label[t], twin)``.
+def configurations(preset: Preset, settings: IDSettings) -> tuple[dict[int, list[TrainConfig]], TrainConfig]:
+    """The page's models: ``(zoo, random_label_recipe)``.
 
-    ``zoo[t]`` is the zoo (:meth:`Preset.zoo`) with only its ``twin`` member
-    (``twin_architecture`` at the first width, named by :func:`label`) retrained with seed
-    ``t``; ``random_label[t]`` the (random labels, true labels) pair of seed ``t``.
+    ``zoo[t]`` is the whole zoo (:meth:`Preset.zoo`) under training seed ``t``, every member
+    re-seeded (``replace(c, seed=t)``: the configurations of the curvature chapter's training-seed
+    runs, so both read one model cache); ``random_label_recipe`` is the true-label recipe of the
+    random/true-label pair (:func:`random_label_pair` makes one run's pair of it).
     """
     zoo = preset.zoo()
-    twin = next(i for i, c in enumerate(zoo)
-                if c.model == settings.twin_architecture and c.width == preset.widths[0])
     # Memorisation recipe (Zhang et al. 2017): no weight decay, augmentation or label smoothing.
-    rl_base = replace(preset.config(settings.random_label_architecture, max(preset.widths)),
-                      epochs=settings.random_label_epochs, n_train=settings.random_label_n_train,
-                      checkpoint_epochs=(), weight_decay=0.0, augment=False, label_smoothing=0.0)
-    seeds = range(settings.training_seeds)
-    configs = {t: [c if t == 0 or i != twin else replace(c, seed=t) for i, c in enumerate(zoo)] for t in seeds}
-    pairs = {t: (replace(rl_base, random_labels=True, seed=t), replace(rl_base, seed=t)) for t in seeds}
-    return configs, pairs, label(zoo[twin])
+    recipe = replace(preset.config(settings.random_label_architecture, max(preset.widths)),
+                     epochs=settings.random_label_epochs, n_train=settings.random_label_n_train,
+                     checkpoint_epochs=(), weight_decay=0.0, augment=False, label_smoothing=0.0)
+    return {t: [replace(c, seed=t) for c in zoo] for t in range(settings.training_seeds)}, recipe
+
+
+def random_label_pair(recipe: TrainConfig, sample_seed: int, training_seed: int) -> tuple[TrainConfig, TrainConfig]:
+    """The (random labels, true labels) pair of one run: ``recipe`` initialised with the run's
+    training seed and trained on the run's own image sample (``data_seed``: the images and their
+    shuffled labels follow the sample seed). Where the two seeds are equal ``data_seed`` stays
+    None, which trains the same network (and keeps its cache key)."""
+    true = replace(recipe, seed=training_seed, data_seed=None if sample_seed == training_seed else sample_seed)
+    return replace(true, random_labels=True), true
+
+
+def network_name(config: TrainConfig) -> str:
+    """One independently trained network: ``"vgg_small w16, training seed 1"``."""
+    return f"{label(config)}, training seed {config.seed}"
 
 
 @dataclass(frozen=True)
@@ -173,8 +184,9 @@ class RunPlan:
 class Run:
     """The measurements of one run: ``profiles`` (per-class profiles averaged over classes,
     ``state`` trained/untrained), ``per_class``, ``last`` (last-hidden-layer ID and test error of
-    every zoo member and checkpoint), ``rl`` (profiles of the random/true-label pair) and the
-    pair's train accuracies."""
+    every zoo member and checkpoint, with its ``network`` and ``stage``), ``rl`` (profiles of the
+    random/true-label pair), the pair's train accuracies, and ``pca_points``: the images of the
+    sample PC-ID was measured on (its cap)."""
 
     sample_seed: int
     training_seed: int
@@ -183,44 +195,64 @@ class Run:
     last: pd.DataFrame
     rl: pd.DataFrame
     rl_accuracy: dict
+    pca_points: int
 
     @property
     def name(self) -> str:
         return f"image seed {self.sample_seed}, training seed {self.training_seed}"
 
 
+def last_hidden_points(runs) -> pd.DataFrame:
+    """The last-hidden-layer rows of every run, one per network, epoch and image sample, with
+    the ``run``, its ``sample_seed`` and ``training_seed``: the networks of one training seed
+    appear once per run of that seed (one ``network`` is one independent unit)."""
+    return pd.concat([r.last.assign(run=r.name, sample_seed=r.sample_seed, training_seed=r.training_seed)
+                      for r in runs], ignore_index=True)
+
+
 @dataclass(kw_only=True)
 class IDStudy(Study):
     """What the intrinsic-dimension page measures: its scale, its seeds and its models.
 
-    ``sample_seeds`` are the page's image-sample seeds (``seed``, ``seed + 1``, ...) and
-    ``training_seeds`` its training seeds (0, 1, ...). ``zoo[t]`` are the zoo's configurations
-    under training seed ``t`` (for ``t > 0`` only the ``twin`` member is retrained with that
-    seed), and ``random_label[t]`` is the (random labels, true labels) pair trained with seed
-    ``t``; the untrained networks are the zoo's configurations at epoch 0
+    A run is one training seed of every network and one image sample of its own
+    (:attr:`run_seeds`). ``zoo[t]`` are the zoo's configurations under training seed ``t``
+    (every member re-seeded); ``random_label_recipe`` makes each run's random/true-label pair
+    (:func:`random_label_pair`); the untrained networks are the zoo's configurations at epoch 0
     (:func:`latentgeom.units.untrained`). Nothing is trained before :meth:`measure_runs`.
     """
 
     preset: Preset
     settings: IDSettings
     seed: int
-    sample_seeds: tuple[int, ...]
     training_seeds: tuple[int, ...]
-    twin: str
     zoo: dict[int, list[TrainConfig]]
-    random_label: dict[int, tuple[TrainConfig, TrainConfig]]
+    random_label_recipe: TrainConfig
 
     @property
     def run_seeds(self) -> list[tuple[int, int]]:
-        """(image-sample seed, training seed) of every run; the first is the page's primary run."""
-        return [(s, 0) for s in self.sample_seeds] + [(self.seed, t) for t in self.training_seeds[1:]]
+        """(image-sample seed, training seed) of every run, no two on one image sample:
+        ``n_seeds`` runs of the first training seed on ``seed``, ``seed + 1``, ..., then one run
+        per further training seed on the next sample seeds. The first is the page's primary run."""
+        first, n = self.training_seeds[0], self.settings.n_seeds
+        return [(self.seed + k, first) for k in range(n)] + \
+            [(self.seed + n + i, t) for i, t in enumerate(self.training_seeds[1:])]
+
+    @property
+    def sample_seeds(self) -> tuple[int, ...]:
+        """The image-sample seed of every run."""
+        return tuple(s for s, _ in self.run_seeds)
 
     # ---- the plan
+
+    def random_label_pair(self, sample_seed: int, training_seed: int) -> tuple[TrainConfig, TrainConfig]:
+        """The run's (random labels, true labels) pair (:func:`random_label_pair`)."""
+        return random_label_pair(self.random_label_recipe, sample_seed, training_seed)
 
     def run_plan(self, sample_seed: int, training_seed: int) -> RunPlan:
         """The units of one run: per-class profiles (PC-ID on the first ``pca_classes``) of the
         trained and untrained zoo, the last hidden layer of every zoo member and checkpoint on
-        ``n_mixed`` mixed images, and the random/true-label pair on the images it was trained on."""
+        ``n_mixed`` mixed images, and the run's random/true-label pair on the images it was
+        trained on."""
         P, S = self.preset, self.settings
         if training_seed not in self.zoo:
             raise ValueError(f"training_seed must be one of {sorted(self.zoo)}, got {training_seed!r}")
@@ -234,10 +266,11 @@ class IDStudy(Study):
         mixed = Images(P.dataset, n=S.n_mixed, seed=sample_seed)
         last_hidden = tuple(Profile.dimension(config, epoch, mixed, layers=[last_hidden_layer_of(config)], **options)
                             for config in zoo for epoch in trajectory_epochs(config))
-        pair = self.random_label[training_seed]
-        # The pair is measured on the images it was trained on (its training seed draws them).
-        trained_on = Images(P.dataset, n=min(S.n_mixed, S.random_label_n_train or S.n_mixed), seed=training_seed)
-        random_label = tuple(Profile.dimension(c, c.epochs, trained_on, **options) for c in pair)
+        # The pair is measured on images it was trained on: the first of its training subset,
+        # which the run's sample seed draws.
+        trained_on = Images(P.dataset, n=min(S.n_mixed, S.random_label_n_train or S.n_mixed), seed=sample_seed)
+        random_label = tuple(Profile.dimension(c, c.epochs, trained_on, **options)
+                             for c in self.random_label_pair(sample_seed, training_seed))
         return RunPlan(sample_seed, training_seed, per_class, last_hidden, random_label)
 
     def mixed_units(self, sample_seed: int, training_seed: int) -> list[Profile]:
@@ -249,15 +282,14 @@ class IDStudy(Study):
                 for c in self.zoo[training_seed] if c.width == P.widths[0]]
 
     def plan(self) -> list:
-        """Every unit of every run, and the primary run's mixed-class profiles, without repeats
-        (runs of other training seeds share the zoo members that are not retrained)."""
+        """Every unit of every run, and the primary run's mixed-class profiles, without repeats."""
         units = [u for seeds in self.run_seeds for u in self.run_plan(*seeds).units()]
         return list(dict.fromkeys(units + self.mixed_units(*self.run_seeds[0])))
 
     def trainings(self) -> list[Train]:
         """Every network the page measures, trained (or read from the model cache)."""
-        configs = [c for t in self.training_seeds
-                   for c in (*self.zoo[t], *map(untrained, self.zoo[t]), *self.random_label[t])]
+        configs = [c for t in self.training_seeds for c in (*self.zoo[t], *map(untrained, self.zoo[t]))]
+        configs += [c for seeds in self.run_seeds for c in self.random_label_pair(*seeds)]
         return [Train(c) for c in dict.fromkeys(configs)]
 
     # ---- the measurements
@@ -278,13 +310,16 @@ class IDStudy(Study):
         profiles = average_over_classes(per_class, by=("state", "label", "model", "width", "epoch"))
         last = pd.concat(self.measure(plan.last_hidden, stage="last hidden layers"), ignore_index=True)
         last["label"] = [label(u.config, u.epoch) for u in plan.last_hidden]
+        last["network"] = [network_name(u.config) for u in plan.last_hidden]
+        last["stage"] = ["final" if u.epoch == u.config.epochs else "checkpoint" for u in plan.last_hidden]
         last["test_error"] = 1 - last.test_accuracy
         random_net, true_net = self.measure(plan.random_label, stage="random-label profiles")
         rl = pd.concat([with_labels(random_net, labels="random"), with_labels(true_net, labels="true")],
                        ignore_index=True)
         rl["label"] = rl["labels"] + " labels"
         accuracy = dict(random=float(random_net.train_accuracy.iloc[0]), true=float(true_net.train_accuracy.iloc[0]))
-        return Run(sample_seed, training_seed, per_class, profiles, last, rl, accuracy)
+        return Run(sample_seed, training_seed, per_class, profiles, last, rl, accuracy,
+                   pca_points=self.settings.n_per_class)
 
     def mixed_and_blocks(self, run: Run) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         """Descriptive measurements of ``run`` (the page passes its primary run): mixed-class
@@ -306,14 +341,22 @@ class IDStudy(Study):
         return mixed, blocks, f"Block analysis: {name}, layer {layer} ({len(images)} mixed images)"
 
     def models_frame(self, runs: list[Run]) -> pd.DataFrame:
-        """One row per trained model of training seed 0 and per retrained twin, then the
-        random/true-label pairs, with their accuracies (read from the runs' profiles: the runs
-        of the page's first image seed, one per training seed)."""
-        runs = [r for r in runs if r.sample_seed == self.seed]
-        rows = [dict(model=m.label, training_seed=r.training_seed, epoch=m.epoch, test_accuracy=m.test_accuracy)
-                for r in runs for m in r.last.itertuples()
-                if r.training_seed == 0 or f"{m.model} w{m.width}" == self.twin]
-        rows += [dict(model=f"{m.model} w{m.width} ({m.labels} labels)", training_seed=r.training_seed,
-                      epoch=m.epoch, test_accuracy=m.test_accuracy, train_accuracy=m.train_accuracy)
-                 for r in runs for m in r.rl.drop_duplicates("labels").itertuples()]
-        return pd.DataFrame(rows)
+        """The test accuracy of every zoo network the page measures: one row per architecture and
+        width, one column per training seed and epoch (0: untrained; the checkpoints; the end of
+        training), read from the first run of each training seed."""
+        first = {r.training_seed: r for r in reversed(runs)}
+        rows = [dict(model=m.label, training_seed=t, epoch=0, test_accuracy=m.test_accuracy)
+                for t, r in first.items() for m in r.profiles[r.profiles.state == "untrained"]
+                .drop_duplicates("label").itertuples()]
+        rows += [dict(model=f"{m.model} w{m.width}", training_seed=t, epoch=m.epoch, test_accuracy=m.test_accuracy)
+                 for t, r in first.items() for m in r.last.itertuples()]
+        table = pd.DataFrame(rows).pivot_table(index="model", columns=["training_seed", "epoch"],
+                                               values="test_accuracy", sort=True)
+        table.columns = [f"training seed {t}, epoch {e}" for t, e in table.columns]
+        return table.loc[list(dict.fromkeys(f"{c.model} w{c.width}" for c in self.preset.zoo()))]
+
+    def random_label_frame(self, runs: list[Run]) -> pd.DataFrame:
+        """The random/true-label pair of every run with its train and test accuracy."""
+        return pd.DataFrame([dict(run=r.name, network=f"{m.model} w{m.width}", labels=m.labels, epochs=m.epoch,
+                                  train_accuracy=m.train_accuracy, test_accuracy=m.test_accuracy)
+                             for r in runs for m in r.rl.drop_duplicates("labels").itertuples()])
