@@ -312,3 +312,24 @@ def test_curvature_profile_forward_route_equals_the_plain_route(images, monkeypa
         for layer in layers:
             assert _close(out[layer][:, 0], plain_points[layer]), layer
             assert _close(out[layer][:, 1:], plain_nb[layer].reshape(16, 7, -1)), layer
+
+
+def test_curvature_profile_says_which_layers_it_can_measure(images):
+    """Issue 29: per layer and mode, the input directions the neighbourhoods span next to d,
+    the robust share resolved, and a measurable flag; one warning names the layers that are not
+    measurable (perturbations of q singular values of a one-channel image span q directions)."""
+    import latentgeom as lg
+    from latentgeom import profiles
+    net = _bn_model("vgg_small")
+    geometry = profiles.GeometryConfig(q=3, modes=("paper", "robust"), id_resamples=2, device="cpu")
+    with pytest.warns(lg.UnresolvedCurvatureWarning, match="not measurable at") as caught:
+        frame = profiles.curvature_profile(net, images, geometry, progress=False)
+    assert len(caught) == 1                                       # one warning, not one per chunk
+    latent = frame[frame["layer"] != "input"]
+    assert (latent["dirs_paper"] == 3).all() and (latent["dirs_robust"] == 3).all()
+    assert frame.loc[frame["layer"] == "input", "dirs_paper"].item() >= frame["d_paper"].iloc[0]
+    assert (latent["measurable_paper"] == (latent["d_paper"] <= 3)).all()
+    assert frame["resolved_paper"].isna().all() and frame["resolved_robust"].between(0, 1).all()
+    robust_ok = (frame["d_robust"] <= frame["dirs_robust"]) & (frame["resolved_robust"] >= 0.5)
+    assert (frame["measurable_robust"] == robust_ok).all()
+    assert not frame["measurable_paper"].all()                    # some layer's d exceeds 3 here

@@ -22,6 +22,8 @@ neighbourhood activations stay under ``max_bytes``: memory is bounded for any mo
 """
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -31,14 +33,15 @@ import torch
 
 from .estimators import curvature as curvature_estimator
 from .estimators import intrinsic_dimension as id_estimator
-from .estimators.curvature import MODES, CurvatureResult, mapc, min_neighbours
+from .estimators.curvature import (MODES, CurvatureResult, UnresolvedCurvatureWarning, mapc, min_neighbours,
+                                   spanned_directions)
 from .estimators.intrinsic_dimension import pca_id, twonn
 from .estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
 from .estimators.scale_free import RMSRadius, bending, neighbourhood_radius
 from .networks.activations import inference_copy, iter_layers, neighbourhood_activations
 from .networks.external import as_trained
-from .progress import bar as progress_bar
 from .paths import model_cache_dir
+from .progress import bar as progress_bar
 from .storage import cached_frame, content_key
 from .validation import resolve_device
 
@@ -153,7 +156,14 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     ``carrying_M`` (mean |kappa| over curvature-carrying directions); the dimensionless
     curvatures of :mod:`latentgeom.estimators.scale_free`: ``rms_radius`` (the layer's length
     scale R, activation units), ``scale_free_M`` = ``mapc_M`` * R and ``bend_M`` (mean per-point
-    curvature x neighbourhood RMS radius).
+    curvature x neighbourhood RMS radius); and whether the number can be trusted:
+    ``dirs_M`` (median over points of the input directions the neighbourhoods span,
+    :func:`latentgeom.spanned_directions`: q x channels for perturbations, up to K at the
+    input's kNN), ``resolved_M`` (robust: the share of points whose curvature the
+    neighbourhood resolved; NaN for paper) and ``measurable_M`` (``d_M <= dirs_M`` and, for
+    robust, at least half the points resolved). A layer that is not measurable keeps its
+    ``mapc_M`` (the estimator's output) but is to be reported as "not measurable"; the
+    profile warns once (:class:`latentgeom.UnresolvedCurvatureWarning`) naming such layers.
     """
     if images.ndim != 4:
         raise ValueError(f"images must have shape [n, C, H, W], got {tuple(images.shape)}")
@@ -175,6 +185,10 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
 
     results: dict[tuple[str, str], list[CurvatureResult]] = {}
     radii: dict[tuple[str, str], list] = {}  # neighbourhood RMS radii, chunk by chunk like results
+    # Input directions each image's perturbations span, per mode (every latent layer sees the
+    # images of the same perturbations, so it is one count per point, not per layer).
+    spans: dict[str, list] = {mode: [] for mode in config.modes}
+    input_spans: dict[str, float] = {}
     lengths = {name: RMSRadius() for name in names}
     groups = _layer_groups(widths, k_latent, config.max_bytes)
     chunk = max(1, min(n, config.max_bytes // (k_latent * 4 * max(sum(widths[l] for l in g) for g in groups))))
@@ -192,6 +206,7 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
                 perturbed = svd_perturbations(x, config.q)
             else:
                 perturbed = continuous_svd_perturbations(x, config.q, k_latent - 1, seed=generator_seed + start)
+            spans[mode].append(spanned_directions(x.flatten(1), perturbed.flatten(2)).numpy())
             for group in groups:
                 hidden = [name for name in group if name != "input"]  # data kNN at the input layer (below)
                 # one pass: each point, then its 2**q - 1 neighbours: [m, 2**q, D] per layer
@@ -206,8 +221,10 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
                     # paper: the point itself first, K = 2**q; robust: the 2**q - 1 perturbations
                     nb = acts[name] if mode == "paper" else acts[name][:, 1:]
                     d = d_paper[name] if mode == "paper" else d_robust[name]
-                    results.setdefault((mode, name), []).append(
-                        mapc(p.to(device), nb.to(device), d, mode=mode))
+                    with warnings.catch_warnings():  # one warning per profile below, not per chunk
+                        warnings.simplefilter("ignore", UnresolvedCurvatureWarning)
+                        results.setdefault((mode, name), []).append(
+                            mapc(p.to(device), nb.to(device), d, mode=mode))
                     radii.setdefault((mode, name), []).append(neighbourhood_radius(p, nb))
                 bar.update(1)
     bar.close()
@@ -223,24 +240,40 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
             nb = knn_neighbourhoods(flat, k)
             results[("paper", "input")] = [mapc(flat, nb, d, mode="paper")]
             radii[("paper", "input")] = [neighbourhood_radius(flat, nb)]
+            input_spans["paper"] = float(np.median(spanned_directions(flat, nb).numpy()))
         if "robust" in config.modes:
             d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1),
                                            default=1))
             k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
             nb = knn_neighbourhoods(flat, k)
-            results[("robust", "input")] = [mapc(flat, nb, d, mode="robust")]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnresolvedCurvatureWarning)
+                results[("robust", "input")] = [mapc(flat, nb, d, mode="robust")]
             radii[("robust", "input")] = [neighbourhood_radius(flat, nb)]
+            input_spans["robust"] = float(np.median(spanned_directions(flat, nb).numpy()))
 
-    rows = dims.to_dict("records")
+    latent_spans = {mode: float(np.median(np.concatenate(s))) if s else math.nan for mode, s in spans.items()}
+    rows, unmeasurable = dims.to_dict("records"), []
     for row in rows:
         length = lengths[row["layer"]].value
         row["rms_radius"] = length
         for mode in config.modes:
             res = CurvatureResult.concatenate(results[(mode, row["layer"])])
+            dirs = input_spans[mode] if row["layer"] == "input" else latent_spans[mode]
+            measurable = res.d <= dirs and res.measurable is not False
             row.update({f"d_{mode}": res.d, f"K_{mode}": res.K, f"mapc_{mode}": res.mapc,
                         f"max_abs_{mode}": res.max_abs, f"carrying_{mode}": res.carrying_mean_abs,
                         f"scale_free_{mode}": res.mapc * length,
-                        f"bend_{mode}": bending(res.per_point, np.concatenate(radii[(mode, row["layer"])]))})
+                        f"bend_{mode}": bending(res.per_point, np.concatenate(radii[(mode, row["layer"])])),
+                        f"dirs_{mode}": dirs, f"resolved_{mode}": res.resolved_share,
+                        f"measurable_{mode}": bool(measurable)})
+            if not measurable:
+                unmeasurable.append(f"{row['layer']} ({mode}: d = {res.d}, {dirs:g} directions spanned"
+                                    + (f", {res.resolved_share:.0%} resolved)" if res.resolved is not None else ")"))
+    if unmeasurable:
+        warnings.warn(f"curvature not measurable at {len(unmeasurable)} layer-mode pairs (the neighbourhoods span "
+                      "fewer input directions than d, or under half the points resolved): "
+                      + "; ".join(unmeasurable), UnresolvedCurvatureWarning, stacklevel=2)
     return pd.DataFrame(rows)
 
 
@@ -297,7 +330,7 @@ def profile(trained, images: torch.Tensor, geometry: GeometryConfig, *, layers: 
     """
     trained = as_trained(trained)
     settings = {**asdict(geometry), "device": "any", "batch_size": 0, "max_bytes": 0,
-                "columns": "scale-free"}  # profiles cached before the scale-free columns are recomputed
+                "columns": "measurable"}  # profiles cached before the measurability columns are recomputed
     if layers is not None:
         settings["layers"] = list(layers)
     return _cached("curvature", trained, images, settings,

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from .estimators.curvature_result import UnresolvedCurvatureWarning
 from .networks import model_cache
 from .networks.data import load_tensors
 from .networks.training import TrainConfig, TrainedModel, load_checkpoint, train
@@ -185,7 +187,11 @@ class Profile:
     def _measure(self, trained):
         images = self.images.load()
         if self.kind == "curvature":
-            return profile(trained, images, self.geometry, progress=False)
+            # The chapters report each layer's measurability in their tables (the frame's
+            # measurable_<mode> column); the pipeline's warning would only repeat it in the page.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnresolvedCurvatureWarning)
+                return profile(trained, images, self.geometry, progress=False)
         options = dict(self.options)
         if options.get("layers") is not None:
             options["layers"] = list(options["layers"])
