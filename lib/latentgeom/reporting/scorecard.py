@@ -214,3 +214,30 @@ def compact_scorecard(directory: str | os.PathLike | None = None, *, toc: str | 
     return ('<table class="lg-scorecard">' + caption + columns
             + "<thead><tr><th>finding</th><th>verdict</th><th>why</th><th>paper · ours</th></tr></thead>"
             + "<tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def build_time(directory: str | os.PathLike | None = None) -> dict:
+    """Where the findings pages of the build that wrote the result files spent their time.
+
+    Returns ``{"pages": n, "minutes": total, "stages": {stage: minutes}, "share": {stage:
+    fraction of the total}}``: a page's seconds are the largest of its result files' (a page
+    writes one file per claim, each with the seconds since it began), its stages those of the
+    same file (:meth:`latentgeom.chapters.protocol.Study.timings`); stage names are merged by
+    their first word (``training (or model cache)`` counts as ``training``). Pages that wrote
+    no timings count in ``minutes`` only. The landing page states the build time from it.
+    """
+    frame = load_findings(directory)
+    if frame.empty:
+        raise RuntimeError("no result files: run the findings pages first")
+    total, stages = 0.0, {}
+    for _, page in frame.groupby("notebook"):
+        last = page.loc[page["seconds"].astype(float).idxmax()]
+        total += float(last["seconds"])
+        timings = last.get("timings") if isinstance(last.get("timings"), dict) else {}
+        for stage, seconds in timings.items():
+            if stage != "total":
+                key = stage.split()[0]
+                stages[key] = stages.get(key, 0.0) + float(seconds)
+    return {"pages": int(frame["notebook"].nunique()), "minutes": total / 60,
+            "stages": {k: v / 60 for k, v in stages.items()},
+            "share": {k: v / total for k, v in stages.items()} if total else {}}
