@@ -13,7 +13,7 @@ run (a percentile bootstrap of their mean, :func:`trend_interval`). Then, in thi
 1. *instrument*: the instrument's per-run verdicts and another instrument's have no verdict in
    common (:func:`instrument_split`): the verdicts differ by more than the run-to-run spread;
 2. *undetermined*: fewer than :data:`MIN_RUNS` runs with a defined trend (an undefined
-   statistic, a constant one, fewer than 3 rungs);
+   statistic, fewer than 3 rungs, accuracy constant along the rungs);
 3. *training scale*: the interval on the trend lies above zero: the statistic moves toward the
    paper's side as accuracy rises in every resampling of the runs;
 4. *claim*: it does not (flat, or away) while every family's top rung is at or above
@@ -152,15 +152,16 @@ def _check_frame(frame: pd.DataFrame) -> None:
 def _spearman(x: pd.Series, y: pd.Series) -> float:
     keep = np.isfinite(x.to_numpy(dtype=float)) & np.isfinite(y.to_numpy(dtype=float))
     x, y = x[keep], y[keep]
-    if len(x) < 3 or x.nunique() < 2 or y.nunique() < 2:
+    if len(x) < 3 or x.nunique() < 2:
         return math.nan
-    return float(sps.spearmanr(x, y).statistic)
+    return 0.0 if y.nunique() < 2 else float(sps.spearmanr(x, y).statistic)  # a constant one does not move
 
 
 def run_trends(frame: pd.DataFrame, side: Side) -> pd.Series:
     """Per run: the mean over families of the within-family Spearman rho of the signed distance
     (:meth:`Side.signed_distance` of ``statistic``) against ``test_accuracy`` across the rungs
-    (NaN where no family has 3 rungs with a finite, non-constant statistic)."""
+    (NaN where no family has 3 rungs with a finite statistic and distinct accuracies; a constant
+    statistic has rho 0: it does not move)."""
     _check_frame(frame)
     signed = frame.assign(signed=side.signed_distance(frame["statistic"]))
     out = {}
@@ -240,8 +241,8 @@ def attribute(frame: pd.DataFrame, side: Side, *, instrument: str = "paper",
             "run-to-run spread"), numbers)
     if trend.runs < MIN_RUNS:
         return Attribution("undetermined", (
-            f"{trend.runs} run(s) with a defined trend (need {MIN_RUNS}: at least 3 rungs with a finite, "
-            f"non-constant statistic); {top_text}"), numbers)
+            f"{trend.runs} run(s) with a defined trend (need {MIN_RUNS}: at least 3 rungs with a finite "
+            f"statistic and distinct accuracies); {top_text}"), numbers)
     if low > 0:
         return Attribution("training scale", (
             f"the statistic moves toward the paper's side ({side.describe()}) as accuracy rises: "
