@@ -143,8 +143,8 @@ class Attribution:
         return asdict(self)
 
 
-def _check_frame(frame: pd.DataFrame) -> None:
-    missing = [c for c in COLUMNS if c not in frame]
+def _check_frame(frame: pd.DataFrame, columns: Sequence[str] = COLUMNS) -> None:
+    missing = [c for c in columns if c not in frame]
     if missing:
         raise ValueError(f"a ladder frame needs the columns {list(COLUMNS)}; missing {missing}")
 
@@ -187,7 +187,7 @@ def trend_interval(per_run: Sequence[float], *, n_boot: int = 2000, confidence: 
 
 def top_rung_accuracy(frame: pd.DataFrame) -> dict[str, float]:
     """Per family: the test accuracy at its top rung (the largest ``rung``), mean over runs."""
-    _check_frame(frame)
+    _check_frame(frame, ("family", "rung", "test_accuracy"))
     top = frame[frame["rung"] == frame.groupby("family")["rung"].transform("max")]
     return {str(k): float(v) for k, v in top.groupby("family", sort=True)["test_accuracy"].mean().items()}
 

@@ -24,10 +24,10 @@ import pandas as pd
 
 from ..estimators.curvature import MODES
 from ..networks.train_config import WELL_TRAINED_EPOCHS, TrainConfig
-from ..reporting.findings import write_evidence
+from ..reporting.findings import displayed_verdict, load_findings, write_evidence
 from ..units import Images, Profile, Train
 from ..validation import Parameter, check_choice, check_int
-from .attribution import Attribution, attribute
+from .attribution import Attribution, attribute, top_rung_accuracy
 from .id_profiles import average_over_classes, last_hidden_layer_of, stack_classes, with_labels
 from .id_study import SETTINGS as ID_SETTINGS, IDSettings
 from .ladder_findings import FINDINGS, Rung, rung_statistics
@@ -35,7 +35,8 @@ from .presets import Preset, get_preset, sample
 from .protocol import Outcome, Page, PresetTable, Study
 
 __all__ = ["FINDINGS", "NOTEBOOK", "PAGES", "SETTINGS", "LadderSettings", "LadderStudy", "RungPlan",
-           "attribution_for", "rung_epochs", "setup", "why_lines", "with_why"]
+           "attributed", "attribution_for", "attribution_table", "findings_table", "page_verdicts", "rung_epochs", "setup",
+           "top_rungs", "why_lines", "with_why"]
 
 NOTEBOOK = "book/findings/training-ladder.md"
 
@@ -225,12 +226,46 @@ class LadderStudy(Study):
     def record_evidence(self, stats: pd.DataFrame, attributions: dict) -> None:
         """Write the page's evidence file: the top rung's accuracy per family, every finding's
         statistic at every rung, the attributions and the timings."""
-        top = stats[stats["rung"] == stats.groupby("family")["rung"].transform("max")]
         write_evidence(NOTEBOOK, {
-            "parameters": self.parameters, "top_rung_accuracy": top.groupby("family")["test_accuracy"].mean().to_dict(),
+            "parameters": self.parameters, "top_rung_accuracy": top_rung_accuracy(stats),
             "rungs": stats.to_dict("records"), "seconds": self.seconds, "timings": self.timings(),
             "attributions": {c: {i: a.as_dict() for i, a in by.items()} for c, by in attributions.items()}})
         print(f"training-ladder: evidence for {len(attributions)} findings")
+
+
+def findings_table() -> pd.DataFrame:
+    """The findings on the ladder: the statistic, the paper's side (from the claim) and the instruments."""
+    return pd.DataFrame([dict(finding=f.claim_id, statistic=f.title, paper_side=f.side.describe(),
+                              instruments=", ".join(f.instruments)) for f in FINDINGS.values()])
+
+
+def top_rungs(stats: pd.DataFrame) -> pd.DataFrame:
+    """The top rung's test accuracy per family (mean over runs; :func:`~.attribution.top_rung_accuracy`)."""
+    return pd.Series(top_rung_accuracy(stats), name="test_accuracy").rename_axis("family").to_frame()
+
+
+def page_verdicts(directory=None) -> dict[str, dict[str, list[str]]]:
+    """Claim id -> instrument -> per-run verdicts, from the finding pages' result files that
+    exist (``seeds[instrument]["per_seed"]``): what the instrument rule compares."""
+    frame = load_findings(directory)
+    out = {}
+    for row in frame[frame["finding_id"].isin(list(FINDINGS))].itertuples():
+        seeds = row.seeds if isinstance(row.seeds, dict) else {}
+        out[row.finding_id] = {i: list(s.get("per_seed", ())) for i, s in seeds.items() if isinstance(s, dict)}
+    return out
+
+
+def attribution_table(found: dict[str, dict[str, Attribution]]) -> pd.DataFrame:
+    """One row per finding and instrument: the attribution, the trend and its interval over
+    runs, the lowest top-rung accuracy and the reason."""
+    rows = []
+    for claim_id, by in found.items():
+        for instrument, a in by.items():
+            t = a.numbers["trend"]
+            rows.append(dict(finding=claim_id, instrument=instrument, why=a.kind, trend=t["mean"], low=t["low"],
+                             high=t["high"], top_rung=min(a.numbers["top_rung_accuracy"].values()),
+                             reason=a.reason))
+    return pd.DataFrame(rows)
 
 
 def why_lines(attributions: dict[str, Attribution]) -> dict[str, str]:
@@ -254,6 +289,26 @@ def attribution_for(claim_id: str, *, preset: str = "default", verdicts: dict | 
     check_choice(claim_id, "claim_id", list(FINDINGS))
     study = PAGES["training-ladder"].study(preset=preset, **overrides)
     return study.attributions(study.measure_ladder(), {claim_id: verdicts or {}})[claim_id]
+
+
+def attributed(outcomes: list[Outcome], *, preset: str = "default", seed: int = 0,
+               **overrides) -> tuple[list[Outcome], pd.DataFrame]:
+    """A finding page's outcomes with their ``why`` (:func:`with_why`) for every claim on the
+    ladder (:func:`attribution_for`, the outcome's per-run verdicts per instrument feeding the
+    instrument rule; the others unchanged), and the page's table: :func:`attribution_table`
+    with each instrument's verdict and the verdict as shown (``displayed_verdict``)."""
+    out, found = [], {}
+    for o in outcomes:
+        if o.claim.id in FINDINGS:
+            runs = {i: list(a.get("per_seed", ())) for i, a in o.seeds.items() if isinstance(a, dict)}
+            found[o.claim.id] = attribution_for(o.claim.id, preset=preset, verdicts=runs, seed=seed, **overrides)
+            o = with_why(o, found[o.claim.id])
+        out.append(o)
+    table = attribution_table(found)
+    verdicts = {(o.claim.id, i): o.modes.get(i, o.verdict) for o in outcomes for i in (found.get(o.claim.id) or {})}
+    table.insert(2, "verdict", [verdicts[k] for k in zip(table["finding"], table["instrument"])])
+    table.insert(3, "shown", [displayed_verdict(v, w) for v, w in zip(table["verdict"], table["why"])])
+    return out, table
 
 
 # --------------------------------------------------------------------------------------------
