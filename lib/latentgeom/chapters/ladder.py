@@ -35,8 +35,8 @@ from .presets import Preset, get_preset, sample
 from .protocol import Outcome, Page, PresetTable, Study
 
 __all__ = ["FINDINGS", "NOTEBOOK", "PAGES", "SETTINGS", "LadderSettings", "LadderStudy", "RungPlan",
-           "attributed", "attribution_for", "attribution_table", "findings_table", "page_verdicts", "rung_epochs", "setup",
-           "top_rungs", "why_lines", "with_why"]
+           "attributed", "attribution_for", "attribution_table", "findings_table", "page_verdicts", "rung_epochs",
+           "setup", "top_rungs", "why_lines", "with_why"]
 
 NOTEBOOK = "book/findings/training-ladder.md"
 

@@ -67,7 +67,8 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
             "our number": html.escape(r.get("our_value") or r["summary"]),
             "verdict": displayed_verdict(r["verdict"], _why_of(r, "paper" if "paper" in _modes(r) else
                                                                 next(iter(_modes(r))))),
-            "robust estimator": displayed_verdict((r["estimator_modes"] or {}).get("robust", "—"), _why_of(r, "robust")),
+            "robust estimator": displayed_verdict((r["estimator_modes"] or {}).get("robust", "—"),
+                                                  _why_of(r, "robust")),
             "scale-free": displayed_verdict((r["estimator_modes"] or {}).get("scale-free", "—"),
                                             _why_of(r, "scale-free")),
             "why": _why(r),
