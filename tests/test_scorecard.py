@@ -74,15 +74,23 @@ def test_build_time_counts_each_page_once_and_merges_stages(tmp_path):
     from latentgeom.reporting.scorecard import build_time
 
     timings = {"training (or model cache)": 60.0, "profiles": 30.0, "total": 120.0}
-    _write(tmp_path, "a", "reproduced", {}, seconds=100.0, timings={"training": 50.0, "total": 100.0})
+    found = tmp_path / "findings"  # evidence files go beside it, in tmp_path / "evidence"
+    _write(found, "a", "reproduced", {}, seconds=100.0, timings={"training": 50.0, "total": 100.0})
     lg.write_finding(lg.Finding(  # a second claim of page a, written later: its seconds count, once
         finding_id="a2", title="a2", notebook="book/findings/a.md", paper_claim="c", paper={}, ours={},
-        checks={"a": True}, verdict="reproduced", parameters={}, seconds=120.0, timings=timings), tmp_path)
-    _write(tmp_path, "b", "reproduced", {}, seconds=180.0, timings={"training": 90.0, "total": 180.0})
-    spent = build_time(tmp_path)
+        checks={"a": True}, verdict="reproduced", parameters={}, seconds=120.0, timings=timings), found)
+    _write(found, "b", "reproduced", {}, seconds=180.0, timings={"training": 90.0, "total": 180.0})
+    spent = build_time(found)
     assert spent["pages"] == 2 and abs(spent["minutes"] - 5.0) < 1e-12            # 120 + 180 s
     assert spent["stages"] == {"training": 2.5, "profiles": 0.5}                   # (60 + 90) s, 30 s
     assert abs(spent["share"]["training"] - 0.5) < 1e-12
+    # An evidence page (no verdict of its own) counts with its one file.
+    from latentgeom.reporting.findings import evidence_dir, write_evidence
+    write_evidence("book/findings/ladder.md", {"seconds": 60.0, "timings": {"training": 60.0, "total": 60.0}},
+                   evidence_dir(found))
+    spent = build_time(found)
+    assert spent["pages"] == 3 and abs(spent["minutes"] - 6.0) < 1e-12
+    assert spent["stages"]["training"] == 3.5
 
 
 def test_an_evidence_page_needs_its_evidence_file_not_a_finding_row(tmp_path):

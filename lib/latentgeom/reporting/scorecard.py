@@ -271,22 +271,24 @@ def build_time(directory: str | os.PathLike | None = None) -> dict:
     Returns ``{"pages": n, "minutes": total, "stages": {stage: minutes}, "share": {stage:
     fraction of the total}}``: a page's seconds are the largest of its result files' (a page
     writes one file per claim, each with the seconds since it began), its stages those of the
-    same file (:meth:`latentgeom.chapters.protocol.Study.timings`); stage names are merged by
-    their first word (``training (or model cache)`` counts as ``training``). Pages that wrote
-    no timings count in ``minutes`` only. The landing page states the build time from it.
+    same file (:meth:`latentgeom.chapters.protocol.Study.timings`); evidence pages (the
+    training ladder, :func:`~latentgeom.reporting.findings.write_evidence`) count with their one
+    file. Stage names are merged by their first word (``training (or model cache)`` counts as
+    ``training``). Pages that wrote no timings count in ``minutes`` only. The landing page
+    states the build time from it.
     """
     frame = load_findings(directory)
     if frame.empty:
         raise RuntimeError("no result files: run the findings pages first")
+    records = [page.loc[page["seconds"].astype(float).idxmax()].to_dict() for _, page in frame.groupby("notebook")]
+    records += [r for r in load_evidence(evidence_dir(directory)).values() if r.get("seconds") is not None]
     total, stages = 0.0, {}
-    for _, page in frame.groupby("notebook"):
-        last = page.loc[page["seconds"].astype(float).idxmax()]
-        total += float(last["seconds"])
-        timings = last.get("timings") if isinstance(last.get("timings"), dict) else {}
+    for record in records:
+        total += float(record["seconds"])
+        timings = record.get("timings") if isinstance(record.get("timings"), dict) else {}
         for stage, seconds in timings.items():
             if stage != "total":
                 key = stage.split()[0]
                 stages[key] = stages.get(key, 0.0) + float(seconds)
-    return {"pages": int(frame["notebook"].nunique()), "minutes": total / 60,
-            "stages": {k: v / 60 for k, v in stages.items()},
+    return {"pages": len(records), "minutes": total / 60, "stages": {k: v / 60 for k, v in stages.items()},
             "share": {k: v / total for k, v in stages.items()} if total else {}}
