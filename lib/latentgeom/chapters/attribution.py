@@ -27,7 +27,7 @@ run (a percentile bootstrap of their mean, :func:`trend_interval`). Then, in thi
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -36,7 +36,7 @@ import scipy.stats as sps
 
 from ..reporting.findings import ATTRIBUTIONS
 
-__all__ = ["ACCURACY_MIN", "ATTRIBUTIONS", "Attribution", "MIN_RUNS", "Side", "Trend", "attribute",
+__all__ = ["ACCURACY_MIN", "ATTRIBUTIONS", "Attribution", "MIN_RUNS", "Side", "Trend", "attribute", "off_ladder",
            "instrument_split", "run_trends", "top_rung_accuracy", "trend_interval"]
 
 #: The top rung counts as well trained at or above this test accuracy (well-trained small CNNs
@@ -255,3 +255,22 @@ def attribute(frame: pd.DataFrame, side: Side, *, instrument: str = "paper",
     return Attribution("undetermined", (
         f"the statistic {moving} the paper's side ({side.describe()}), but the {top_text} is below "
         f"{accuracy_min:.2f}: {trend.text()}"), numbers)
+
+
+def off_ladder(test_accuracy, outcomes: Sequence) -> tuple[list, Attribution]:
+    """The attribution a chapter off the training ladder can give, and its outcomes with it.
+
+    The trajectories and toroids chapters train their networks at one scale and have no rungs:
+    their verdicts can only be *undetermined* between training scale and claim (an
+    *instrument* split needs two instruments; each of them has one). ``test_accuracy``: every
+    measured network's test accuracy (the reason states their range). Returns the outcomes with
+    ``why`` set (``{"verdict": line}``) and the :class:`Attribution`.
+    """
+    acc = np.asarray(test_accuracy, dtype=float).reshape(-1)
+    acc = acc[np.isfinite(acc)]
+    scale = f" (test accuracy {acc.min():.2f}-{acc.max():.2f})" if acc.size else ""
+    found = Attribution("undetermined", f"off the training ladder: its networks train at one scale{scale}, "
+                                        "so the training scale cannot be told apart from the claim",
+                        {"test_accuracy_min": float(acc.min()) if acc.size else math.nan,
+                         "test_accuracy_max": float(acc.max()) if acc.size else math.nan})
+    return [replace(o, why={"verdict": found.line}) for o in outcomes], found
