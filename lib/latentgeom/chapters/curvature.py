@@ -16,6 +16,7 @@ networks of every run pooled (claims 3, 4):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 
@@ -26,9 +27,9 @@ from ..progress import bar
 from ..reporting.findings import NOT_TESTABLE, UNSTABLE, over_seeds, undecided
 from ..units import Profile, untrained
 from ..validation import Parameter, check_choice
-from .curvature_claims import (CLAIMS, TESTS, checks_of, gap_vs_accuracy, id_vs_curvature, preconditions,
+from .curvature_claims import (CLAIMS, MEASURABILITY, TESTS, checks_of, gap_vs_accuracy, id_vs_curvature, preconditions,
                                unmeasurable_share)
-from .curvature_runs import (POOLED_RUN, Run, SeedRuns, accuracy_table, measurability_table, precision_table,
+from .curvature_runs import (POOLED_RUN, PRECISION, Run, SeedRuns, accuracy_table, measurability_table, precision_table,
                              recipe_changes)
 from .presets import PRESETS, Preset, get_preset, label, sample
 from .protocol import Outcome, Page, Study
@@ -42,6 +43,8 @@ __all__ = ["CLAIMS", "INSTRUMENTS", "MIN_POINTS", "PAGES", "SETTINGS", "Curvatur
 INSTRUMENTS = {"paper": "mapc_paper", "robust": "mapc_robust", "scale-free": "scale_free_paper"}
 #: Fewest image-sample points per seed: TwoNN and the robust input-layer fit need a few dozen.
 MIN_POINTS = 40
+#: Bootstrap resamples of the pooled correlations when the page does not say.
+N_BOOT = 2000
 #: The chapter's scale per preset: the shared zoo (:mod:`.presets`).
 SETTINGS = PRESETS
 
@@ -189,7 +192,8 @@ class CurvatureStudy(Study):
                          models=final.to_dict("records"), trend=trend.to_dict("records"))
         if self.name == "curvature-4-id-vs-curvature":
             extra["equivalence"] = {i: {k: v for k, v in id_vs_curvature(self, runs.pooled, c).items()
-                                        if v is not None} for i, c in INSTRUMENTS.items()}
+                                        if v is not None and not (isinstance(v, float) and math.isnan(v))}
+                                    for i, c in INSTRUMENTS.items()}
         if self.name == "curvature-5-mixup":
             extra["recipe_changes"] = recipe_changes(self.preset.recipes())
         return extra
@@ -221,6 +225,25 @@ class CurvatureStudy(Study):
                 **self.extra_numbers(runs)}
         return Outcome(self.claim, checks, modes["paper"], ours, our_value, summary, modes=modes,
                        seeds={i: a.as_dict() for i, a in runs.agreement.items()}, spread=runs.spread)
+
+    def page_numbers(self, runs: SeedRuns) -> dict:
+        """The numbers every curvature page's prose pastes (``glue``): the scale (runs, points,
+        networks), the trained networks' test accuracy, the share of deciding layers each mode
+        cannot measure and of layers whose MAPC is within :data:`~.curvature_runs.PRECISION`,
+        each instrument's verdict and how unmeasurable layers are treated."""
+        frame = runs.pooled
+        final = frame[frame["epoch"] == self.models[0].epochs]
+        unmeasurable = runs.numbers.groupby("instrument", sort=False)["unmeasurable deciding layers"].mean()
+        precision = precision_table(runs, INSTRUMENTS)
+        return dict(n_runs=len(runs.runs), n_seeds=self.n_seeds, n_points=self.preset.n_points,
+                    n_networks=self.networks(runs), n_sample_networks=int(runs.main["network"].nunique()),
+                    architectures=", ".join(dict.fromkeys(c.model for c in self.models)),
+                    accuracy_min=float(final["test_accuracy"].min()), accuracy_max=float(final["test_accuracy"].max()),
+                    unmeasurable_paper=float(unmeasurable["paper"]), unmeasurable_robust=float(unmeasurable["robust"]),
+                    precise_paper=float(precision["precise_paper"].mean()),
+                    precise_robust=float(precision["precise_robust"].mean()),
+                    **{f"verdict_{i.replace('-', '_')}": a.verdict for i, a in runs.agreement.items()},
+                    treatment=MEASURABILITY, precision=PRECISION)
 
     def networks(self, runs: SeedRuns) -> int:
         """Independently trained networks behind one decision (a run's, or the pooled runs')."""
@@ -291,6 +314,8 @@ def setup(page: str, preset: str = "default", **parameters) -> CurvatureStudy:
     kind = TESTS[page].models
     recorded = {**asdict(P), "seed": seed, "n_seeds": n_seeds,
                 **{k: v for k, v in options.items() if k != "mixup_architecture"}}
+    if kind in ("trajectories", "zoo"):
+        recorded.setdefault("n_boot", N_BOOT)
     if kind in ("width", "untrained"):
         width = max(P.widths) if options.get("width") is None else options["width"]
         check_choice(width, "width", P.widths)

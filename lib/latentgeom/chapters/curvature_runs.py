@@ -101,7 +101,8 @@ def measurability_table(profiles: pd.DataFrame, modes=("paper", "robust")) -> pd
     directions its neighbourhoods span, the robust share of points resolved and whether the
     layer is ``measurable`` (see :func:`latentgeom.profiles.curvature_profile`)."""
     keys = [c for c in ("network", "epoch", "layer") if c in profiles]
-    columns = [f"{q}_{m}" for m in modes for q in ("d", "dirs", "resolved", "measurable") if f"{q}_{m}" in profiles]
+    columns = [f"{q}_{m}" for m in modes for q in ("d", "dirs", "resolved", "measurable") if f"{q}_{m}" in profiles
+               and not (q == "resolved" and m == "paper")]  # the paper estimator resolves nothing per point
     return profiles[keys + columns].reset_index(drop=True)
 
 
