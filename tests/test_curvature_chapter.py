@@ -262,7 +262,7 @@ def test_unmeasurable_deciding_layer_makes_robust_not_testable(monkeypatch):
     assert runs.agreement["paper"].verdict == "reproduced"
     outcome = study.outcome(runs)
     assert "Not testable under robust: precondition failed" in outcome.summary
-    assert outcome.ours["preconditions"] == {}  # paper: no precondition
+    assert outcome.ours["preconditions"] == {f"robust: {name}": False}  # paper and scale-free: none
     table = runs.checks_table()
     assert table.loc[f"precondition: {name}", "robust"] is False or table.loc[f"precondition: {name}", "robust"] == 0
 

@@ -209,7 +209,8 @@ class CurvatureStudy(Study):
         our_value = ", ".join(f"{k} {lo:.2g} to {hi:.2g}" for k, (lo, hi) in paper_spread.items()) + \
             f" {where} (paper MAPC)"
         first = runs.decisions[0]
-        checks, pre = runs.checks[(first, "paper")], runs.preconditions[(first, "paper")]
+        checks = runs.checks[(first, "paper")]
+        pre = {f"{i}: {k}": ok for i in INSTRUMENTS for k, ok in runs.preconditions[(first, i)].items()}
         failed = [name for name, ok in checks.items() if ok is False]
         reasons = {i: undecided(runs.checks[(d, i)], runs.preconditions[(d, i)])
                    for i in INSTRUMENTS for d in runs.decisions}
