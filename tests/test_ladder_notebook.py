@@ -1,14 +1,14 @@
-"""The training-ladder page (book/findings/training-ladder.md) through papermill at preset="tiny"."""
+"""The training-ladder page (book/findings/training-ladder.md) through papermill at preset="tiny":
+an evidence page, no finding of its own."""
+import json
 import math
 
 import pytest
 
-from latentgeom.reporting.findings import VERDICTS
-
-from notebooks import execute, finding, numbers, parameter_names
+from notebooks import execute, parameter_names
 
 NOTEBOOK = "book/findings/training-ladder.md"
-PARAMETERS = {"preset", "epochs", "n_train", "width", "n_points", "modes", "seed"}
+PARAMETERS = {"preset", "width", "training_seeds", "rungs", "n_train", "n_points", "modes", "seed"}
 
 pytestmark = pytest.mark.slow
 
@@ -18,41 +18,28 @@ def test_parameters_are_documented():
 
 
 def test_notebook_runs_at_tiny_scale(notebook_env):
+    from latentgeom.chapters.attribution import ATTRIBUTIONS
+    from latentgeom.chapters.ladder import FINDINGS
+
     env = notebook_env
-    execute(NOTEBOOK, env, preset="tiny", n_train=512, modes=["paper", "robust"])
-    result = finding(env / "results", "training-ladder")
-    assert result["notebook"] == NOTEBOOK
-    assert result["verdict"] in VERDICTS and result["verdict"] == result["estimator_modes"]["paper"]
-    assert set(result["estimator_modes"]) == {"paper", "robust"}
-    assert result["checks"] and all(isinstance(v, bool) for v in result["checks"].values())
-    assert all("moves toward the paper's value" in name for name in result["checks"])
-    assert result["parameters"]["name"] == "tiny" and result["parameters"]["ladder"]["n_train"] == 512
-    assert result["seconds"] > 0 and result["summary"]
-    from latentgeom.chapters.ladder import LADDER as CLAIM
-
-    assert result["paper"]["source"] == CLAIM.source and result["paper_value"] == CLAIM.paper_value
-    directions = result["ours"]["directions"]
-    assert {"final_ratio/paper", "gap/robust", "id_rise/—", "last_hidden_id/—"} <= set(directions)
-    from latentgeom.chapters.ladder import DIRECTIONS, READING_DIRECTIONS
-
-    # Statistics with a paper value move toward/away from it; scale-free readings rise or fall.
-    assert all(d["direction"] in DIRECTIONS for key, d in directions.items() if "scale_free" not in key)
-    assert all(d["direction"] in READING_DIRECTIONS for key, d in directions.items() if "scale_free" in key)
-    checkpoints = result["ours"]["checkpoints"]
-    assert len(checkpoints) == 3 * 3 and {c["epoch"] for c in checkpoints} == {1, 2, 3}
-    values = numbers(checkpoints)
-    assert values and all(math.isfinite(x) for x in values)
-    stages = {t["stage"] for t in result["ours"]["timings"]}
-    assert {"training (or model cache)", "curvature profiles", "ID profiles"} <= stages
+    execute(NOTEBOOK, env, preset="tiny")
+    assert not (env / "results" / "findings" / "training-ladder.json").exists()
+    evidence = json.loads((env / "results" / "evidence" / "training-ladder.json").read_text())
+    assert evidence["notebook"] == NOTEBOOK and evidence["parameters"]["name"] == "tiny"
+    assert set(evidence["top_rung_accuracy"]) == {"plain_cnn", "vgg_small", "resnet_small"}
+    assert set(evidence["attributions"]) == set(FINDINGS)
+    kinds = {a["kind"] for by in evidence["attributions"].values() for a in by.values()}
+    assert kinds <= set(ATTRIBUTIONS)
+    rungs = evidence["rungs"]
+    assert {r["run"] for r in rungs} == {0, 1} and {r["source"] for r in rungs} == {"page", "ladder"}
+    assert all(math.isfinite(r["test_accuracy"]) for r in rungs)
+    assert "id-3-last-layer-vs-accuracy/twonn" in rungs[0] and evidence["seconds"] > 0
 
 
 def test_invalid_parameter_fails_clearly(notebook_env):
-    env = notebook_env
     from papermill.exceptions import PapermillExecutionError
 
-    with pytest.raises(PapermillExecutionError, match="at least 3 distinct checkpoint epochs"):
-        execute(NOTEBOOK, env, preset="tiny", epochs=[1, 2])
-    with pytest.raises(PapermillExecutionError, match="epochs must be a non-empty list of integers"):
-        execute(NOTEBOOK, env, preset="tiny", epochs=4)
+    with pytest.raises(PapermillExecutionError, match="rungs"):
+        execute(NOTEBOOK, notebook_env, preset="tiny", rungs=1)
     with pytest.raises(PapermillExecutionError, match="preset"):
-        execute(NOTEBOOK, env, preset="huge")
+        execute(NOTEBOOK, notebook_env, preset="huge")

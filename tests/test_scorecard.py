@@ -68,3 +68,62 @@ def test_headline_is_the_first_clause():
     assert headline("short") == "short"
     assert headline(LONG).endswith(" …") and len(headline(LONG)) <= HEADLINE_CHARS + 2
     assert headline("x" * 200).endswith("…") and len(headline("x" * 200)) <= HEADLINE_CHARS + 2
+
+
+def test_build_time_counts_each_page_once_and_merges_stages(tmp_path):
+    from latentgeom.reporting.scorecard import build_time
+
+    timings = {"training (or model cache)": 60.0, "profiles": 30.0, "total": 120.0}
+    _write(tmp_path, "a", "reproduced", {}, seconds=100.0, timings={"training": 50.0, "total": 100.0})
+    lg.write_finding(lg.Finding(  # a second claim of page a, written later: its seconds count, once
+        finding_id="a2", title="a2", notebook="book/findings/a.md", paper_claim="c", paper={}, ours={},
+        checks={"a": True}, verdict="reproduced", parameters={}, seconds=120.0, timings=timings), tmp_path)
+    _write(tmp_path, "b", "reproduced", {}, seconds=180.0, timings={"training": 90.0, "total": 180.0})
+    spent = build_time(tmp_path)
+    assert spent["pages"] == 2 and abs(spent["minutes"] - 5.0) < 1e-12            # 120 + 180 s
+    assert spent["stages"] == {"training": 2.5, "profiles": 0.5}                   # (60 + 90) s, 30 s
+    assert abs(spent["share"]["training"] - 0.5) < 1e-12
+
+
+def test_an_evidence_page_needs_its_evidence_file_not_a_finding_row(tmp_path):
+    """The training ladder backs the why column: in the toc it needs an evidence file, and it is
+    no row of its own."""
+    from latentgeom.reporting.findings import evidence_dir, write_evidence
+
+    findings = tmp_path / "results" / "findings"
+    _write(findings, "one", "reproduced", {"paper": "reproduced"})
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: book/intro\nchapters:\n- file: book/findings/one\n"
+                   "- file: book/findings/training-ladder\n")
+    try:
+        compact_scorecard(findings, toc=toc)
+    except RuntimeError as error:
+        assert "training-ladder.md" in str(error)
+    else:
+        raise AssertionError("an evidence page without its evidence file must stop the scorecard")
+    write_evidence("book/findings/training-ladder.md", {"attributions": {}}, evidence_dir(findings))
+    rows = _rows(compact_scorecard(findings, toc=toc))
+    assert len(rows) == 1 and "training-ladder" not in rows[0]
+
+
+def test_why_decides_the_words_at_this_scale_and_the_landing_counts(tmp_path):
+    from latentgeom.reporting.scorecard import landing_counts
+
+    _write(tmp_path, "scale", "not reproduced", {"paper": "not reproduced", "robust": "not reproduced"},
+           why={"paper": "training scale: moves toward", "robust": "claim: flat at 0.92"})
+    _write(tmp_path, "claim", "not reproduced", {}, seeds={"twonn": {"agree": 2, "runs": 2}},
+           why={"twonn": "claim: flat at 0.92"})
+    _write(tmp_path, "none", "reproduced", {"paper": "reproduced"})
+    html = compact_scorecard(tmp_path)
+    rows = dict(zip(("claim", "none", "scale"), _rows(html)))  # sorted by id
+    badges = re.findall(r'<b>([^<]+)</b>([^<]+)</span>', rows["scale"])
+    assert badges == [("paper", "not at this scale"), ("robust", "not reproduced")]
+    assert re.findall(r'<b>([^<]+)</b>([^<]+)</span>', rows["claim"]) == [("twonn", "not reproduced")]
+    assert 'title="paper: training scale: moves toward; robust: claim: flat at 0.92"' in rows["scale"]
+    counts = landing_counts(tmp_path)
+    assert counts["findings"] == 3
+    assert counts["verdicts"]["not reproduced at this scale"] == 1 and counts["verdicts"]["not reproduced"] == 1
+    assert counts["attributions"] == {"training scale": 1, "claim": 1, "instrument": 0, "undetermined": 0,
+                                      "none": 1}
+    assert "3 findings: 1 reproduced, 1 not reproduced, 1 not reproduced at this scale; why: 1 training scale, " \
+           "1 claim, 1 none." in html

@@ -1,84 +1,44 @@
-"""The training ladder: ``book/findings/training-ladder.md``.
+"""The training ladder: ``book/findings/training-ladder.md``, the evidence of the scorecard's "why".
 
-The question: when a finding is not reproduced at the book's scale (Fashion-MNIST, a few epochs,
-test accuracy well below the papers' ~95 %), is that the scale or the claim? The page trains one
-network per family (the preset zoo's ``plain_cnn``, ``vgg_small``, ``resnet_small``) longer, saves
-checkpoints along the way (the *ladder*), computes every finding's headline statistic at each
-checkpoint with the definitions of the finding pages, and asks whether each statistic moves
-toward the paper's value as test accuracy rises. The chapter, in the shape of
-:mod:`latentgeom.chapters.protocol`:
+A verdict at the book's scale can be decided by the claim, by the training scale or by the
+instrument. The ladder trains the pages' own zoo families at one width with the well-trained
+recipe (:meth:`TrainConfig.well_trained`: all training images, >= 0.90 Fashion-MNIST test
+accuracy at width 16) under every training seed of the chapters' runs, saves checkpoints along
+each run (the *rungs*; the page's own network of the same family, width and seed is the lowest
+rung), and measures at every rung each finding's own statistic (:mod:`.ladder_findings`) under
+every instrument; :mod:`.attribution` turns the trends into one attribution per finding and
+instrument. The chapter, in the shape of :mod:`latentgeom.chapters.protocol`:
 
-- :data:`LADDER` (``CLAIMS``): the one claim the page tests, with the threshold of its direction test, fixed
-  before the data, and why;
-- :data:`SETTINGS` (:class:`LadderSettings` per preset), :data:`PAGES` (the page and its 7
-  parameters) and :func:`setup`, which checks them and returns the page's :class:`LadderStudy`;
-- :meth:`LadderStudy.plan`: every work unit the page measures (each family's checkpoints, and at
-  each one the curvature profile, the per-class ID profiles and the last hidden layer's ID), the
-  same list the sweep computes ahead of time; :meth:`LadderStudy.measure_ladder` assembles the
-  page's frames from exactly those units' results (:class:`Measurements`);
-- :meth:`LadderStudy.directions`, :meth:`LadderStudy.checks_by_mode` and
-  :meth:`LadderStudy.outcome`: the direction test under the claim's threshold and the
-  :class:`~.protocol.Outcome` that ``study.record`` writes.
-
-The statistics and the test itself are pure functions of frames, in :mod:`.ladder_trends`
-(re-exported here for the page).
+- :data:`SETTINGS` (:class:`LadderSettings` per preset), :data:`PAGES` and :func:`setup`;
+- :meth:`LadderStudy.plan`: every unit the page measures (trainings and profiles), the list the
+  sweep computes ahead of time; :meth:`LadderStudy.measure_ladder` the frame of every rung;
+- :meth:`LadderStudy.attributions` and :meth:`LadderStudy.record_evidence` (the page writes an
+  evidence file, no finding of its own); :func:`attribution_for` and :func:`with_why`, which a
+  finding page calls to attribute its own verdicts (same units: the second caller reads caches).
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
 from ..estimators.curvature import MODES
-from ..networks.training import TrainConfig
-from ..profiles import GeometryConfig
-from ..progress import bar
-from ..reporting.findings import verdict
-from ..units import Images, Profile
+from ..networks.train_config import WELL_TRAINED_EPOCHS, TrainConfig
+from ..reporting.findings import displayed_verdict, load_findings, write_evidence
+from ..units import Images, Profile, Train
 from ..validation import Parameter, check_choice, check_int
+from .attribution import Attribution, attribute, top_rung_accuracy
 from .id_profiles import average_over_classes, last_hidden_layer_of, stack_classes, with_labels
 from .id_study import SETTINGS as ID_SETTINGS, IDSettings
-from .ladder_trends import (DIRECTIONS, HEADLINES, READING_DIRECTIONS, checks, directions, headline_columns,
-                            headline_table, model_statistics, relation_correlations)
-from .presets import Preset, get_preset, label, sample, trajectory_epochs
-from .protocol import Claim, Outcome, Page, PresetTable, Study
+from .ladder_findings import FINDINGS, Rung, rung_statistics
+from .presets import Preset, get_preset, sample
+from .protocol import Outcome, Page, PresetTable, Study
 
-__all__ = ["CLAIMS", "LADDER", "DIRECTIONS", "HEADLINES", "NOTEBOOK", "PAGES", "READING_DIRECTIONS", "SETTINGS",
-           "Checkpoint", "LadderSettings", "LadderStudy", "Measurements", "headline_columns", "headline_table",
-           "relation_correlations", "setup"]
+__all__ = ["FINDINGS", "NOTEBOOK", "PAGES", "SETTINGS", "LadderSettings", "LadderStudy", "RungPlan",
+           "attributed", "attribution_for", "attribution_table", "findings_table", "page_verdicts", "rung_epochs",
+           "setup", "top_rungs", "why_lines", "with_why"]
 
 NOTEBOOK = "book/findings/training-ladder.md"
-
-# --------------------------------------------------------------------------------------------
-# The claim, and the threshold of its test, fixed before the data
-
-LADDER = Claim(
-    id="training-ladder", page=NOTEBOOK, title="Does the verdict move with training?",
-    statement=("The papers' numbers are those of fully trained networks (~95 % on CIFAR-10); if ours "
-               "differ because of scale, each headline statistic moves toward the paper's value as "
-               "test accuracy rises."),
-    source=("Kaufman & Azencot, ICML 2023 (arXiv 2305.19730) and Ansuini, Laio, Macke & Zoccolan, NeurIPS 2019 "
-            "(arXiv 1905.12784): each statistic's figure is named in its entry"),
-    paper={h.key: {"finding": h.finding, "low": h.low, "high": h.high, "kind": h.kind, "source": h.source}
-           for h in HEADLINES},
-    paper_value="each statistic at the paper's value once trained to ~95 %",
-    thresholds={"direction_rho": 0.5},
-    reasons={"direction_rho": (
-        "the mean within-family Spearman rho of the score (distance to the paper's value) against test "
-        "accuracy: <= -0.5 moves TOWARD the paper's value, >= +0.5 AWAY, otherwise no trend. 0.5 is a large "
-        "rank correlation (Cohen), the threshold curvature 3 uses for 'strong'.")},
-    preconditions=(
-        "Along a family only training changes: its checkpoints come from one run (one seed, one cosine "
-        "learning-rate schedule spanning the whole run).",
-        "Test accuracy changes along each family's checkpoints (a family whose accuracy does not change has "
-        "no rho: its Spearman is NaN, read as no trend).",
-    ))
-CLAIMS = {LADDER.id: LADDER}
-
-
-# --------------------------------------------------------------------------------------------
-# The scale per preset
 
 
 @dataclass(frozen=True)
@@ -87,260 +47,302 @@ class LadderSettings:
 
     Attributes
     ----------
-    epochs : tuple of int
-        Checkpoint epochs of one training run; the largest is the run's length (the cosine
-        learning-rate schedule spans the whole run, as in the paper's checkpoints).
-    n_train : int or None
-        Training images (None: the whole training split).
-    width : int or None
-        Width multiplier of every family's network (None: the preset's smallest width).
+    width : int
+        Width multiplier of every family's network (the well-trained recipe is measured at 16).
+    training_seeds : int
+        Independent training runs (seeds 0, 1, ...; run ``t`` measures on image-sample seed
+        ``seed + t``): the chapters' training seeds.
+    rungs : int
+        Checkpoints per run, evenly spread over its epochs (the last is the trained network).
+    recipe : dict
+        Overrides of the well-trained recipe (e.g. ``n_train``, ``epochs`` for the tests).
+    page_rung : bool
+        Add the page's own network (the preset zoo's, same family, width and seed) as the lowest rung.
     n_points : int or None
-        Training images whose curvature profile is measured (None: the preset's).
+        Images whose curvature profile is measured (None: the preset's).
     modes : tuple of str
-        Curvature estimator modes (``"paper"``, ``"robust"``); the verdict uses the first.
+        Curvature estimator modes (``paper`` also gives the scale-free instrument).
     id_classes : int
-        Classes averaged in the per-class ID profiles (the intrinsic-dimension page uses 7).
+        Classes averaged in the per-class ID profiles.
     """
 
-    epochs: tuple[int, ...] = (1, 2, 4, 8)
-    n_train: int | None = 6000
-    width: int | None = None
-    n_points: int | None = 150
-    modes: tuple[str, ...] = ("paper",)
+    width: int = 16
+    training_seeds: int = 2
+    rungs: int = 3
+    recipe: dict = field(default_factory=dict)
+    page_rung: bool = True
+    n_points: int | None = None
+    modes: tuple[str, ...] = MODES
     id_classes: int = 2
 
     def __post_init__(self):
-        epochs = tuple(sorted({check_int(e, "epochs", minimum=1) for e in self.epochs}))
-        if len(epochs) < 3:
-            raise ValueError(f"epochs needs at least 3 distinct checkpoint epochs >= 1 (a trend needs "
-                             f"3 points per family), got {self.epochs!r}")
-        object.__setattr__(self, "epochs", epochs)
-        if self.n_train is not None:
-            check_int(self.n_train, "n_train", minimum=10)
-        if self.width is not None:
-            check_int(self.width, "width", minimum=1)
+        check_int(self.width, "width", minimum=1)
+        check_int(self.training_seeds, "training_seeds", minimum=1)
+        check_int(self.rungs, "rungs", minimum=2)
         if self.n_points is not None:
             check_int(self.n_points, "n_points", minimum=10)
         modes = (self.modes,) if isinstance(self.modes, str) else tuple(self.modes)
-        for mode in modes:
-            check_choice(mode, "modes", MODES)
         if not modes:
             raise ValueError(f"modes must name at least one of {MODES}")
+        for mode in modes:
+            check_choice(mode, "modes", MODES)
         object.__setattr__(self, "modes", modes)
         check_int(self.id_classes, "id_classes", minimum=1)
 
 
 SETTINGS: PresetTable[LadderSettings] = PresetTable("ladder setting", {
-    "tiny": LadderSettings(epochs=(1, 2, 3), n_train=256, n_points=None, modes=("paper",), id_classes=2),
-    # Sized for ~4 minutes on 2 CPU cores from a cold cache (measured: see the page). The zoo's
-    # default trains 4 epochs on 12000 images; the ladder trains 8 on 6000 (the same 48000 image
-    # passes) at the smallest width and measures 150 points with the paper estimator only.
-    "default": LadderSettings(epochs=(1, 2, 4, 8), n_train=6000, n_points=150, modes=("paper",), id_classes=2),
-    "paper": LadderSettings(epochs=(10, 25, 50, 100, 200), n_train=None, n_points=None,
-                            modes=MODES, id_classes=7),
+    "tiny": LadderSettings(width=4, rungs=3, recipe=dict(n_train=256, epochs=3, n_test=500), n_points=20,
+                           modes=("paper",)),
+    # Training dominates: 2 seeds x 3 families on all 60 000 images (vgg 3, resnet 4, plain_cnn 12
+    # epochs). Rungs: 3 checkpoints per run plus the page's own network; 100 points per curvature
+    # profile, both estimators, ID on 2 classes.
+    "default": LadderSettings(width=16, rungs=3, n_points=100, id_classes=2),
+    "paper": LadderSettings(width=64, rungs=5, recipe=dict(dataset="cifar10"), id_classes=7),
 })
 
 
-# --------------------------------------------------------------------------------------------
-# The study: its plan of work units and the frames measured from them
+def rung_epochs(epochs: int, rungs: int) -> tuple[int, ...]:
+    """``rungs`` checkpoint epochs spread evenly over a run of ``epochs`` (the last is ``epochs``;
+    fewer when the run is shorter than ``rungs``)."""
+    return tuple(sorted({max(1, round(epochs * k / rungs)) for k in range(1, rungs + 1)}))
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    """The work units of one checkpoint (``config`` after ``epoch`` epochs): its curvature
-    profile, its ID profile on each class's images and its last hidden layer's ID on
-    mixed-class images."""
+class RungPlan:
+    """One rung's work units: the network (``config`` after ``epoch`` epochs; ``source`` is
+    ``"page"`` for the page's own network, ``"ladder"`` for a checkpoint of the well-trained
+    run), its run (training and image-sample seed), its curvature profile, its per-class ID
+    profiles and its last hidden layer's ID on mixed images."""
 
     config: TrainConfig
     epoch: int
+    source: str
+    sample_seed: int
     curvature: Profile
     per_class: tuple[Profile, ...]
     last_hidden: Profile
-
-    @property
-    def label(self) -> str:
-        """The model's name in the curvature profiles (:func:`~.presets.label`)."""
-        return label(self.config, self.epoch)
 
     def units(self) -> list[Profile]:
         return [self.curvature, *self.per_class, self.last_hidden]
 
 
-@dataclass
-class Measurements:
-    """What :meth:`LadderStudy.measure_ladder` returns: ``stats`` (one row per family x
-    checkpoint: ``model, width, epoch, test_accuracy, train_accuracy`` and the statistics of
-    :func:`~.ladder_trends.model_statistics`), the curvature ``profiles`` and the class-averaged
-    ``id_profiles`` (long frames), and ``timings`` (wall and CPU seconds per stage)."""
-
-    stats: pd.DataFrame
-    profiles: pd.DataFrame
-    id_profiles: pd.DataFrame
-    timings: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
 @dataclass(kw_only=True)
 class LadderStudy(Study):
-    """The ladder page's run (from :func:`setup`): the preset, the ladder's and the ID
-    profiles' settings, the curvature estimator settings, one configuration per family (trained
-    ``max(epochs)`` epochs, checkpoints at ``epochs``) and the seed of the image samples, the
-    estimators and the ID resampling."""
+    """The ladder page's run (from :func:`setup`)."""
 
     preset: Preset
     settings: LadderSettings
     id_settings: IDSettings
-    geometry: GeometryConfig
-    configs: tuple[TrainConfig, ...]
     seed: int
 
     def __repr__(self) -> str:
         s, S = self.settings, self.id_settings
-        return (f"ladder ({self.preset.name}): {', '.join(c.model for c in self.configs)} at width "
-                f"{self.configs[0].width}, {self.preset.dataset}, {s.n_train} training images, checkpoints "
-                f"at epochs {list(s.epochs)}; curvature on {self.preset.n_points} points (q = {self.preset.q}, "
-                f"modes {list(s.modes)}); ID on {S.n_per_class} images x {S.n_classes} classes "
-                f"and {S.n_mixed} mixed images")
+        return (f"ladder ({self.preset.name}): {', '.join(self.preset.architectures)} at width {s.width}, "
+                f"well-trained recipe, {s.training_seeds} training seeds, rungs at epochs "
+                f"{ {a: list(self.epochs(a)) for a in self.preset.architectures} }"
+                f"{' + the page network' if s.page_rung else ''}; curvature on {self.preset.n_points} points "
+                f"(modes {list(s.modes)}), ID on {S.n_per_class} x {S.n_classes} classes, {S.n_mixed} mixed")
 
-    @property
-    def claim(self) -> Claim:
-        return LADDER
+    def ladder_config(self, family: str, training_seed: int) -> TrainConfig:
+        """The well-trained run of ``family`` under ``training_seed``, saving its rungs."""
+        s = self.settings
+        base = TrainConfig.well_trained(family, width=s.width, seed=training_seed, **s.recipe)
+        return replace(base, checkpoint_epochs=rung_epochs(base.epochs, s.rungs))
 
-    # ---- the plan
+    def epochs(self, family: str) -> tuple[int, ...]:
+        return self.ladder_config(family, 0).checkpoint_epochs
 
-    def checkpoints(self) -> list[Checkpoint]:
-        """Every family's checkpoints in epoch order (the last is the trained network), each with
-        its units: the curvature profile on the preset's ``n_points`` images, the per-class ID
-        profiles (no PC-ID) and the last hidden layer's ID on ``n_mixed`` mixed images."""
+    def page_config(self, family: str, training_seed: int) -> TrainConfig | None:
+        """The page's own network of that family, width and seed (the chapters' zoo), or None."""
+        P = self.preset
+        if not self.settings.page_rung or self.settings.width not in P.widths:
+            return None
+        return replace(P.config(family, self.settings.width), seed=training_seed)
+
+    def rungs(self) -> list[RungPlan]:
+        """Every rung of every run and family, lowest first within each."""
         P, S = self.preset, self.id_settings
-        options = dict(id_resamples=S.n_resamples, seed=self.seed, device=P.device)
-        images = sample(P, seed=self.seed)
-        classes = [Images(P.dataset, per_class=S.n_per_class, classes=(k,), seed=self.seed)
-                   for k in range(S.n_classes)]
-        mixed = Images(P.dataset, n=S.n_mixed, seed=self.seed)
         out = []
-        for config in self.configs:
-            last = last_hidden_layer_of(config)
-            for epoch in trajectory_epochs(config):
-                out.append(Checkpoint(
-                    config, epoch, Profile.curvature(config, epoch, images, self.geometry),
-                    tuple(Profile.dimension(config, epoch, one, with_pca=False, **options) for one in classes),
-                    Profile.dimension(config, epoch, mixed, layers=[last], **options)))
+        for t in range(self.settings.training_seeds):
+            s = self.seed + t
+            options = dict(id_resamples=S.n_resamples, seed=s, device=P.device)
+            images, geometry = sample(P, seed=s), P.geometry(modes=self.settings.modes, seed=s)
+            classes = [Images(P.dataset, per_class=S.n_per_class, classes=(k,), seed=s) for k in range(S.n_classes)]
+            mixed = Images(P.dataset, n=S.n_mixed, seed=s)
+            for family in P.architectures:
+                page, run = self.page_config(family, t), self.ladder_config(family, t)
+                points = ([(page, page.epochs, "page")] if page else []) + \
+                    [(run, e, "ladder") for e in run.checkpoint_epochs]
+                for config, epoch, source in points:
+                    out.append(RungPlan(
+                        config, epoch, source, s, Profile.curvature(config, epoch, images, geometry),
+                        tuple(Profile.dimension(config, epoch, c, with_pca=False, **options) for c in classes),
+                        Profile.dimension(config, epoch, mixed, layers=[last_hidden_layer_of(config)], **options)))
         return out
 
-    def plan(self) -> list[Profile]:
-        return list(dict.fromkeys(u for point in self.checkpoints() for u in point.units()))
+    def trainings(self) -> list[Train]:
+        """Every network the ladder trains (each run once: it saves its rungs on the way)."""
+        return [Train(c) for c in dict.fromkeys(r.config for r in self.rungs())]
+
+    def plan(self) -> list:
+        return list(dict.fromkeys([*self.trainings(), *(u for r in self.rungs() for u in r.units())]))
 
     # ---- the measurements
 
-    def _results(self, units: list[Profile], models: list, stage: str) -> list[pd.DataFrame]:
-        """Each unit's result on its already loaded model, timed as ``stage`` (progress on the console)."""
-        with self.clock(stage):
-            pairs = bar(list(zip(units, models)), desc=f"{self.page.name}: {stage}", leave=False)
-            return [unit.result(model) for unit, model in pairs]
+    def measure_ladder(self) -> pd.DataFrame:
+        """One row per rung: ``run`` (training seed), ``sample_seed``, ``family``, ``source``,
+        ``epoch``, ``rung`` (0 = lowest), ``test_accuracy``, ``train_accuracy`` and every finding's
+        statistic under every instrument (``"<claim id>/<instrument>"``)."""
+        rungs = self.rungs()
+        self.measure(self.trainings(), stage="training (or model cache)")
+        rows, index = [], {}
+        for r in rungs:
+            curvature = self.measure([r.curvature], stage="curvature profiles")[0]
+            per_class = self.measure(r.per_class, stage="ID profiles")
+            last = self.measure([r.last_hidden], stage="ID profiles")[0]
+            with self.clock("statistics"):
+                averaged = average_over_classes(stack_classes(
+                    with_labels(frame, class_label=c) for c, frame in enumerate(per_class)))
+                key = (r.config.seed, r.config.model)
+                index[key] = index.get(key, -1) + 1
+                rows.append(dict(run=r.config.seed, sample_seed=r.sample_seed, family=r.config.model,
+                                 source=r.source, epoch=r.epoch, rung=index[key],
+                                 test_accuracy=float(curvature["test_accuracy"].iloc[0]),
+                                 train_accuracy=float(curvature["train_accuracy"].iloc[0]),
+                                 **rung_statistics(Rung(curvature, averaged, float(last["id_mean"].iloc[0])))))
+        return pd.DataFrame(rows)
 
-    def measure_ladder(self) -> Measurements:
-        """Train every family's ladder (or read the model cache), then measure every checkpoint
-        from the results of :meth:`plan`'s units (computed, or read from the profile cache), and
-        compute the statistics; each stage is timed (:attr:`~.protocol.Study.clock`)."""
-        points = self.checkpoints()
-        with self.clock("training (or model cache)"):
-            # each family's final network first: training it caches its checkpoints on the way
-            order = sorted(range(len(points)), key=lambda i: points[i].epoch != points[i].config.epochs)
-            loaded = {i: points[i].curvature.model() for i in order}
-        models = [loaded[i] for i in range(len(points))]
-        frames = self._results([p.curvature for p in points], models, "curvature profiles")
-        for frame, point in zip(frames, points):
-            frame.insert(0, "label", point.label)
-        profiles = pd.concat(frames, ignore_index=True)
-        # every checkpoint's per-class profiles (classes 0, 1, ... in order), then its last hidden layer
-        classes = range(self.id_settings.n_classes)
-        per_class = self._results([u for p in points for u in p.per_class],
-                                  [m for m in models for _ in classes], "ID profiles")
-        last = self._results([p.last_hidden for p in points], models, "ID profiles")
-        class_labels = [c for _ in points for c in classes]
-        averaged = average_over_classes(stack_classes(
-            with_labels(frame, class_label=c) for c, frame in zip(class_labels, per_class)))
-        with self.clock("statistics"):
-            rows = []
-            for point, model, last_frame in zip(points, models, last):
-                one = averaged[(averaged["model"] == point.config.model) & (averaged["epoch"] == point.epoch)]
-                rows.append(dict(model=point.config.model, width=point.config.width, epoch=point.epoch,
-                                 test_accuracy=model.test_accuracy, train_accuracy=model.train_accuracy,
-                                 **model_statistics(profiles[profiles["label"] == point.label], one,
-                                                    float(last_frame["id_mean"].iloc[0]), self.settings.modes)))
-            stats = pd.DataFrame(rows)
-        return Measurements(stats, profiles, averaged, pd.DataFrame(self.clock.records()))
+    def attributions(self, stats: pd.DataFrame, verdicts: dict | None = None) -> dict[str, dict[str, Attribution]]:
+        """``{claim id: {instrument: Attribution}}`` for every finding measured in ``stats``;
+        ``verdicts`` (claim id -> instrument -> per-run verdicts) enables the instrument rule."""
+        out = {}
+        for claim_id, f in FINDINGS.items():
+            columns = {i: f"{claim_id}/{i}" for i in f.instruments if f"{claim_id}/{i}" in stats}
+            out[claim_id] = {i: attribute(stats.rename(columns={c: "statistic"}), f.side, instrument=i,
+                                          verdicts=(verdicts or {}).get(claim_id), seed=self.seed)
+                             for i, c in columns.items()}
+        return out
 
-    # ---- the test and its outcome
+    def record_evidence(self, stats: pd.DataFrame, attributions: dict) -> None:
+        """Write the page's evidence file: the top rung's accuracy per family, every finding's
+        statistic at every rung, the attributions and the timings."""
+        write_evidence(NOTEBOOK, {
+            "parameters": self.parameters, "top_rung_accuracy": top_rung_accuracy(stats),
+            "rungs": stats.to_dict("records"), "seconds": self.seconds, "timings": self.timings(),
+            "attributions": {c: {i: a.as_dict() for i, a in by.items()} for c, by in attributions.items()}})
+        print(f"training-ladder: evidence for {len(attributions)} findings")
 
-    def directions(self, stats: pd.DataFrame) -> pd.DataFrame:
-        """:func:`~.ladder_trends.directions` under the claim's ``direction_rho``."""
-        return directions(stats, threshold=LADDER.thresholds["direction_rho"])
 
-    def checks_by_mode(self, table: pd.DataFrame) -> dict[str, dict[str, bool]]:
-        """The checks (:func:`~.ladder_trends.checks`) under every estimator mode measured."""
-        return {mode: checks(table, mode) for mode in self.settings.modes}
+def findings_table() -> pd.DataFrame:
+    """The findings on the ladder: the statistic, the paper's side (from the claim) and the instruments."""
+    return pd.DataFrame([dict(finding=f.claim_id, statistic=f.title, paper_side=f.side.describe(),
+                              instruments=", ".join(f.instruments)) for f in FINDINGS.values()])
 
-    def outcome(self, measurements: Measurements, table: pd.DataFrame, checks_by_mode: dict,
-                correlations: pd.DataFrame | None = None) -> Outcome:
-        """The claim's outcome (for ``study.record``): the verdict under the first mode and under
-        every mode; ``ours`` holds, per statistic (and mode), the direction, its Spearman numbers
-        and the first/last checkpoint values, the statistics at every checkpoint, the pooled
-        ``correlations`` (:func:`~.ladder_trends.relation_correlations`) and the stage timings."""
-        primary = self.settings.modes[0]
-        modes = {m: verdict(c) for m, c in checks_by_mode.items()}
-        scored = table[table["kind"] != "reading"]
-        keys = ("direction", "rho", "rho_pooled", "first", "last", "closed")
-        ours = {f"{r.key}/{r.mode}": {k: getattr(r, k, math.nan) for k in keys} for r in table.itertuples()}
-        short = "; ".join(f"{r.key}: {r.direction} (rho {r.rho:+.2f})" for r in scored.itertuples()
-                          if r.mode in (primary, "—"))
-        acc = measurements.stats["test_accuracy"]
-        passed = sum(checks_by_mode[primary].values())
-        summary = (f"{modes[primary]}: {passed} of {len(checks_by_mode[primary])} headline statistics move "
-                   f"toward the paper's value as test accuracy rises from {acc.min():.3f} to {acc.max():.3f} "
-                   f"({len(self.configs)} families, checkpoints at epochs {list(self.settings.epochs)}). "
-                   f"{short}.")
-        numbers = {"directions": ours, "checkpoints": measurements.stats.to_dict("records"),
-                   "pooled_correlations": [] if correlations is None else correlations.to_dict("records"),
-                   "timings": measurements.timings.to_dict("records")}
-        return Outcome(LADDER, checks=dict(checks_by_mode[primary]), verdict=modes[primary], ours=numbers,
-                       our_value=short, summary=summary, modes=modes)
+
+def top_rungs(stats: pd.DataFrame) -> pd.DataFrame:
+    """The top rung's test accuracy per family (mean over runs; :func:`~.attribution.top_rung_accuracy`)."""
+    return pd.Series(top_rung_accuracy(stats), name="test_accuracy").rename_axis("family").to_frame()
+
+
+def page_verdicts(directory=None) -> dict[str, dict[str, list[str]]]:
+    """Claim id -> instrument -> per-run verdicts, from the finding pages' result files that
+    exist (``seeds[instrument]["per_seed"]``): what the instrument rule compares."""
+    frame = load_findings(directory)
+    out = {}
+    for row in frame[frame["finding_id"].isin(list(FINDINGS))].itertuples():
+        seeds = row.seeds if isinstance(row.seeds, dict) else {}
+        out[row.finding_id] = {i: list(s.get("per_seed", ())) for i, s in seeds.items() if isinstance(s, dict)}
+    return out
+
+
+def attribution_table(found: dict[str, dict[str, Attribution]]) -> pd.DataFrame:
+    """One row per finding and instrument: the attribution, the trend and its interval over
+    runs, the lowest top-rung accuracy and the reason."""
+    rows = []
+    for claim_id, by in found.items():
+        for instrument, a in by.items():
+            t = a.numbers["trend"]
+            rows.append(dict(finding=claim_id, instrument=instrument, why=a.kind, trend=t["mean"], low=t["low"],
+                             high=t["high"], top_rung=min(a.numbers["top_rung_accuracy"].values()),
+                             reason=a.reason))
+    return pd.DataFrame(rows)
+
+
+def why_lines(attributions: dict[str, Attribution]) -> dict[str, str]:
+    """Instrument -> attribution line: what a result file's ``why`` stores."""
+    return {i: a.line for i, a in attributions.items()}
+
+
+def with_why(outcome: Outcome, attributions: dict[str, Attribution]) -> Outcome:
+    """``outcome`` with its ``why`` (:func:`why_lines`) and ``ours["ladder"]``: each
+    instrument's attribution with its numbers (the top rung's accuracy per family included)."""
+    return replace(outcome, why=why_lines(attributions),
+                   ours={**outcome.ours, "ladder": {i: a.as_dict() for i, a in attributions.items()}})
+
+
+def attribution_for(claim_id: str, *, preset: str = "default", verdicts: dict | None = None,
+                    **overrides) -> dict[str, Attribution]:
+    """The attribution of one finding (``claim_id`` of :data:`FINDINGS`) under each of its
+    instruments, from the ladder page's study at ``preset`` (its defaults, ``overrides``
+    applied): the same cached units as the ladder page, so the second caller reads caches.
+    ``verdicts``: the finding's per-run verdicts per instrument (the instrument rule)."""
+    check_choice(claim_id, "claim_id", list(FINDINGS))
+    study = PAGES["training-ladder"].study(preset=preset, **overrides)
+    return study.attributions(study.measure_ladder(), {claim_id: verdicts or {}})[claim_id]
+
+
+def attributed(outcomes: list[Outcome], *, preset: str = "default", seed: int = 0,
+               **overrides) -> tuple[list[Outcome], pd.DataFrame]:
+    """A finding page's outcomes with their ``why`` (:func:`with_why`) for every claim on the
+    ladder (:func:`attribution_for`, the outcome's per-run verdicts per instrument feeding the
+    instrument rule; the others unchanged), and the page's table: :func:`attribution_table`
+    with each instrument's verdict and the verdict as shown (``displayed_verdict``)."""
+    out, found = [], {}
+    for o in outcomes:
+        if o.claim.id in FINDINGS:
+            runs = {i: list(a.get("per_seed", ())) for i, a in o.seeds.items() if isinstance(a, dict)}
+            found[o.claim.id] = attribution_for(o.claim.id, preset=preset, verdicts=runs, seed=seed, **overrides)
+            o = with_why(o, found[o.claim.id])
+        out.append(o)
+    table = attribution_table(found)
+    verdicts = {(o.claim.id, i): o.modes.get(i, o.verdict) for o in outcomes for i in (found.get(o.claim.id) or {})}
+    table.insert(2, "verdict", [verdicts[k] for k in zip(table["finding"], table["instrument"])])
+    table.insert(3, "shown", [displayed_verdict(v, w) for v, w in zip(table["verdict"], table["why"])])
+    return out, table
 
 
 # --------------------------------------------------------------------------------------------
 # The page and its set-up
 
 
-def setup(preset: str = "default", epochs: list[int] | None = None, n_train: int | None = None,
-          width: int | None = None, n_points: int | None = None, modes: list[str] | None = None,
-          seed: int = 0) -> LadderStudy:
+def setup(preset: str = "default", width: int | None = None, training_seeds: int | None = None,
+          rungs: int | None = None, n_train: int | None = None, n_points: int | None = None,
+          modes: list[str] | None = None, seed: int = 0) -> LadderStudy:
     """The page's preamble in one call: every parameter checked (one ``ValueError`` naming a bad
-    one), the preset's ladder with single settings overridden (None = the preset's), one
-    configuration per family of the preset's zoo. Trains nothing (:meth:`LadderStudy.measure_ladder`
-    does)."""
+    one), the preset's ladder with single settings overridden (None = the preset's). Trains
+    nothing (:meth:`LadderStudy.measure_ladder` does)."""
     page = PAGES["training-ladder"]
-    values = page.check(dict(preset=preset, epochs=epochs, n_train=n_train, width=width, n_points=n_points,
-                             modes=modes, seed=seed))
+    values = page.check(dict(preset=preset, width=width, training_seeds=training_seeds, rungs=rungs,
+                             n_train=n_train, n_points=n_points, modes=modes, seed=seed))
     preset, seed = values["preset"], values["seed"]
-    settings = SETTINGS(preset, **{k: values[k] for k in ("epochs", "n_train", "width", "n_points", "modes")})
+    settings = SETTINGS(preset, **{k: values[k] for k in ("width", "training_seeds", "rungs", "n_points", "modes")})
+    if values["n_train"] is not None:
+        settings = replace(settings, recipe={**settings.recipe, "n_train": values["n_train"]})
     P = get_preset(preset, n_points=settings.n_points)
-    width = min(P.widths) if settings.width is None else settings.width
-    id_settings = ID_SETTINGS(preset, n_classes=settings.id_classes)
-    configs = tuple(P.config(a, width, n_train=settings.n_train, epochs=max(settings.epochs),
-                             checkpoint_epochs=settings.epochs) for a in P.architectures)
-    parameters = {**asdict(P), "ladder": asdict(settings), "id": id_settings.as_dict(), "seed": seed}
+    id_settings = replace(ID_SETTINGS(preset), n_classes=settings.id_classes)
+    parameters = {**asdict(P), "ladder": asdict(settings), "id": id_settings.as_dict(), "seed": seed,
+                  "well_trained_epochs": {a: WELL_TRAINED_EPOCHS.get(a) for a in P.architectures}}
     return LadderStudy(page=page, parameters=parameters, preset=P, settings=settings, id_settings=id_settings,
-                       geometry=P.geometry(modes=settings.modes, seed=seed), configs=configs, seed=seed)
+                       seed=seed)
 
 
 PAGES = {"training-ladder": Page("findings/training-ladder.md", {
     "preset": Parameter("str", choices=SETTINGS.presets, help="the ladder's scale"),
-    "epochs": Parameter("ints", minimum=1, optional=True,
-                        help="checkpoint epochs of one run (at least 3 distinct); the largest is its length"),
-    "n_train": Parameter("int", minimum=10, optional=True, help="training images"),
     "width": Parameter("int", minimum=1, optional=True, help="width of every family's network"),
+    "training_seeds": Parameter("int", minimum=1, optional=True, help="independent training runs"),
+    "rungs": Parameter("int", minimum=2, optional=True, help="checkpoints per run"),
+    "n_train": Parameter("int", minimum=10, optional=True, help="training images (None: all)"),
     "n_points": Parameter("int", minimum=10, optional=True, help="images whose curvature is measured"),
-    "modes": Parameter("strs", choices=MODES, optional=True,
-                       help="curvature estimator modes; the verdict uses the first"),
-    "seed": Parameter("int", minimum=0, help="seeds the image samples, the estimators and the ID resampling"),
-}, setup, claims=tuple(CLAIMS))}
+    "modes": Parameter("strs", choices=MODES, optional=True, help="curvature estimator modes"),
+    "seed": Parameter("int", minimum=0, help="first image-sample seed"),
+}, setup)}

@@ -149,7 +149,8 @@ class Outcome:
     (``our_value``) and a summary sentence; with several instruments, ``modes`` holds each
     one's verdict and ``seeds`` each one's agreement over runs
     (:meth:`~latentgeom.reporting.findings.SeedAgreement.as_dict`), and ``spread`` each
-    headline number's [min, max] over the runs."""
+    headline number's [min, max] over the runs. ``why`` says what decides the verdict: one
+    attribution line per instrument (:mod:`latentgeom.chapters.attribution`), or one line."""
 
     claim: Claim
     checks: dict
@@ -160,6 +161,7 @@ class Outcome:
     modes: dict = field(default_factory=dict)
     seeds: dict = field(default_factory=dict)
     spread: dict = field(default_factory=dict)
+    why: dict | str = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,7 +284,7 @@ class Study:
                 paper={**c.paper, "source": c.source}, ours=o.ours, checks=o.checks, verdict=o.verdict,
                 parameters=self.parameters, estimator_modes=o.modes, seeds=o.seeds, spread=o.spread,
                 paper_value=c.paper_value, our_value=o.our_value, summary=o.summary, seconds=self.seconds,
-                timings=self.timings())
+                timings=self.timings(), why=o.why)
             write_finding(finding)
             written.append(finding)
             print(f"{c.id}: {o.verdict}")

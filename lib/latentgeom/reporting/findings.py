@@ -33,6 +33,10 @@ UNSTABLE = "unstable across seeds"
 #: never "partly reproduced".
 NOT_TESTABLE = "not testable"
 VERDICTS = ("reproduced", "partly reproduced", "not reproduced", UNSTABLE, NOT_TESTABLE)
+#: What decides a verdict (:mod:`latentgeom.chapters.attribution`): an attribution line starts with one of these.
+ATTRIBUTIONS = ("training scale", "claim", "instrument", "undetermined")
+#: The only verdict text that names the scale: shown where "not reproduced" is attributed to the training scale.
+AT_THIS_SCALE = "not reproduced at this scale"
 #: The verdicts one run can have (:func:`verdict`); :func:`over_seeds` adds :data:`UNSTABLE`.
 RUN_VERDICTS = ("reproduced", "partly reproduced", "not reproduced", NOT_TESTABLE)
 
@@ -55,6 +59,21 @@ def verdict(checks: Mapping[str, bool | None], preconditions: Mapping[str, bool]
     if passed == len(checks):
         return VERDICTS[0]
     return VERDICTS[1] if passed else VERDICTS[2]
+
+
+def attribution_kind(line: str | None) -> str | None:
+    """The kind (one of :data:`ATTRIBUTIONS`) an attribution line starts with, or ``None``."""
+    text = str(line or "").strip()
+    return next((k for k in ATTRIBUTIONS if text.startswith(k)), None)
+
+
+def displayed_verdict(verdict: str, attribution: str | None) -> str:
+    """The verdict as pages and the scorecard show it: "not reproduced" becomes
+    :data:`AT_THIS_SCALE` only where ``attribution`` (a kind of :data:`ATTRIBUTIONS`, or an
+    attribution line starting with one) is *training scale*; every other verdict is shown as is.
+    The one place that rule lives."""
+    kind = attribution if attribution in ATTRIBUTIONS else attribution_kind(attribution)
+    return AT_THIS_SCALE if verdict == VERDICTS[2] and kind == ATTRIBUTIONS[0] else verdict
 
 
 def undecided(checks: Mapping[str, bool | None], preconditions: Mapping[str, bool] | None = None) -> list[str]:
@@ -158,6 +177,7 @@ class Finding:
     timings: dict = field(default_factory=dict)  # wall seconds per stage of the page (training, profiles, ...)
     written_at: str = ""
     provenance: dict = field(default_factory=dict)  # commit, date, machine, preset: filled by write_finding
+    why: dict | str = field(default_factory=dict)  # instrument -> attribution line (:data:`ATTRIBUTIONS`), or one
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -172,6 +192,31 @@ def write_finding(finding: Finding, directory: str | os.PathLike | None = None) 
     finding.provenance = {**build_provenance(), "preset": (finding.parameters or {}).get("name")}
     payload = json.dumps(_jsonable(asdict(finding)), indent=2, sort_keys=True)
     return atomic_write(directory / f"{finding.finding_id}.json", payload)
+
+
+def evidence_dir(findings_directory: str | os.PathLike | None = None) -> Path:
+    """Where evidence pages write their result (``results/evidence``, beside ``results/findings``)."""
+    findings = Path(findings_directory) if findings_directory is not None else results_dir() / "findings"
+    return findings.parent / "evidence"
+
+
+def write_evidence(notebook: str, payload: Mapping, directory: str | os.PathLike | None = None) -> Path:
+    """Write the result of an *evidence page* (a page that backs other findings' ``why``, e.g. the
+    training ladder, and has no verdict of its own) as ``<directory>/<page name>.json``, with
+    ``notebook``, ``written_at`` and ``provenance``; ``directory`` defaults to :func:`evidence_dir`."""
+    directory = Path(directory) if directory is not None else evidence_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    record = {**payload, "notebook": notebook, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "provenance": {**build_provenance(), "preset": (payload.get("parameters") or {}).get("name")}}
+    return atomic_write(directory / f"{Path(notebook).stem}.json", json.dumps(_jsonable(record), indent=2,
+                                                                              sort_keys=True))
+
+
+def load_evidence(directory: str | os.PathLike | None = None) -> dict[str, dict]:
+    """Every evidence page's result under ``directory`` (default :func:`evidence_dir`), by notebook."""
+    directory = Path(directory) if directory is not None else evidence_dir()
+    records = [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))] if directory.is_dir() else []
+    return {r["notebook"]: r for r in records}
 
 
 def load_findings(directory: str | os.PathLike | None = None) -> pd.DataFrame:

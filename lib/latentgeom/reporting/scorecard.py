@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..paths import results_dir
-from .findings import load_findings
+from .findings import (ATTRIBUTIONS, AT_THIS_SCALE, VERDICTS, attribution_kind, displayed_verdict, evidence_dir,
+                       load_evidence, load_findings)
 
-__all__ = ["compact_scorecard", "headline", "scorecard", "scorecard_html"]
+__all__ = ["compact_scorecard", "headline", "landing_counts", "scorecard", "scorecard_html"]
 
 
 def _toc_findings(toc: Path) -> list[str]:
@@ -64,9 +65,13 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
             "finding": f'<a href="{html.escape(href)}">{html.escape(r["title"])}</a>',
             "paper's number": html.escape(r.get("paper_value") or r["paper_claim"]),
             "our number": html.escape(r.get("our_value") or r["summary"]),
-            "verdict": r["verdict"],
-            "robust estimator": (r["estimator_modes"] or {}).get("robust", "—"),
-            "scale-free": (r["estimator_modes"] or {}).get("scale-free", "—"),
+            "verdict": displayed_verdict(r["verdict"], _why_of(r, "paper" if "paper" in _modes(r) else
+                                                                next(iter(_modes(r))))),
+            "robust estimator": displayed_verdict((r["estimator_modes"] or {}).get("robust", "—"),
+                                                  _why_of(r, "robust")),
+            "scale-free": displayed_verdict((r["estimator_modes"] or {}).get("scale-free", "—"),
+                                            _why_of(r, "scale-free")),
+            "why": _why(r),
             "seeds": _agreement(_primary(r.get("seeds"))),
             "scale": html.escape(scale.replace("name ", "preset ")),
             "seconds": None if r["seconds"] is None or pd.isna(r["seconds"]) else round(float(r["seconds"])),
@@ -76,11 +81,15 @@ def scorecard(directory: str | os.PathLike | None = None, *, toc: str | os.PathL
 
 
 def _findings(directory, toc) -> pd.DataFrame:
-    """The result files, checked against the table of contents when ``toc`` is given."""
+    """The result files, checked against the table of contents when ``toc`` is given: every
+    findings page listed must have written a finding's result file, or, for an evidence page
+    (the training ladder, which backs the ``why`` column), its evidence file
+    (:func:`~latentgeom.reporting.findings.write_evidence`)."""
     frame = load_findings(directory)
     if toc is not None:
         listed = _toc_findings(Path(toc))
-        missing = sorted(set(listed) - set(frame["notebook"]))
+        evidence = load_evidence(evidence_dir(directory))
+        missing = sorted(set(listed) - set(frame["notebook"]) - set(evidence))
         if missing:
             raise RuntimeError(f"no result file for findings notebook(s) {missing}: did they run? "
                                f"(results folder: {directory or results_dir() / 'findings'})")
@@ -126,6 +135,7 @@ BADGES = {
     "partly reproduced": ("partly", "lg-partly"),
     "not reproduced": ("not reproduced", "lg-not"),
     "unstable across seeds": ("unstable", "lg-unstable"),
+    AT_THIS_SCALE: ("not at this scale", "lg-not"),
 }
 #: The longest headline shown in a row, in characters; the full text is one click away.
 HEADLINE_CHARS = 70
@@ -150,13 +160,51 @@ def _badge(instrument: str, verdict: str | None) -> str:
             f"<b>{html.escape(instrument)}</b>{html.escape(short)}</span>")
 
 
-def _badges(row) -> str:
+def _modes(row) -> dict:
+    """Instrument -> verdict of a result row (one instrument, e.g. TwoNN: the finding's verdict, named after it)."""
     modes = dict(row.get("estimator_modes") or {})
-    if not modes:  # one instrument (e.g. TwoNN): the finding's verdict, named after it
+    if not modes:
         seeds = row.get("seeds") or {}
         modes = {next(iter(seeds), "verdict"): row["verdict"]}
+    return modes
+
+
+def _why_of(row, instrument: str) -> str | None:
+    """The attribution line of one instrument (a single ``why`` string holds for every instrument)."""
+    why = row.get("why")
+    return why.get(instrument) if isinstance(why, dict) else why if isinstance(why, str) else None
+
+
+def _badges(row) -> str:
+    modes = _modes(row)
     order = [m for m in INSTRUMENTS if m in modes] + [m for m in modes if m not in INSTRUMENTS]
-    return " ".join(_badge(m, modes[m]) for m in order)
+    return " ".join(_badge(m, displayed_verdict(modes[m], _why_of(row, m))) for m in order)
+
+
+def landing_counts(directory: str | os.PathLike | None = None) -> dict:
+    """How many findings have each verdict and each attribution, under each one's primary
+    instrument (``paper`` where there are several): ``{"findings": n, "verdicts": {verdict: n},
+    "attributions": {kind: n}}``, with every verdict of
+    :data:`~latentgeom.reporting.findings.VERDICTS` (and "not reproduced at this scale") and
+    every kind of :data:`~latentgeom.reporting.findings.ATTRIBUTIONS` (plus "none" for a result
+    file without a ``why``) as keys, zeros included."""
+    frame = load_findings(directory)
+    verdicts = dict.fromkeys((*VERDICTS, AT_THIS_SCALE), 0)
+    kinds = dict.fromkeys((*ATTRIBUTIONS, "none"), 0)
+    for _, row in frame.iterrows():
+        modes = _modes(row)
+        primary = "paper" if "paper" in modes else next(iter(modes))
+        line = _why_of(row, primary)
+        verdicts[displayed_verdict(modes[primary], line)] += 1
+        kinds[attribution_kind(line) or "none"] += 1
+    return {"findings": len(frame), "verdicts": verdicts, "attributions": kinds}
+
+
+def _counts_sentence(counts: dict) -> str:
+    """``"9 findings: 2 reproduced, ...; why: 3 claim, ..."`` (zero counts left out)."""
+    verdicts = ", ".join(f"{n} {v}" for v, n in counts["verdicts"].items() if n)
+    why = ", ".join(f"{n} {k}" for k, n in counts["attributions"].items() if n)
+    return f"{counts['findings']} findings: {verdicts}; why: {why}."
 
 
 def _why(row) -> str:
@@ -207,10 +255,38 @@ def compact_scorecard(directory: str | os.PathLike | None = None, *, toc: str | 
             f'<div title="{html.escape(ours_full)}"><b>ours</b> {html.escape(headline(ours_full))}</div>'
             f'<details><summary>details</summary>{"".join(more)}</details></td>'
             "</tr>")
-    caption = (f'<caption>Verdicts per instrument; numbers: the paper\'s headline and ours. Full table: '
+    counts = html.escape(_counts_sentence(landing_counts(directory))) if rows else ""
+    caption = (f'<caption>{counts} Verdicts per instrument; numbers: the paper\'s headline and ours. Full table: '
                f'<a href="{html.escape(details)}">Scorecard</a>.</caption>' if details else "")
     columns = ('<colgroup><col style="width:30%"><col style="width:24%"><col style="width:8%">'
                '<col style="width:38%"></colgroup>')
     return ('<table class="lg-scorecard">' + caption + columns
             + "<thead><tr><th>finding</th><th>verdict</th><th>why</th><th>paper · ours</th></tr></thead>"
             + "<tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def build_time(directory: str | os.PathLike | None = None) -> dict:
+    """Where the findings pages of the build that wrote the result files spent their time.
+
+    Returns ``{"pages": n, "minutes": total, "stages": {stage: minutes}, "share": {stage:
+    fraction of the total}}``: a page's seconds are the largest of its result files' (a page
+    writes one file per claim, each with the seconds since it began), its stages those of the
+    same file (:meth:`latentgeom.chapters.protocol.Study.timings`); stage names are merged by
+    their first word (``training (or model cache)`` counts as ``training``). Pages that wrote
+    no timings count in ``minutes`` only. The landing page states the build time from it.
+    """
+    frame = load_findings(directory)
+    if frame.empty:
+        raise RuntimeError("no result files: run the findings pages first")
+    total, stages = 0.0, {}
+    for _, page in frame.groupby("notebook"):
+        last = page.loc[page["seconds"].astype(float).idxmax()]
+        total += float(last["seconds"])
+        timings = last.get("timings") if isinstance(last.get("timings"), dict) else {}
+        for stage, seconds in timings.items():
+            if stage != "total":
+                key = stage.split()[0]
+                stages[key] = stages.get(key, 0.0) + float(seconds)
+    return {"pages": int(frame["notebook"].nunique()), "minutes": total / 60,
+            "stages": {k: v / 60 for k, v in stages.items()},
+            "share": {k: v / total for k, v in stages.items()} if total else {}}
