@@ -1,14 +1,13 @@
 """The curvature paper's five claims and their tests, fixed before any profile is computed.
 
-Kaufman & Azencot, "Data Representations' Study of Latent Image Manifolds", ICML 2023
-(arXiv 2305.19730). Each claim (:data:`CLAIMS`) carries the thresholds of its tests with their
-reasons and its preconditions; each test (:data:`TESTS`) turns wide profiles (one row per model x
-layer) under one instrument's column into named checks (``True``/``False``, or ``None`` where the
-data cannot decide) and a few headline numbers. Claims 1, 2 and 5 are about each network's own
-profile and are judged per run (one training seed of every network, one image sample); claims 3
-and 4 relate networks to each other and are judged once (``Tests.pooled``), on the final networks
-of every run pooled, resampled by network. :func:`preconditions` gates every claim under the
-robust instrument by the measurability of the layers that decide it. The pages
+Kaufman & Azencot, "Data Representations' Study of Latent Image Manifolds", ICML 2023 (arXiv 2305.19730).
+Each claim (:data:`CLAIMS`) carries the thresholds of its tests with their reasons and its preconditions;
+each test (:data:`TESTS`) turns wide profiles (one row per model x layer) under one instrument's column into
+named checks (``True``/``False``, or ``None`` where the data cannot decide) and a few headline numbers.
+Claims 1, 2 and 5 are about each network's own profile and are judged per run (one training seed of every
+network, one image sample); claims 3 and 4 relate networks to each other and are judged once
+(``Tests.pooled``) on the final networks of every run pooled, resampled by network. :func:`preconditions`
+gates every claim under the robust instrument by the measurability of its deciding layers. The pages
 ``book/findings/curvature-*.md`` show the thresholds; :mod:`.curvature` runs the tests.
 """
 from __future__ import annotations
@@ -27,7 +26,7 @@ from .protocol import Claim
 
 __all__ = ["CLAIMS", "GATED", "MEASURABILITY", "PAPER", "TESTS", "Tests", "checks_of", "deciding_layers",
            "gap_vs_accuracy", "id_vs_curvature", "mean_interval", "mode_of", "preconditions", "rise_over_untrained",
-           "unmeasurable_share"]
+           "unmeasurable_share", "within_rho"]
 
 PAPER = "Kaufman & Azencot, ICML 2023 (arXiv 2305.19730)"
 _PAGE = "book/findings/{}.md"
@@ -172,8 +171,7 @@ def mode_of(column: str) -> str:
 
 
 def unmeasurable_share(study, profiles: pd.DataFrame, column: str) -> float:
-    """Share of the deciding layers (:func:`deciding_layers`) the instrument cannot measure
-    (``measurable_<mode>`` false: d above the spanned directions, or too few points resolved)."""
+    """Share of the deciding layers (:func:`deciding_layers`) with ``measurable_<mode>`` false."""
     rows = deciding_layers(study, profiles)
     return float(1 - rows[f"measurable_{mode_of(column)}"].astype(bool).mean())
 
@@ -181,10 +179,9 @@ def unmeasurable_share(study, profiles: pd.DataFrame, column: str) -> float:
 def preconditions(study, profiles: pd.DataFrame, column: str) -> dict[str, bool]:
     """The claim's preconditions under one instrument (:data:`MEASURABILITY`): under the
     :data:`GATED` instruments every deciding layer must be measurable; none for the others."""
-    mode = mode_of(column)
-    if not any(column.endswith(f"_{g}") for g in GATED):
+    if mode_of(column) not in GATED:
         return {}
-    name = f"every deciding layer measurable ({mode}: d <= spanned directions, >= half the points resolved)"
+    name = f"every deciding layer measurable ({mode_of(column)}: d <= spanned directions, >= half the points resolved)"
     return {name: unmeasurable_share(study, profiles, column) == 0}
 
 
@@ -202,9 +199,8 @@ def _by_state(profiles, column):
 
 
 def rise_over_untrained(profiles: pd.DataFrame, column: str) -> pd.Series:
-    """Curvature 1's control: each architecture's trained rise (median middle / input) over the
-    rise of the same architecture at initialisation, measured by the same pipeline on the same
-    images (``state`` "trained"/"untrained"). Index: label."""
+    """Curvature 1's control, per label: the trained rise (median middle / input) over the rise
+    of the same network at initialisation (``state``), same pipeline and images."""
     untrained, trained = _by_state(profiles, column)
     both = trained.merge(untrained, on="label", suffixes=("", "_untrained"))
     return pd.Series((both["rise"] / both["rise_untrained"]).to_numpy(), index=both["label"])
@@ -299,6 +295,15 @@ def mean_interval(values, *, n_boot: int, confidence: float, seed: int) -> tuple
     return tuple(float(np.percentile(means, p)) for p in ((1 - confidence) * 50, (1 + confidence) * 50))
 
 
+def within_rho(profiles: pd.DataFrame, column: str, by=("network", "run")) -> pd.Series:
+    """Spearman rho of ID against ``column`` over each ``by`` group's latent layers (NaN: constant)."""
+    latent = profiles[profiles["relative_depth"] > 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        return latent.groupby(list(by), sort=False).apply(
+            lambda g: g["id_mean"].corr(g[column], method="spearman"), include_groups=False)
+
+
 def id_vs_curvature(study, profiles: pd.DataFrame, column: str) -> dict:
     """Curvature 4 on the pooled runs: ID against log10 curvature over the latent layers of the
     final networks, pooled (a point per layer, network and sample, resampled by network) and
@@ -321,10 +326,7 @@ def id_vs_curvature(study, profiles: pd.DataFrame, column: str) -> dict:
                                   seed=study.seed, **boot)
         out.update(pooled=equivalence(c.spearman_ci, margin), pooled_rho=c.spearman, pooled_ci=c.spearman_ci,
                    pooled_needed=units_needed(networks, c.spearman_ci, margin, c.spearman))
-    with warnings.catch_warnings():  # a constant column gives a NaN rho, which decides nothing (below)
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        per_sample = latent.groupby(["network", "run"], sort=False).apply(
-            lambda g: g["id_mean"].corr(g[column], method="spearman"), include_groups=False)
+    per_sample = within_rho(latent, column)
     within = per_sample.groupby(level=0, sort=False).mean()
     if networks >= T["networks_min"] and per_sample.notna().all():  # a NaN rho decides nothing
         ci = mean_interval(within, seed=study.seed, **boot)
