@@ -1,10 +1,11 @@
 """The curvature chapter (Kaufman & Azencot, ICML 2023): ``book/findings/curvature-*.md``.
 
 Five pages, one claim each (:data:`~latentgeom.chapters.curvature_claims.CLAIMS`). A page
-measures per-layer curvature profiles (:func:`latentgeom.profile`) of its models, then runs its
-tests (:data:`~latentgeom.chapters.curvature_claims.TESTS`) on every :class:`Run` (independent
-image samples, and a second training seed of the page's re-seeded models) under every
-instrument of :data:`INSTRUMENTS`:
+measures per-layer curvature profiles (:func:`latentgeom.profile`) of its models on every
+:class:`~latentgeom.chapters.curvature_runs.Run` (a training seed of every model and an image
+sample of its own), then runs its tests (:data:`~latentgeom.chapters.curvature_claims.TESTS`)
+under every instrument of :data:`INSTRUMENTS`: per run (claims 1, 2, 5), or once on the final
+networks of every run pooled (claims 3, 4):
 
 - :func:`setup` is the page's preamble (parameters checked, preset, models, runs) and returns a
   :class:`CurvatureStudy`;
@@ -15,6 +16,7 @@ instrument of :data:`INSTRUMENTS`:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 
@@ -22,11 +24,13 @@ import pandas as pd
 
 from ..networks.models import MODELS
 from ..progress import bar
-from ..reporting.findings import UNSTABLE, checks_frame, over_seeds, verdict
+from ..reporting.findings import NOT_TESTABLE, UNSTABLE, over_seeds, undecided
 from ..units import Profile, untrained
 from ..validation import Parameter, check_choice
-from .curvature_claims import CLAIMS, TESTS, checks_of
-from .curvature_shapes import gap_table
+from .curvature_claims import (CLAIMS, MEASURABILITY, TESTS, checks_of, gap_vs_accuracy, id_vs_curvature, preconditions,
+                               unmeasurable_share)
+from .curvature_runs import (POOLED_RUN, PRECISION, Run, SeedRuns, accuracy_table, measurability_table, precision_table,
+                             recipe_changes)
 from .presets import PRESETS, Preset, get_preset, label, sample
 from .protocol import Outcome, Page, Study
 
@@ -39,105 +43,60 @@ __all__ = ["CLAIMS", "INSTRUMENTS", "MIN_POINTS", "PAGES", "SETTINGS", "Curvatur
 INSTRUMENTS = {"paper": "mapc_paper", "robust": "mapc_robust", "scale-free": "scale_free_paper"}
 #: Fewest image-sample points per seed: TwoNN and the robust input-layer fit need a few dozen.
 MIN_POINTS = 40
+#: Bootstrap resamples of the pooled correlations when the page does not say.
+N_BOOT = 2000
 #: The chapter's scale per preset: the shared zoo (:mod:`.presets`).
 SETTINGS = PRESETS
 
 
-@dataclass(frozen=True)
-class Run:
-    """One repetition of a page's measurement: an image sample (and estimator) seed and the
-    training seed of the page's re-seeded architecture."""
-
-    name: str
-    sample_seed: int
-    train_seed: int
-
-
-@dataclass
-class SeedRuns:
-    """A page's checks over every :class:`Run`, under every instrument.
-
-    ``profiles`` run name -> wide profiles; ``checks`` (run, instrument) -> named checks;
-    ``numbers`` one row per run x instrument with the headline statistics; ``agreement``
-    instrument -> :class:`~latentgeom.reporting.findings.SeedAgreement`; ``spread``
-    ``"<headline> (<instrument>)"`` -> [min, max] over the runs.
-    """
-
-    runs: list
-    profiles: dict
-    checks: dict
-    numbers: pd.DataFrame
-    agreement: dict
-    spread: dict
-
-    @property
-    def main(self) -> pd.DataFrame:
-        """Profiles of the first run (the page's ``seed``), for the charts."""
-        return self.profiles[self.runs[0].name]
-
-    def verdict_table(self) -> pd.DataFrame:
-        """Rows: instruments; columns: each run's verdict, then the verdict over all runs."""
-        table = {run.name: {i: verdict(self.checks[(run.name, i)]) for i in INSTRUMENTS} for run in self.runs}
-        table["over runs"] = {i: str(a) for i, a in self.agreement.items()}
-        return pd.DataFrame(table)
-
-    def checks_table(self, run: str | None = None) -> pd.DataFrame:
-        """One run's checks (default: the first), rows: checks, columns: instruments."""
-        run = run or self.runs[0].name
-        return checks_frame({i: self.checks[(run, i)] for i in INSTRUMENTS})
-
-
 @dataclass(kw_only=True)
 class CurvatureStudy(Study):
-    """A curvature page's set-up (from :func:`setup`): preset, models, runs and parameters."""
+    """A curvature page's set-up (from :func:`setup`): preset, models, runs and parameters.
+
+    ``models`` are the page's networks under the first training seed; a run (:class:`Run`)
+    re-seeds *every* one of them with its training seed and measures them on its own image
+    sample: ``n_seeds`` runs of the first training seed on image seeds ``seed, seed + 1, ...``,
+    then one run of the next training seed on the next image seed.
+    """
 
     name: str
     preset: Preset
     seed: int
     n_seeds: int
     models: list
-    reseeded: str
 
     @property
     def claim(self):
         return CLAIMS[self.name]
 
     @property
+    def tests(self):
+        return TESTS[self.name]
+
+    @property
     def kind(self) -> str:
         """Which models the page measures (see :class:`~latentgeom.chapters.curvature_claims.Tests`)."""
-        return TESTS[self.name].models
+        return self.tests.models
 
     @property
     def runs(self) -> list[Run]:
-        """``n_seeds`` image-sample seeds, then one run with a second training seed."""
+        """``n_seeds`` runs of the first training seed, then one of the second; each run on an
+        image sample of its own."""
         first = self.models[0].seed
-        return [Run(f"sample seed {self.seed + i}", self.seed + i, first) for i in range(self.n_seeds)] + \
-            [Run(f"training seed {first + 1}", self.seed, first + 1)]
+        return [Run(self.seed + i, first) for i in range(self.n_seeds)] + [Run(self.seed + self.n_seeds, first + 1)]
 
-    def _reseed(self, config) -> bool:
-        if self.kind == "recipes":
-            return config.mixup_alpha > 0 or config == self.models[0]  # baseline and mixup
-        return config.model == self.reseeded and config.width == max(self.preset.widths)
-
-    def _run_configs(self, run: Run) -> tuple[list, list | None]:
-        """The configs ``run`` measures (the re-seeded member(s) on its training seed) and their
-        recipe names (on a second training seed, the regularisation page compares only the two
-        re-seeded recipes)."""
-        configs = [replace(c, seed=run.train_seed) if self._reseed(c) else c for c in self.models]
-        names = self.parameters.get("recipes")
-        if run.train_seed != self.models[0].seed and self.kind == "recipes":
-            keep = [self._reseed(c) for c in self.models]
-            configs, names = [c for c, k in zip(configs, keep) if k], [n for n, k in zip(names, keep) if k]
-        return configs, names
+    def configs(self, run: Run) -> list:
+        """Every model of the page, re-seeded with ``run``'s training seed."""
+        return [replace(c, seed=run.train_seed) for c in self.models]
 
     def members(self, run: Run) -> list[tuple]:
         """``(config, epoch)`` of every model ``run`` measures: the checkpoints and final model of
-        each trajectory, the final models, and (untrained page) each network at initialisation."""
-        configs, _ = self._run_configs(run)
+        each trajectory, the final models, and (pages 1 and 2) each network at initialisation."""
+        configs = self.configs(run)
         if self.kind == "trajectories":
             return [(c, e) for c in configs for e in sorted({*c.checkpoint_epochs, c.epochs})]
         members = [(c, c.epochs) for c in configs]
-        if self.kind == "untrained":
+        if self.kind in ("width", "untrained"):
             members += [(untrained(c), 0) for c in configs]
         return members
 
@@ -151,80 +110,146 @@ class CurvatureStudy(Study):
         units = [u for run in self.runs for u in self.units(run)]
         return list(dict.fromkeys(units))  # in order, without repeats
 
-    def labels(self, run: Run) -> list[str]:
-        """The chart label of every member of ``run``: recipe names, architectures (untrained
-        page: trained and untrained alike) or model names with their checkpoint epoch."""
-        configs, names = self._run_configs(run)
+    def names(self, run: Run) -> list[str]:
+        """The name of every member's network (its checkpoints and initialisation share it):
+        recipe names on the mixup page, else model and width; the chart label."""
         if self.kind == "recipes":
-            return list(names)
-        if self.kind == "untrained":
-            return [c.model for c in configs] * 2
-        return [label(c, e) for c, e in self.members(run)]
+            return list(self.parameters["recipes"])
+        names = [c.model if self.kind == "untrained" else label(c) for c in self.configs(run)]
+        if self.kind == "trajectories":
+            return [n for n, c in zip(names, self.configs(run)) for _ in sorted({*c.checkpoint_epochs, c.epochs})]
+        return names * (2 if self.kind in ("width", "untrained") else 1)
 
     def measure_run(self, run: Run) -> pd.DataFrame:
         """Wide profiles of the page's models on ``run``'s image sample (from the caches when
-        present): models first (stage "training"), then their profiles (stage "profiles")."""
+        present): models first (stage "training"), then their profiles (stage "profiles"). Each
+        row names its ``network`` (name and training seed) and ``training_seed``."""
         units = self.units(run)
         with self.clock("training"):
             models = [u.model() for u in units]
         with self.clock("profiles"):
             frames = [u.result(m) for u, m in zip(units, models)]
-        for frame, name in zip(frames, self.labels(run)):
+        for frame, name in zip(frames, self.names(run)):
             frame.insert(0, "label", name)
+            frame["network"] = f"{name}, training seed {run.train_seed}"
+            frame["training_seed"] = run.train_seed
         frame = pd.concat(frames, ignore_index=True)
         if self.kind == "recipes":
             return frame.rename(columns={"label": "recipe"})
-        if self.kind == "untrained":
+        if self.kind in ("width", "untrained"):
             frame["state"] = ["trained" if e > 0 else "untrained" for e in frame["epoch"]]
         if self.kind == "trajectories":
-            final = self._run_configs(run)[0][0].epochs
+            final = self.models[0].epochs
             frame["stage"] = frame["epoch"].map(lambda e: "checkpoint" if e < final else "final")
+            frame["label"] = [f"{n} @ep{e}" if e < final else n for n, e in zip(frame["label"], frame["epoch"])]
         return frame
 
+    def decide(self, name: str, frame: pd.DataFrame) -> tuple[dict, dict, list]:
+        """Checks, preconditions and headline rows of one decision (a run, or the pooled runs)."""
+        checks, pre, rows = {}, {}, []
+        for instrument, column in INSTRUMENTS.items():
+            checks[(name, instrument)] = checks_of(self, frame, column)
+            pre[(name, instrument)] = preconditions(self, frame, column)
+            rows.append({"run": name, "instrument": instrument, **self.tests.headline(self, frame, column),
+                         "unmeasurable deciding layers": unmeasurable_share(self, frame, column)})
+        return checks, pre, rows
+
     def over_seeds(self) -> SeedRuns:
-        """The page's tests on every run's profiles under every instrument (progress on the console)."""
-        tests = TESTS[self.name]
-        profiles, table, rows = {}, {}, []
-        for run in bar(self.runs, desc=f"{self.name} runs", leave=False):
-            profiles[run.name] = frame = self.measure_run(run)
-            for instrument, column in INSTRUMENTS.items():
-                table[(run.name, instrument)] = checks_of(self, frame, column)
-                rows.append({"run": run.name, "instrument": instrument, **tests.headline(self, frame, column)})
-        numbers = pd.DataFrame(rows)
-        agreement = {i: over_seeds([verdict(table[(r.name, i)]) for r in self.runs]) for i in INSTRUMENTS}
+        """The page's tests under every instrument: on every run's profiles, or once on every
+        run's pooled (``Tests.pooled``). Progress on the console."""
+        profiles = {run.name: self.measure_run(run) for run in bar(self.runs, desc=f"{self.name} runs", leave=False)}
+        runs = SeedRuns(self.runs, profiles, [], {}, {}, None, {}, {})
+        frames = {POOLED_RUN: runs.pooled} if self.tests.pooled else profiles
+        rows = []
+        for name, frame in frames.items():
+            checks, pre, decided = self.decide(name, frame)
+            runs.checks.update(checks)
+            runs.preconditions.update(pre)
+            runs.decisions.append(name)
+            rows += decided
+        runs.numbers = numbers = pd.DataFrame(rows)
+        runs.agreement = {i: over_seeds([runs.verdict(d, i) for d in runs.decisions]) for i in INSTRUMENTS}
         heads = [c for c in numbers.columns if c not in ("run", "instrument")]
-        spread = {f"{h} ({i})": [float(g[h].min()), float(g[h].max())]
-                  for i, g in numbers.groupby("instrument", sort=False) for h in heads}
-        return SeedRuns(self.runs, profiles, table, numbers, agreement, spread)
+        runs.spread = {f"{h} ({i})": [float(g[h].min()), float(g[h].max())]
+                       for i, g in numbers.groupby("instrument", sort=False) for h in heads}
+        return runs
 
     def extra_numbers(self, runs: SeedRuns) -> dict:
-        """Numbers a page keeps beside its runs: every model's gap (curvature 3), each recipe's
-        test accuracy (curvature 5)."""
+        """Numbers a page keeps beside its decisions: the networks' test accuracies, the layers'
+        measurability and MAPC precision, and (curvature 3) the pooled points and the
+        along-training trend, (curvature 4) the equivalence tests, (curvature 5) each recipe's
+        change to the baseline."""
+        accuracy = accuracy_table(runs)
+        precision = precision_table(runs, INSTRUMENTS)
+        extra = {"test_accuracy": accuracy.to_dict("records"),
+                 "measurability": measurability_table(runs.main).to_dict("records"),
+                 "precision": precision.to_dict("records"),
+                 "precise_share": {i: float(precision[f"precise_{i}"].mean()) for i in INSTRUMENTS}}
         if self.name == "curvature-3-gap-accuracy":
-            return {"models": gap_table(runs.main, columns=INSTRUMENTS).to_dict("records")}
+            corr, final, trend = gap_vs_accuracy(self, runs.pooled, INSTRUMENTS["paper"])
+            extra.update(correlation=corr.as_dict() if corr else {}, networks=int(final["network"].nunique()),
+                         training_runs=int(final["training_seed"].nunique()), points=len(final),
+                         models=final.to_dict("records"), trend=trend.to_dict("records"))
+        if self.name == "curvature-4-id-vs-curvature":
+            extra["equivalence"] = {i: {k: v for k, v in id_vs_curvature(self, runs.pooled, c).items()
+                                        if v is not None and not (isinstance(v, float) and math.isnan(v))}
+                                    for i, c in INSTRUMENTS.items()}
         if self.name == "curvature-5-mixup":
-            accuracy = runs.main.groupby("recipe", sort=False)["test_accuracy"].first()
-            return {"test_accuracy": accuracy.to_dict()}
-        return {}
+            extra["recipe_changes"] = recipe_changes(self.preset.recipes())
+        return extra
 
     def outcome(self, runs: SeedRuns) -> Outcome:
-        """The page's claim summed up: verdicts under every instrument over all runs, seed
-        agreement, the headline spread, the first run's paper checks."""
+        """The page's claim summed up: verdicts under every instrument over all decisions, seed
+        agreement, the headline spread, the first decision's paper checks, and why a verdict is
+        not testable."""
         modes = {i: a.verdict for i, a in runs.agreement.items()}
         paper_spread = {k[:-len(" (paper)")]: v for k, v in runs.spread.items() if k.endswith(" (paper)")}
+        where = f"over {len(runs.runs)} runs" if not self.tests.pooled else \
+            f"decided once on the final networks of {len(runs.runs)} runs pooled"
         our_value = ", ".join(f"{k} {lo:.2g} to {hi:.2g}" for k, (lo, hi) in paper_spread.items()) + \
-            f" over {len(runs.runs)} runs (paper MAPC)"
-        checks = runs.checks[(runs.runs[0].name, "paper")]
-        failed = [name for name, ok in checks.items() if not ok]
+            f" {where} (paper MAPC)"
+        first = runs.decisions[0]
+        checks = runs.checks[(first, "paper")]
+        pre = {f"{i}: {k}": ok for i in INSTRUMENTS for k, ok in runs.preconditions[(first, i)].items()}
+        failed = [name for name, ok in checks.items() if ok is False]
+        reasons = {i: undecided(runs.checks[(d, i)], runs.preconditions[(d, i)])
+                   for i in INSTRUMENTS for d in runs.decisions}
         summary = (attribution(modes) + " Runs agreeing: "
                    + "; ".join(f"{i} {a}" for i, a in runs.agreement.items()) + f". {our_value}."
-                   + (f" Failing (paper, first run): {'; '.join(failed)}." if failed else ""))
+                   + (f" Failing (paper, {first}): {'; '.join(failed)}." if failed else "")
+                   + "".join(f" Not testable under {i}: {'; '.join(sorted(set(r)))}." for i, r in reasons.items()
+                             if r and modes[i] == NOT_TESTABLE))
         numbers = {run: {i: {k: v for k, v in g.drop(columns=["run", "instrument"]).iloc[0].items()}
                          for i, g in frame.groupby("instrument", sort=False)}
                    for run, frame in runs.numbers.groupby("run", sort=False)}
-        return Outcome(self.claim, checks, modes["paper"], {"runs": numbers, **self.extra_numbers(runs)},
-                       our_value, summary, modes=modes, seeds={i: a.as_dict() for i, a in runs.agreement.items()},
-                       spread=runs.spread)
+        ours = {"runs": numbers, "preconditions": pre, "networks_per_decision": self.networks(runs),
+                **self.extra_numbers(runs)}
+        return Outcome(self.claim, checks, modes["paper"], ours, our_value, summary, modes=modes,
+                       seeds={i: a.as_dict() for i, a in runs.agreement.items()}, spread=runs.spread)
+
+    def page_numbers(self, runs: SeedRuns) -> dict:
+        """The numbers every curvature page's prose pastes (``glue``): the scale (runs, points,
+        networks), the trained networks' test accuracy, the share of deciding layers each mode
+        cannot measure and of layers whose MAPC is within :data:`~.curvature_runs.PRECISION`,
+        each instrument's verdict and how unmeasurable layers are treated."""
+        frame = runs.pooled
+        final = frame[frame["epoch"] == self.models[0].epochs]
+        unmeasurable = runs.numbers.groupby("instrument", sort=False)["unmeasurable deciding layers"].mean()
+        precision = precision_table(runs, INSTRUMENTS)
+        return dict(n_runs=len(runs.runs), n_seeds=self.n_seeds, n_points=self.preset.n_points,
+                    n_networks=self.networks(runs), n_sample_networks=int(runs.main["network"].nunique()),
+                    architectures=", ".join(dict.fromkeys(c.model for c in self.models)),
+                    accuracy_min=float(final["test_accuracy"].min()), accuracy_max=float(final["test_accuracy"].max()),
+                    unmeasurable_paper=float(unmeasurable["paper"]), unmeasurable_robust=float(unmeasurable["robust"]),
+                    precise_paper=float(precision["precise_paper"].mean()),
+                    precise_robust=float(precision["precise_robust"].mean()),
+                    **{f"verdict_{i.replace('-', '_')}": a.verdict for i, a in runs.agreement.items()},
+                    treatment=MEASURABILITY, precision=PRECISION)
+
+    def networks(self, runs: SeedRuns) -> int:
+        """Independently trained networks behind one decision (a run's, or the pooled runs')."""
+        frame = runs.pooled if self.tests.pooled else runs.main
+        return int(frame["network"].nunique())
 
 
 def attribution(modes: dict) -> str:
@@ -244,6 +269,8 @@ def attribution(modes: dict) -> str:
                  "the instrument." if robust != paper else "The robust estimator agrees with it.")
     if UNSTABLE in (paper, robust, free):
         text += " Where a verdict is unstable, the image sample or training seed decides it at this scale."
+    if NOT_TESTABLE in (paper, robust, free):
+        text += " A verdict that is not testable says nothing about the claim under that instrument."
     return text
 
 
@@ -256,7 +283,7 @@ _COMMON = dict(
     n_points=Parameter("int", minimum=MIN_POINTS, optional=True, help="images per sample seed"),
     q=Parameter("int", minimum=1, optional=True, help="smallest singular values perturbed per channel"),
     seed=Parameter("int", minimum=0, help="first image-sample seed"),
-    n_seeds=Parameter("int", minimum=1, help="independent image samples"),
+    n_seeds=Parameter("int", minimum=1, help="runs of the first training seed, each on its own image sample"),
 )
 _EXTRA = {
     "width": dict(width=Parameter("int", minimum=1, optional=True, help="width of the zoo members compared")),
@@ -288,6 +315,8 @@ def setup(page: str, preset: str = "default", **parameters) -> CurvatureStudy:
     kind = TESTS[page].models
     recorded = {**asdict(P), "seed": seed, "n_seeds": n_seeds,
                 **{k: v for k, v in options.items() if k != "mixup_architecture"}}
+    if kind in ("trajectories", "zoo"):
+        recorded.setdefault("n_boot", N_BOOT)
     if kind in ("width", "untrained"):
         width = max(P.widths) if options.get("width") is None else options["width"]
         check_choice(width, "width", P.widths)
@@ -299,12 +328,12 @@ def setup(page: str, preset: str = "default", **parameters) -> CurvatureStudy:
         models = list(recipes.values())
     else:
         models = P.zoo()
-    reseeded = P.mixup_architecture if kind == "recipes" else P.architectures[0]
     study = CurvatureStudy(page=PAGES[page], parameters=recorded, name=page, preset=P, seed=seed,
-                           n_seeds=n_seeds, models=models, reseeded=reseeded)
+                           n_seeds=n_seeds, models=models)
     print(f"preset {P.name}: {P.dataset}, {len(models)} models ({', '.join(sorted({c.model for c in models}))}); "
-          f"{P.n_points} points x {n_seeds} sample seeds from {seed}, plus training seed "
-          f"{models[0].seed + 1} of {reseeded}; q = {P.q} (K = {2 ** P.q})")
+          f"{len(study.runs)} runs of {P.n_points} points each (image seeds from {seed}): {n_seeds} of training "
+          f"seed {models[0].seed}, one of training seed {models[0].seed + 1} (every model re-seeded); "
+          f"q = {P.q} (K = {2 ** P.q})")
     return study
 
 

@@ -39,6 +39,11 @@ QUANTITY_TITLES = {
     "bend": "bending (per-point |κ| × neighbourhood radius)",
     "rms_radius": "the layer's length scale: RMS radius",
 }
+#: Per-mode columns saying what the estimator could measure (tangent dimension, neighbours,
+#: spanned input directions, resolved share, measurable).
+_LIMITS = ("d", "K", "dirs", "resolved", "measurable")
+
+
 def profile_models(trained: Iterable, images, geometry, *, labels: Sequence[str] | None = None,
                    profile_fn: Callable | None = None, **columns) -> pd.DataFrame:
     """Curvature profiles of several trained models, concatenated (wide form).
@@ -68,13 +73,14 @@ def _modes_in(frame: pd.DataFrame) -> list[str]:
 def tidy(profiles: pd.DataFrame, modes: Sequence[str] | None = None) -> pd.DataFrame:
     """Wide profiles -> long form: one row per (model x layer) x mode.
 
-    The per-mode columns ``mapc_M, max_abs_M, carrying_M, d_M, K_M`` become ``mapc, max_abs,
-    carrying, d, K`` plus a ``mode`` column; every other column is kept.
+    The per-mode columns ``mapc_M, max_abs_M, carrying_M, ..., d_M, K_M, dirs_M, resolved_M,
+    measurable_M`` become ``mapc, max_abs, carrying, ..., d, K, dirs, resolved, measurable`` plus
+    a ``mode`` column; every other column is kept.
     """
     modes = list(modes) if modes is not None else _modes_in(profiles)
     if not modes:
         raise ValueError("profiles have no mapc_<mode> column")
-    per_mode = [f"{q}_{m}" for m in MODES for q in (*QUANTITIES, "d", "K")]
+    per_mode = [f"{q}_{m}" for m in MODES for q in (*QUANTITIES, *_LIMITS)]
     keep = [c for c in profiles.columns if c not in per_mode]
     parts = []
     for mode in modes:
@@ -82,7 +88,7 @@ def tidy(profiles: pd.DataFrame, modes: Sequence[str] | None = None) -> pd.DataF
             raise ValueError(f"profiles lack column mapc_{mode}")
         part = profiles[keep].copy()
         part["mode"] = mode
-        for q in (*QUANTITIES, "d", "K"):
+        for q in (*QUANTITIES, *_LIMITS):
             if f"{q}_{mode}" in profiles:
                 part[q] = profiles[f"{q}_{mode}"].to_numpy()
         parts.append(part)

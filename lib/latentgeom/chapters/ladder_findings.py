@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Callable, Mapping
 
 import pandas as pd
 
 from .attribution import Side
 from .curvature import INSTRUMENTS as CURVATURE_INSTRUMENTS
-from .curvature_claims import CLAIMS as CURVATURE_CLAIMS, id_correlations
+from .curvature_claims import CLAIMS as CURVATURE_CLAIMS, within_rho
 from .curvature_shapes import gap_table, shape_metrics
 from .id_claims import HUNCHBACK, LAST_LAYER
 from .id_profiles import hunchback_summary
@@ -74,9 +73,7 @@ def _curvature_3(rung: Rung, column: str) -> float:
 
 
 def _curvature_4(rung: Rung, column: str) -> float:
-    claim = CURVATURE_CLAIMS["curvature-4-id-vs-curvature"]
-    study = SimpleNamespace(claim=claim, parameters={"n_boot": 200}, seed=0)  # the pooled interval is not used
-    _, within = id_correlations(study, rung.profile.assign(label="rung"), column)
+    within = within_rho(rung.profile.assign(label="rung"), column, by=("label",))
     return float(within.iloc[0]) if len(within) else math.nan
 
 
