@@ -358,14 +358,3 @@ def test_precision_table_and_recipe_changes():
     changes = curvature_runs.recipe_changes(recipes)
     assert changes["baseline"] == "nothing" and changes["mixup"] == "mixup_alpha 0.0 -> 1.0"
     assert changes["no regularisers"] == "weight_decay 0.0005 -> 0.0"  # augmentation and smoothing are off anyway
-
-
-def test_attribution_names_scale_instrument_or_geometry():
-    same = curvature.attribution({"paper": "reproduced", "robust": "reproduced", "scale-free": "reproduced"})
-    assert "property of the geometry" in same
-    scale = curvature.attribution({"paper": "reproduced", "robust": "reproduced", "scale-free": "not reproduced"})
-    assert "depends on the scale" in scale and "robust estimator agrees" in scale
-    both = curvature.attribution({"paper": "reproduced", "robust": lg.reporting.findings.UNSTABLE,
-                                 "scale-free": "reproduced"})
-    assert "leaves the paper verdict unchanged" in both and "depends on the instrument" in both
-    assert "image sample" in both

@@ -73,6 +73,11 @@ def test_notebook_runs_at_tiny_scale(stem, shared_notebook_env, tmp_path):
     assert result["checks"] and all(v in (True, False, None) for v in result["checks"].values())
     assert result["parameters"]["name"] == "tiny"
     assert result["seconds"] > 0 and result["summary"]
+    # Why: from the training ladder for the claims on it, else off the ladder (undetermined).
+    ladder_claims = {"curvature-1-profile-shape", "curvature-3-gap-accuracy", "curvature-4-id-vs-curvature"}
+    kinds = {line.split(":")[0] for line in result["why"].values()}
+    assert kinds <= {"training scale", "claim", "instrument", "undetermined"} and kinds
+    assert (set(result["why"]) <= set(INSTRUMENTS)) if stem in ladder_claims else (set(result["why"]) == {"verdict"})
     assert result["ours"]["test_accuracy"] and result["ours"]["measurability"] and result["ours"]["precision"]
     values = numbers(result["ours"])
     assert values and all(math.isfinite(x) for x in values)

@@ -24,23 +24,23 @@ import pandas as pd
 
 from ..networks.models import MODELS
 from ..progress import bar
-from ..reporting.findings import NOT_TESTABLE, UNSTABLE, over_seeds, undecided
+from ..reporting.findings import NOT_TESTABLE, over_seeds, undecided
 from ..units import Profile, untrained
 from ..validation import Parameter, check_choice
 from .curvature_claims import (CLAIMS, MEASURABILITY, TESTS, checks_of, gap_vs_accuracy, id_vs_curvature, preconditions,
                                unmeasurable_share)
+from .curvature_shapes import INSTRUMENTS
 from .curvature_runs import (POOLED_RUN, PRECISION, Run, SeedRuns, accuracy_table, measurability_table, precision_table,
                              recipe_changes)
+from . import ladder
+from .attribution import off_ladder
+from .ladder_findings import FINDINGS as LADDER_FINDINGS
 from .presets import PRESETS, Preset, get_preset, label, sample
 from .protocol import Outcome, Page, Study
 
 __all__ = ["CLAIMS", "INSTRUMENTS", "MIN_POINTS", "PAGES", "SETTINGS", "CurvatureStudy", "Run", "SeedRuns",
-           "attribution", "setup"]
+           "setup"]
 
-#: The instruments every curvature verdict is computed under: name -> profile column. ``scale-free``
-#: is the paper's MAPC times the layer's RMS radius (:mod:`latentgeom.estimators.scale_free`): the
-#: paper instrument with the activation scale divided out and nothing else changed.
-INSTRUMENTS = {"paper": "mapc_paper", "robust": "mapc_robust", "scale-free": "scale_free_paper"}
 #: Fewest image-sample points per seed: TwoNN and the robust input-layer fit need a few dozen.
 MIN_POINTS = 40
 #: Bootstrap resamples of the pooled correlations when the page does not say.
@@ -214,7 +214,7 @@ class CurvatureStudy(Study):
         failed = [name for name, ok in checks.items() if ok is False]
         reasons = {i: undecided(runs.checks[(d, i)], runs.preconditions[(d, i)])
                    for i in INSTRUMENTS for d in runs.decisions}
-        summary = (attribution(modes) + " Runs agreeing: "
+        summary = ("; ".join(f"{i}: {v}" for i, v in modes.items()) + ". Runs agreeing: "
                    + "; ".join(f"{i} {a}" for i, a in runs.agreement.items()) + f". {our_value}."
                    + (f" Failing (paper, {first}): {'; '.join(failed)}." if failed else "")
                    + "".join(f" Not testable under {i}: {'; '.join(sorted(set(r)))}." for i, r in reasons.items()
@@ -246,32 +246,24 @@ class CurvatureStudy(Study):
                     **{f"verdict_{i.replace('-', '_')}": a.verdict for i, a in runs.agreement.items()},
                     treatment=MEASURABILITY, precision=PRECISION)
 
+    def attributed(self, runs: SeedRuns) -> tuple[Outcome, pd.DataFrame]:
+        """:meth:`outcome` with its ``why`` and the page's table of it: from the training ladder
+        for the claims on it (:func:`latentgeom.chapters.ladder.attributed`, same preset and
+        seed: the ladder page's networks, measured once for every page), else the attribution a
+        page off the ladder can give (:func:`~.attribution.off_ladder`, from its networks'
+        accuracy)."""
+        outcome = self.outcome(runs)
+        if outcome.claim.id in LADDER_FINDINGS:
+            [outcome], table = ladder.attributed([outcome], preset=self.preset.name, seed=self.seed)
+            return outcome, table.drop(columns=["reason"])
+        final = runs.pooled[runs.pooled["epoch"] == self.models[0].epochs]
+        [outcome], found = off_ladder(final["test_accuracy"], [outcome])
+        return outcome, pd.DataFrame([dict(finding=outcome.claim.id, why=found.kind, reason=found.reason)])
+
     def networks(self, runs: SeedRuns) -> int:
         """Independently trained networks behind one decision (a run's, or the pooled runs')."""
         frame = runs.pooled if self.tests.pooled else runs.main
         return int(frame["network"].nunique())
-
-
-def attribution(modes: dict) -> str:
-    """Sentences from the three verdicts: is the paper-MAPC verdict a property of the geometry
-    (all instruments agree), of the activation scale (it changes when the scale is divided out),
-    of the instrument (the robust estimator disagrees), or of the image sample (unstable)?"""
-    paper, robust, free = modes["paper"], modes["robust"], modes["scale-free"]
-    text = f"Paper MAPC: {paper}; robust MAPC: {robust}; scale-free MAPC: {free}. "
-    if paper == free == robust:
-        text += ("All three instruments agree: the verdict is a property of the geometry, not of the "
-                 "activation scale or of the estimator.")
-    else:
-        text += ("Dividing out the activation scale changes the paper verdict: it depends on the scale "
-                 "of the activations. " if paper != free else
-                 "Dividing out the activation scale leaves the paper verdict unchanged. ")
-        text += ("The robust estimator disagrees with the paper estimator: the verdict also depends on "
-                 "the instrument." if robust != paper else "The robust estimator agrees with it.")
-    if UNSTABLE in (paper, robust, free):
-        text += " Where a verdict is unstable, the image sample or training seed decides it at this scale."
-    if NOT_TESTABLE in (paper, robust, free):
-        text += " A verdict that is not testable says nothing about the claim under that instrument."
-    return text
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ __all__ = ["QUANTITIES", "QUANTITY_TITLES", "gap_table", "profile_models", "segm
 
 #: Per-mode quantities of a profile (column ``f"{q}_{mode}"``); ``scale_free`` and ``bend`` are
 #: the dimensionless curvatures of :mod:`latentgeom.estimators.scale_free`.
+#: The instruments every curvature verdict is computed under: name -> profile column. ``scale-free``
+#: is the paper's MAPC times the layer's RMS radius (:mod:`latentgeom.estimators.scale_free`): the
+#: paper instrument with the activation scale divided out and nothing else changed.
+INSTRUMENTS = {"paper": "mapc_paper", "robust": "mapc_robust", "scale-free": "scale_free_paper"}
 QUANTITIES = ("mapc", "max_abs", "carrying", "scale_free", "bend")
 QUANTITY_TITLES = {
     "mapc": "MAPC (mean |κ| over all directions)",

@@ -25,9 +25,8 @@ from typing import Callable, Mapping
 import pandas as pd
 
 from .attribution import Side
-from .curvature import INSTRUMENTS as CURVATURE_INSTRUMENTS
 from .curvature_claims import CLAIMS as CURVATURE_CLAIMS, within_rho
-from .curvature_shapes import gap_table, shape_metrics
+from .curvature_shapes import INSTRUMENTS as CURVATURE_INSTRUMENTS, gap_table, shape_metrics
 from .id_claims import HUNCHBACK, LAST_LAYER
 from .id_profiles import hunchback_summary
 
