@@ -78,6 +78,12 @@ def test_instruments_disagreeing_beyond_the_spread_is_instrument():
     within = {"paper": ["not reproduced"] * 2, "robust": ["reproduced", "not reproduced"]}
     assert attribute(frame, ABOVE_2, verdicts=within).kind == "claim"
     assert instrument_split(within, "paper") is None and instrument_split(verdicts, "robust") == "paper"
+    # An instrument that cannot decide ("not testable") disagrees with nothing, and is not attributed.
+    gated = {"paper": ["not reproduced"] * 2, "robust": ["not testable"] * 2}
+    assert instrument_split(gated, "paper") is None
+    assert attribute(frame, ABOVE_2, instrument="paper", verdicts=gated).kind == "claim"
+    robust = attribute(frame, ABOVE_2, instrument="robust", verdicts=gated)
+    assert robust.kind == "undetermined" and "not testable in every run" in robust.reason
 
 
 def test_fewer_than_two_runs_or_an_undefined_statistic_is_undetermined():

@@ -48,3 +48,14 @@ def test_parameters_are_checked_by_name():
         ladder.setup("huge")
     with pytest.raises(ValueError, match="claim_id"):
         ladder.attribution_for("curvature-2-untrained", preset="tiny")
+
+
+def test_a_claim_the_ladder_does_not_follow_is_undetermined_without_measuring():
+    from latentgeom.chapters import curvature_claims, ladder
+    from latentgeom.chapters.protocol import Outcome
+
+    claim = curvature_claims.CLAIMS["curvature-2-untrained"]
+    assert claim.id not in ladder.FINDINGS
+    [outcome], table = ladder.attributed([Outcome(claim, {"a": True}, "reproduced", {}, "", "")], preset="tiny")
+    assert table.empty and outcome.why == {"verdict": ladder.NOT_ON_LADDER.line}
+    assert outcome.why["verdict"].startswith("undetermined: the training ladder does not follow")

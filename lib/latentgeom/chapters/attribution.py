@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as sps
 
-from ..reporting.findings import ATTRIBUTIONS
+from ..reporting.findings import ATTRIBUTIONS, NOT_TESTABLE
 
 __all__ = ["ACCURACY_MIN", "ATTRIBUTIONS", "Attribution", "MIN_RUNS", "Side", "Trend", "attribute", "off_ladder",
            "instrument_split", "run_trends", "top_rung_accuracy", "trend_interval"]
@@ -194,12 +194,16 @@ def top_rung_accuracy(frame: pd.DataFrame) -> dict[str, float]:
 
 def instrument_split(verdicts: Mapping[str, Sequence[str]], instrument: str) -> str | None:
     """Another instrument whose per-run verdicts share none with ``instrument``'s (the verdict
-    differs between them by more than the run-to-run spread), or ``None``."""
-    mine = set(verdicts.get(instrument, ()))
+    differs between them by more than the run-to-run spread), or ``None``. "Not testable" runs
+    are left out on both sides: an instrument that cannot decide does not disagree."""
+    def decided(runs) -> set:  # "not testable" is no verdict: it cannot disagree with one
+        return set(runs) - {NOT_TESTABLE}
+
+    mine = decided(verdicts.get(instrument, ()))
     if not mine:
         return None
     return next((other for other, theirs in verdicts.items()
-                 if other != instrument and theirs and not mine & set(theirs)), None)
+                 if other != instrument and decided(theirs) and not mine & decided(theirs)), None)
 
 
 def attribute(frame: pd.DataFrame, side: Side, *, instrument: str = "paper",
@@ -233,6 +237,9 @@ def attribute(frame: pd.DataFrame, side: Side, *, instrument: str = "paper",
     numbers = dict(instrument=instrument, side=side.describe(), trend=asdict(trend), top_rung_accuracy=top,
                    accuracy_min=accuracy_min, verdicts=verdicts)
     top_text = f"top rung at {lowest:.3f} test accuracy (lowest family)"
+    if verdicts.get(instrument) and set(verdicts[instrument]) == {NOT_TESTABLE}:
+        return Attribution("undetermined", f"{instrument} is not testable in every run: nothing to attribute",
+                           numbers)
     other = instrument_split(verdicts, instrument)
     if other is not None:
         return Attribution("instrument", (

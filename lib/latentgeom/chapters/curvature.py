@@ -33,8 +33,6 @@ from .curvature_shapes import INSTRUMENTS
 from .curvature_runs import (POOLED_RUN, PRECISION, Run, SeedRuns, accuracy_table, measurability_table, precision_table,
                              recipe_changes)
 from . import ladder
-from .attribution import off_ladder
-from .ladder_findings import FINDINGS as LADDER_FINDINGS
 from .presets import PRESETS, Preset, get_preset, label, sample
 from .protocol import Outcome, Page, Study
 
@@ -247,18 +245,15 @@ class CurvatureStudy(Study):
                     treatment=MEASURABILITY, precision=PRECISION)
 
     def attributed(self, runs: SeedRuns) -> tuple[Outcome, pd.DataFrame]:
-        """:meth:`outcome` with its ``why`` and the page's table of it: from the training ladder
-        for the claims on it (:func:`latentgeom.chapters.ladder.attributed`, same preset and
-        seed: the ladder page's networks, measured once for every page), else the attribution a
-        page off the ladder can give (:func:`~.attribution.off_ladder`, from its networks'
-        accuracy)."""
-        outcome = self.outcome(runs)
-        if outcome.claim.id in LADDER_FINDINGS:
-            [outcome], table = ladder.attributed([outcome], preset=self.preset.name, seed=self.seed)
-            return outcome, table.drop(columns=["reason"])
-        final = runs.pooled[runs.pooled["epoch"] == self.models[0].epochs]
-        [outcome], found = off_ladder(final["test_accuracy"], [outcome])
-        return outcome, pd.DataFrame([dict(finding=outcome.claim.id, why=found.kind, reason=found.reason)])
+        """:meth:`outcome` with its ``why`` and the page's table of it, from the training ladder
+        (:func:`latentgeom.chapters.ladder.attributed`, same preset and seed: the ladder page's
+        networks, measured once for every page; a claim the ladder does not follow is
+        undetermined, :data:`~.ladder.NOT_ON_LADDER`)."""
+        [outcome], table = ladder.attributed([self.outcome(runs)], preset=self.preset.name, seed=self.seed)
+        if table.empty:
+            table = pd.DataFrame([dict(finding=outcome.claim.id, why=ladder.NOT_ON_LADDER.kind,
+                                       reason=ladder.NOT_ON_LADDER.reason)])
+        return outcome, table.drop(columns=["reason"])
 
     def networks(self, runs: SeedRuns) -> int:
         """Independently trained networks behind one decision (a run's, or the pooled runs')."""

@@ -36,7 +36,7 @@ from .protocol import Outcome, Page, PresetTable, Study
 
 __all__ = ["FINDINGS", "NOTEBOOK", "PAGES", "SETTINGS", "LadderSettings", "LadderStudy", "RungPlan",
            "attributed", "attribution_for", "attribution_table", "findings_table", "page_verdicts", "rung_epochs",
-           "setup", "top_rungs", "why_lines", "with_why"]
+           "setup", "top_rungs", "why_lines", "with_why", "NOT_ON_LADDER"]
 
 NOTEBOOK = "book/findings/training-ladder.md"
 
@@ -268,6 +268,12 @@ def attribution_table(found: dict[str, dict[str, Attribution]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The attribution of a claim the ladder does not measure (its page's networks are the ladder's
+#: lowest rung, but no statistic of the claim is followed up the rungs).
+NOT_ON_LADDER = Attribution("undetermined", "the training ladder does not follow this claim's statistic (it follows "
+                                            + ", ".join(FINDINGS) + "), so training scale and claim are not told apart")
+
+
 def why_lines(attributions: dict[str, Attribution]) -> dict[str, str]:
     """Instrument -> attribution line: what a result file's ``why`` stores."""
     return {i: a.line for i, a in attributions.items()}
@@ -296,15 +302,20 @@ def attributed(outcomes: list[Outcome], *, preset: str = "default", seed: int = 
     """A finding page's outcomes with their ``why`` (:func:`with_why`) for every claim on the
     ladder (:func:`attribution_for`, the outcome's per-run verdicts per instrument feeding the
     instrument rule; the others unchanged), and the page's table: :func:`attribution_table`
-    with each instrument's verdict and the verdict as shown (``displayed_verdict``)."""
+    with each instrument's verdict and the verdict as shown (``displayed_verdict``). A claim
+    whose statistic the ladder does not measure gets :data:`NOT_ON_LADDER`."""
     out, found = [], {}
     for o in outcomes:
         if o.claim.id in FINDINGS:
             runs = {i: list(a.get("per_seed", ())) for i, a in o.seeds.items() if isinstance(a, dict)}
             found[o.claim.id] = attribution_for(o.claim.id, preset=preset, verdicts=runs, seed=seed, **overrides)
             o = with_why(o, found[o.claim.id])
+        else:
+            o = replace(o, why={"verdict": NOT_ON_LADDER.line})
         out.append(o)
     table = attribution_table(found)
+    if table.empty:  # no claim on the ladder
+        return out, table
     verdicts = {(o.claim.id, i): o.modes.get(i, o.verdict) for o in outcomes for i in (found.get(o.claim.id) or {})}
     table.insert(2, "verdict", [verdicts[k] for k in zip(table["finding"], table["instrument"])])
     table.insert(3, "shown", [displayed_verdict(v, w) for v, w in zip(table["verdict"], table["why"])])
