@@ -104,9 +104,13 @@ class CurvatureStudy(Study):
         images = sample(self.preset, seed=run.sample_seed)
         return [Profile.curvature(c, e, images, geometry) for c, e in self.members(run)]
 
-    def plan(self) -> list[Profile]:
+    def plan(self) -> list:
+        """Every run's profiles, then the training ladder's units when the claim is on it (its
+        attribution, :meth:`attributed`, measures them), in order, without repeats."""
         units = [u for run in self.runs for u in self.units(run)]
-        return list(dict.fromkeys(units))  # in order, without repeats
+        if self.claim.id in ladder.FINDINGS:
+            units += ladder.PAGES["training-ladder"].study(preset=self.preset.name, seed=self.seed).plan()
+        return list(dict.fromkeys(units))
 
     def names(self, run: Run) -> list[str]:
         """The name of every member's network (its checkpoints and initialisation share it):

@@ -284,7 +284,11 @@ class IDStudy(Study):
     def plan(self) -> list:
         """Every unit of every run, and the primary run's mixed-class profiles, without repeats."""
         units = [u for seeds in self.run_seeds for u in self.run_plan(*seeds).units()]
-        return list(dict.fromkeys(units + self.mixed_units(*self.run_seeds[0])))
+        # The page attributes claims 1 and 3 from the training ladder (ladder.attributed); the
+        # ladder builds on this module's settings, hence the import here and not at the top.
+        from .ladder import PAGES as LADDER_PAGES
+        ladder = LADDER_PAGES["training-ladder"].study(preset=self.preset.name, seed=self.seed).plan()
+        return list(dict.fromkeys(units + self.mixed_units(*self.run_seeds[0]) + ladder))
 
     def trainings(self) -> list[Train]:
         """Every network the page measures, trained (or read from the model cache)."""
