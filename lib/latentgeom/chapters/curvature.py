@@ -25,6 +25,7 @@ import pandas as pd
 from ..networks.models import MODELS
 from ..progress import bar
 from ..reporting.findings import NOT_TESTABLE, over_seeds, undecided
+from ..reporting.tables import show
 from ..units import Profile, untrained
 from ..validation import Parameter, check_choice
 from .curvature_claims import (CLAIMS, MEASURABILITY, TESTS, checks_of, gap_vs_accuracy, id_vs_curvature, preconditions,
@@ -258,6 +259,22 @@ class CurvatureStudy(Study):
             table = pd.DataFrame([dict(finding=outcome.claim.id, why=ladder.NOT_ON_LADDER.kind,
                                        reason=ladder.NOT_ON_LADDER.reason)])
         return outcome, table.drop(columns=["reason"])
+
+    def verdict_tables(self, runs: SeedRuns, numbers: str = "headlines per run") -> list:
+        """The three tables of every curvature page's "Verdict" section, as styled tables for
+        ``display``: the verdict per run and instrument, the headlines per run (captioned
+        ``numbers``), and the first decision's checks and preconditions."""
+        return [show(runs.verdict_table(), caption="verdict per run and instrument"),
+                show(runs.numbers.set_index(["instrument", "run"]), caption=numbers),
+                show(runs.checks_table(), caption=f"checks, {runs.decisions[0]}")]
+
+    def record_attributed(self, runs: SeedRuns):
+        """Write the page's result file with its ``why`` (:meth:`attributed`); returns the
+        :class:`~latentgeom.reporting.findings.Finding` and the why table, styled for ``display``."""
+        outcome, why = self.attributed(runs)
+        [finding] = self.record([outcome])
+        return finding, show(why, index=False, caption="what decides each verdict: claim, training scale or "
+                                                       "instrument (see the training ladder)")
 
     def networks(self, runs: SeedRuns) -> int:
         """Independently trained networks behind one decision (a run's, or the pooled runs')."""
