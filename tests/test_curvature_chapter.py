@@ -78,6 +78,13 @@ def test_tidy_long_form_has_one_row_per_layer_and_mode():
     assert np.allclose(robust, wide["mapc_robust"].to_numpy())
     with pytest.raises(ValueError):
         shapes.tidy(wide.drop(columns=["mapc_paper", "mapc_robust"]))
+    # A robust layer that is not measurable has no number to draw; paper keeps its (reported) value.
+    flagged = wide.assign(measurable_robust=[i % 2 == 0 for i in range(len(wide))], measurable_paper=False)
+    long = shapes.tidy(flagged)
+    robust, paper = long[long["mode"] == "robust"], long[long["mode"] == "paper"]
+    assert robust["mapc"].isna().tolist() == [i % 2 == 1 for i in range(len(wide))]
+    assert robust.loc[robust["mapc"].isna(), ["max_abs", "carrying"]].isna().all().all()
+    assert np.allclose(paper["mapc"], wide["mapc_paper"])
 
 
 def test_shape_table_and_gap_table_one_row_per_model():

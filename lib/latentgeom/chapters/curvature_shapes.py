@@ -74,12 +74,15 @@ def _modes_in(frame: pd.DataFrame) -> list[str]:
     return [m for m in MODES if f"mapc_{m}" in frame.columns]
 
 
-def tidy(profiles: pd.DataFrame, modes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Wide profiles -> long form: one row per (model x layer) x mode.
+def tidy(profiles: pd.DataFrame, modes: Sequence[str] | None = None, *,
+         blank_unmeasurable: Sequence[str] = ("robust",)) -> pd.DataFrame:
+    """Wide profiles -> long form: one row per (model x layer) x mode, for the pages' charts.
 
     The per-mode columns ``mapc_M, max_abs_M, carrying_M, ..., d_M, K_M, dirs_M, resolved_M,
     measurable_M`` become ``mapc, max_abs, carrying, ..., d, K, dirs, resolved, measurable`` plus
-    a ``mode`` column; every other column is kept.
+    a ``mode`` column; every other column is kept. For the modes in ``blank_unmeasurable`` a layer
+    that is not measurable (``measurable`` False) has its curvature quantities blanked (NaN): the
+    book says "not measurable" (the measurability table) rather than drawing a number.
     """
     modes = list(modes) if modes is not None else _modes_in(profiles)
     if not modes:
@@ -95,6 +98,9 @@ def tidy(profiles: pd.DataFrame, modes: Sequence[str] | None = None) -> pd.DataF
         for q in (*QUANTITIES, *_LIMITS):
             if f"{q}_{mode}" in profiles:
                 part[q] = profiles[f"{q}_{mode}"].to_numpy()
+        if mode in blank_unmeasurable and "measurable" in part:
+            unmeasurable = ~part["measurable"].astype(bool)
+            part.loc[unmeasurable, [q for q in QUANTITIES if q in part]] = np.nan
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
