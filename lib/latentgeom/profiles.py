@@ -132,6 +132,14 @@ def _layer_groups(widths: dict[str, int], k: int, max_bytes: int, min_chunk: int
     return groups
 
 
+def _mapc_quietly(points, neighbours, d: int, mode: str) -> CurvatureResult:
+    """:func:`mapc` without its per-call :class:`UnresolvedCurvatureWarning`: a profile calls it
+    chunk by chunk and warns once at the end, naming the layers that are not measurable."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnresolvedCurvatureWarning)
+        return mapc(points, neighbours, d, mode=mode)
+
+
 def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = GeometryConfig(), *,
                       layers: Sequence[str] | None = None, progress: bool = True) -> pd.DataFrame:
     """MAPC per probe layer (the curvature profile) of ``model`` on ``images``.
@@ -221,10 +229,8 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
                     # paper: the point itself first, K = 2**q; robust: the 2**q - 1 perturbations
                     nb = acts[name] if mode == "paper" else acts[name][:, 1:]
                     d = d_paper[name] if mode == "paper" else d_robust[name]
-                    with warnings.catch_warnings():  # one warning per profile below, not per chunk
-                        warnings.simplefilter("ignore", UnresolvedCurvatureWarning)
-                        results.setdefault((mode, name), []).append(
-                            mapc(p.to(device), nb.to(device), d, mode=mode))
+                    results.setdefault((mode, name), []).append(
+                        _mapc_quietly(p.to(device), nb.to(device), d, mode))
                     radii.setdefault((mode, name), []).append(neighbourhood_radius(p, nb))
                 bar.update(1)
     bar.close()
@@ -246,9 +252,7 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
                                            default=1))
             k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
             nb = knn_neighbourhoods(flat, k)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UnresolvedCurvatureWarning)
-                results[("robust", "input")] = [mapc(flat, nb, d, mode="robust")]
+            results[("robust", "input")] = [_mapc_quietly(flat, nb, d, "robust")]
             radii[("robust", "input")] = [neighbourhood_radius(flat, nb)]
             input_spans["robust"] = float(np.median(spanned_directions(flat, nb).numpy()))
 
