@@ -25,6 +25,7 @@ def _profile(values, model="m", width=8, epoch=4, acc=0.9, robust_scale=2.0, ids
         frame[f"d_{mode}"] = 2
         frame[f"K_{mode}"] = 8
         frame[f"mapc_{mode}"] = values * scale
+        frame[f"mapc_se_{mode}"] = values * scale * 0.02  # +-4 % intervals from resampling points
         frame[f"max_abs_{mode}"] = values * scale * 3
         frame[f"carrying_{mode}"] = values * scale * 2
         frame[f"dirs_{mode}"] = 6.0
@@ -356,13 +357,24 @@ def test_wide_equivalence_interval_is_not_testable_with_networks_needed():
 
 
 def test_precision_table_and_recipe_changes():
+    # Standard errors from resampling points: relative half-widths 1.96 x se / mapc.
+    a, b, c = _profile([1, 1, 1, 1]), _profile([1, 2, 1, 1]), _profile([9, 9, 9, 9], seed=1)
+    a["mapc_se_paper"] = [0.01, 0.05, 0.2, 0.01]
+    b["mapc_se_paper"] = [0.01, 0.05, 0.2, 0.5]
+    c["mapc_se_paper"] = 9.0  # another network (training seed 1): not in the table
     runs = curvature.SeedRuns([curvature.Run(0, 0), curvature.Run(1, 0), curvature.Run(2, 1)],
-                              {"a": _profile([1, 1, 1, 1]), "b": _profile([1, 1.02, 1.5, 1]),
-                               "c": _profile([9, 9, 9, 9], seed=1)}, [], {}, {}, None, {}, {})
+                              {"a": a, "b": b, "c": c}, [], {}, {}, None, {}, {})
     runs.runs = [type("R", (), dict(name=n, train_seed=t))() for n, t in (("a", 0), ("b", 0), ("c", 1))]
-    table = curvature_runs.precision_table(runs, {"paper": "mapc_paper"})
+    table = curvature_runs.precision_table(runs, {"paper": "mapc_paper", "scale-free": "scale_free_paper"}, 100)
     assert table["samples"].tolist() == [2, 2, 2, 2]  # the training-seed run is another network
-    assert table["precise_paper"].tolist() == [True, True, False, True]
+    half = 1.96 * np.array([0.01, (0.05 + 0.025) / 2, 0.2, (0.01 + 0.5) / 2])
+    assert np.allclose(table["half_width_paper"], half)
+    assert table["precise_paper"].tolist() == [True, True, False, False]
+    assert table["needed_paper"].tolist() == np.ceil(np.maximum(100 * (half / 0.1) ** 2, 100)).tolist()
+    assert np.allclose(table["half_width_scale-free"], half)  # its length scale is one number per layer
+    # The profile's standard error is that of the per-point values' mean.
+    assert lg.profiles.standard_error([1.0, 3.0, np.nan]) == pytest.approx(np.std([1, 3], ddof=1) / np.sqrt(2))
+    assert np.isnan(lg.profiles.standard_error([1.0]))
     recipes = curvature.setup("curvature-5-mixup", "tiny", n_seeds=1).preset.recipes()
     changes = curvature_runs.recipe_changes(recipes)
     assert changes["baseline"] == "nothing" and changes["mixup"] == "mixup_alpha 0.0 -> 1.0"

@@ -74,10 +74,13 @@ def test_notebook_runs_at_tiny_scale(stem, shared_notebook_env, tmp_path):
     assert result["parameters"]["name"] == "tiny"
     assert result["seconds"] > 0 and result["summary"]
     # Why: from the training ladder for the claims on it, else off the ladder (undetermined).
-    ladder_claims = {"curvature-1-profile-shape", "curvature-3-gap-accuracy", "curvature-4-id-vs-curvature"}
+    from latentgeom.chapters.ladder import FINDINGS as ON_LADDER, not_on_ladder
     kinds = {line.split(":")[0] for line in result["why"].values()}
     assert kinds <= {"training scale", "claim", "instrument", "undetermined"} and kinds
-    assert (set(result["why"]) <= set(INSTRUMENTS)) if stem in ladder_claims else (set(result["why"]) == {"verdict"})
+    if stem in ON_LADDER:
+        assert set(result["why"]) <= set(INSTRUMENTS)
+    else:
+        assert result["why"] == {"verdict": not_on_ladder(stem).line}
     assert result["ours"]["test_accuracy"] and result["ours"]["measurability"] and result["ours"]["precision"]
     values = numbers(result["ours"])
     assert values and all(math.isfinite(x) for x in values)

@@ -64,10 +64,17 @@ def test_notebook_runs_at_tiny_scale(notebook_env):
                                         else "unstable across seeds")
         assert result["verdict"] == agreement["verdict"]
         assert all(lo <= hi for lo, hi in result["spread"].values())
+        # Why: the ladder's attribution for the claims on it, else the claim's own reason.
+        from latentgeom.chapters.ladder import FINDINGS as ON_LADDER, not_on_ladder
+        if finding_id in ON_LADDER:
+            assert set(result["why"]) == {"twonn"}
+        else:
+            assert result["why"] == {"verdict": not_on_ladder(finding_id).line}
     corr = finding(notebook_env / "results", "id-3-last-layer-vs-accuracy")["ours"]["correlation"]
     assert -1 <= corr["pearson"] <= 1 and corr["units"] == 12 and corr["n"] == 18
     prose = pasted_prose(NOTEBOOK, nb)  # every number of the prose is glued, and formats
     assert prose["n_runs:"] == "3" and prose["id3_networks:"] == "12"
+    assert prose["on_ladder:"] == "1, 2, 3"  # the claims the training ladder follows
     text = "\n".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
     assert "Test accuracy of the zoo" in text and "train_accuracy" in text  # the networks' accuracies
 

@@ -1,11 +1,13 @@
 """The training ladder (lib/latentgeom/chapters/ladder.py): set-up, rungs and plan, and the
 findings' statistics and sides (ladder_findings.py), on the claims' own thresholds."""
+import numpy as np
+import pandas as pd
 import pytest
 
 from latentgeom.chapters import ladder, ladder_findings
 from latentgeom.chapters.curvature_claims import CLAIMS as CURVATURE
-from latentgeom.chapters.id_claims import HUNCHBACK
-from latentgeom.units import Profile, Train
+from latentgeom.chapters.id_claims import HUNCHBACK, WIDTH_AND_PCA
+from latentgeom.units import Profile, Train, untrained
 
 
 def test_rung_epochs_spread_over_the_run():
@@ -24,10 +26,17 @@ def test_default_ladder_is_the_well_trained_recipe_on_every_seed_with_the_page_n
     page, top = vgg[0].config, vgg[-1].config
     assert page.width == top.width == 16 and page.n_train == 12000 and top.n_train is None
     assert top.epochs == 3 and [r.epoch for r in vgg[1:]] == [1, 2, 3]
+    # One untrained network per run and family: the page network's initialisation (same weights).
+    assert {r.untrained.config for r in vgg} == {untrained(page)} and vgg[0].untrained.epoch == 0
     plan = study.plan()
     assert plan == list(dict.fromkeys(plan))
-    assert {u.config for u in plan if isinstance(u, Train)} == {r.config for r in rungs}
-    assert sum(isinstance(u, Profile) for u in plan) == len(rungs) * (2 + study.id_settings.n_classes)
+    assert {u.config for u in plan if isinstance(u, Train)} == {r.config for r in rungs} | {
+        r.untrained.config for r in rungs}
+    runs = len({(r.config.seed, r.config.model) for r in rungs})
+    assert sum(isinstance(u, Profile) for u in plan) == len(rungs) * (2 + study.id_settings.n_classes) + runs
+    # PC-ID where the ID page measures it (its first pca_classes classes): the ID page's units.
+    assert [dict(u.options)["with_pca"] for u in vgg[0].per_class] == [
+        k < study.id_settings.pca_classes for k in range(study.id_settings.n_classes)]
 
 
 def test_sides_come_from_the_claims_thresholds():
@@ -38,7 +47,32 @@ def test_sides_come_from_the_claims_thresholds():
         "indicative_rho"]
     assert F["id-1-hunchback"].side.threshold == HUNCHBACK.thresholds["fall_max"]
     assert F["id-3-last-layer-vs-accuracy"].side.direction == -1 and F["curvature-3-gap-accuracy"].side.direction == 1
-    assert set(ladder.findings_table()["finding"]) == set(F)
+    assert F["curvature-2-untrained"].side.threshold == CURVATURE["curvature-2-untrained"].thresholds[
+        "trained_over_untrained_min"]
+    assert F["id-2-pca-vs-twonn"].side.threshold == WIDTH_AND_PCA.thresholds["pca_ratio_min"]
+    assert list(ladder.findings_table()["finding"]) == [*F, *ladder_findings.OFF_LADDER]
+    assert not set(F) & set(ladder_findings.OFF_LADDER)
+
+
+def _profile(values, column="mapc"):
+    return pd.DataFrame({"layer": [f"l{i}" for i in range(len(values))],
+                         "relative_depth": np.linspace(0, 1, len(values)), column: values})
+
+
+def test_curvature_2_statistic_is_the_final_jump_over_the_untrained_networks():
+    trained, start = _profile([1.0, 4.0, 5.0, 5.0, 15.0]), _profile([1.0, 1.0, 1.0, 2.0, 3.0])
+    id_profile = pd.DataFrame({"layer": ["input", "a", "b", "logits"], "id_mean": [10.0, 20.0, 10.0, 2.0],
+                               "pca_id": [40.0, 100.0, 20.0, 9.0]})
+    stats = ladder_findings.rung_statistics(ladder_findings.Rung(
+        trained.rename(columns={"mapc": "mapc_paper"}), id_profile, 5.0,
+        start.rename(columns={"mapc": "mapc_paper"})))
+    assert stats["curvature-2-untrained/paper"] == pytest.approx((15 / 5) / (3 / 2))
+    # ID 2: the median PC-ID / TwoNN over the hidden layers (input and logits left out).
+    assert stats["id-2-pca-vs-twonn/twonn"] == pytest.approx(np.median([100 / 20, 20 / 10]))
+    # Without the untrained profile the statistic is undefined, never a number.
+    bare = ladder_findings.rung_statistics(ladder_findings.Rung(trained.rename(columns={"mapc": "mapc_paper"}),
+                                                                id_profile, 5.0))
+    assert np.isnan(bare["curvature-2-untrained/paper"])
 
 
 def test_parameters_are_checked_by_name():
@@ -47,15 +81,26 @@ def test_parameters_are_checked_by_name():
     with pytest.raises(ValueError, match="preset"):
         ladder.setup("huge")
     with pytest.raises(ValueError, match="claim_id"):
-        ladder.attribution_for("curvature-2-untrained", preset="tiny")
+        ladder.attribution_for("curvature-5-mixup", preset="tiny")
 
 
 def test_a_claim_the_ladder_does_not_follow_is_undetermined_without_measuring():
     from latentgeom.chapters import curvature_claims, ladder
     from latentgeom.chapters.protocol import Outcome
 
-    claim = curvature_claims.CLAIMS["curvature-2-untrained"]
+    claim = curvature_claims.CLAIMS["curvature-5-mixup"]
     assert claim.id not in ladder.FINDINGS
     [outcome], table = ladder.attributed([Outcome(claim, {"a": True}, "reproduced", {}, "", "")], preset="tiny")
-    assert table.empty and outcome.why == {"verdict": ladder.NOT_ON_LADDER.line}
-    assert outcome.why["verdict"].startswith("undetermined: the training ladder does not follow")
+    assert outcome.why == {"verdict": ladder.not_on_ladder(claim.id).line}
+    assert outcome.why["verdict"].startswith("undetermined: not on the training ladder: the claim compares mixup")
+    assert table.to_dict("records") == [dict(finding=claim.id, instrument="every", verdict="reproduced",
+                                             shown="reproduced", why="undetermined",
+                                             reason=ladder.not_on_ladder(claim.id).reason)]
+    # A claim with no reason of its own gets the generic one.
+    assert ladder.not_on_ladder("another-claim") is ladder.NOT_ON_LADDER
+
+
+def test_every_curvature_and_id_claim_is_on_the_ladder_or_says_why_not():
+    from latentgeom.chapters.id_claims import CLAIMS as ID
+
+    assert set(CURVATURE) | set(ID) == set(ladder_findings.FINDINGS) | set(ladder_findings.OFF_LADDER)

@@ -45,6 +45,10 @@ from .progress import bar as progress_bar
 from .storage import cached_frame, content_key
 from .validation import resolve_device
 
+#: Version of the columns a profile stores, part of its cache key: a profile cached with fewer
+#: columns (before ``mapc_se_M``) is recomputed rather than read without them.
+FRAME_VERSION = 2
+
 
 @dataclass(frozen=True)
 class GeometryConfig:
@@ -160,7 +164,9 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     -------
     DataFrame, one row per layer: ``layer, relative_depth, width, id_mean, id_std`` and, for
     each mode ``M`` in ``config.modes``: ``d_M`` (tangent dimension used), ``K_M``,
-    ``mapc_M`` (the mode's headline), ``max_abs_M`` (mean per-point largest |kappa|) and
+    ``mapc_M`` (the mode's headline), ``mapc_se_M`` (its standard error from resampling the
+    points: the standard deviation of the per-point values over sqrt(n)), ``max_abs_M`` (mean
+    per-point largest |kappa|) and
     ``carrying_M`` (mean |kappa| over curvature-carrying directions); the dimensionless
     curvatures of :mod:`latentgeom.estimators.scale_free`: ``rms_radius`` (the layer's length
     scale R, activation units), ``scale_free_M`` = ``mapc_M`` * R and ``bend_M`` (mean per-point
@@ -266,6 +272,7 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
             dirs = input_spans[mode] if row["layer"] == "input" else latent_spans[mode]
             measurable = res.d <= dirs and res.measurable is not False
             row.update({f"d_{mode}": res.d, f"K_{mode}": res.K, f"mapc_{mode}": res.mapc,
+                        f"mapc_se_{mode}": standard_error(res.per_point),
                         f"max_abs_{mode}": res.max_abs, f"carrying_{mode}": res.carrying_mean_abs,
                         f"scale_free_{mode}": res.mapc * length,
                         f"bend_{mode}": bending(res.per_point, np.concatenate(radii[(mode, row["layer"])])),
@@ -301,6 +308,15 @@ def curvature_gap(profile: pd.DataFrame, mode: str = "paper") -> dict[str, float
 
 
 
+def standard_error(values) -> float:
+    """Standard error of the mean of ``values`` (finite ones; sample standard deviation over
+    sqrt(n)): the spread of a mean over points when the points are resampled. NaN with fewer
+    than 2 values."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
+
+
 def _cached(kind: str, trained, images: torch.Tensor, settings: dict, compute, *, cache: bool = True,
             **labels) -> pd.DataFrame:
     """A per-layer frame of a trained model, cached under ``<model cache>/../profiles/`` by a
@@ -312,7 +328,7 @@ def _cached(kind: str, trained, images: torch.Tensor, settings: dict, compute, *
     """
     # The estimators' versions are part of the key: a profile measured by an older engine is
     # recomputed rather than trusted.
-    versions = (curvature_estimator.ESTIMATOR_VERSION, id_estimator.ESTIMATOR_VERSION)
+    versions = (curvature_estimator.ESTIMATOR_VERSION, id_estimator.ESTIMATOR_VERSION, FRAME_VERSION)
     key = content_key(kind, trained.config.key(), trained.epoch, settings, versions, images)
     path = model_cache_dir().parent / "profiles" / f"{kind}-{key}.json"
     frame = cached_frame(path, compute, cache=cache).rename(columns={"width": "layer_width"})

@@ -183,7 +183,7 @@ class CurvatureStudy(Study):
         along-training trend, (curvature 4) the equivalence tests, (curvature 5) each recipe's
         change to the baseline."""
         accuracy = accuracy_table(runs)
-        precision = precision_table(runs, INSTRUMENTS)
+        precision = self.precision(runs)
         extra = {"test_accuracy": accuracy.to_dict("records"),
                  "measurability": measurability_table(runs.main).to_dict("records"),
                  "precision": precision.to_dict("records"),
@@ -230,6 +230,11 @@ class CurvatureStudy(Study):
         return Outcome(self.claim, checks, modes["paper"], ours, our_value, summary, modes=modes,
                        seeds={i: a.as_dict() for i, a in runs.agreement.items()}, spread=runs.spread)
 
+    def precision(self, runs: SeedRuns) -> pd.DataFrame:
+        """Each layer's MAPC interval from resampling its points, per instrument
+        (:func:`~.curvature_runs.precision_table` at this page's sample size)."""
+        return precision_table(runs, INSTRUMENTS, self.preset.n_points)
+
     def page_numbers(self, runs: SeedRuns) -> dict:
         """The numbers every curvature page's prose pastes (``glue``): the scale (runs, points,
         networks), the trained networks' test accuracy, the share of deciding layers each mode
@@ -238,7 +243,7 @@ class CurvatureStudy(Study):
         frame = runs.pooled
         final = frame[frame["epoch"] == self.models[0].epochs]
         unmeasurable = runs.numbers.groupby("instrument", sort=False)["unmeasurable deciding layers"].mean()
-        precision = precision_table(runs, INSTRUMENTS)
+        precision = self.precision(runs)
         return dict(n_runs=len(runs.runs), n_seeds=self.n_seeds, n_points=self.preset.n_points,
                     n_networks=self.networks(runs), n_sample_networks=int(runs.main["network"].nunique()),
                     architectures=", ".join(dict.fromkeys(c.model for c in self.models)),
@@ -246,6 +251,7 @@ class CurvatureStudy(Study):
                     unmeasurable_paper=float(unmeasurable["paper"]), unmeasurable_robust=float(unmeasurable["robust"]),
                     precise_paper=float(precision["precise_paper"].mean()),
                     precise_robust=float(precision["precise_robust"].mean()),
+                    needed_paper=int(precision["needed_paper"].median()),
                     **{f"verdict_{i.replace('-', '_')}": a.verdict for i, a in runs.agreement.items()},
                     treatment=MEASURABILITY, precision=PRECISION)
 
@@ -253,12 +259,9 @@ class CurvatureStudy(Study):
         """:meth:`outcome` with its ``why`` and the page's table of it, from the training ladder
         (:func:`latentgeom.chapters.ladder.attributed`, same preset and seed: the ladder page's
         networks, measured once for every page; a claim the ladder does not follow is
-        undetermined, :data:`~.ladder.NOT_ON_LADDER`)."""
+        undetermined, :func:`~.ladder.not_on_ladder`)."""
         [outcome], table = ladder.attributed([self.outcome(runs)], preset=self.preset.name, seed=self.seed)
-        if table.empty:
-            table = pd.DataFrame([dict(finding=outcome.claim.id, why=ladder.NOT_ON_LADDER.kind,
-                                       reason=ladder.NOT_ON_LADDER.reason)])
-        return outcome, table.drop(columns=["reason"])
+        return outcome, table
 
     def verdict_tables(self, runs: SeedRuns, numbers: str = "headlines per run") -> list:
         """The three tables of every curvature page's "Verdict" section, as styled tables for

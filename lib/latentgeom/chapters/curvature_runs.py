@@ -106,27 +106,31 @@ def measurability_table(profiles: pd.DataFrame, modes=("paper", "robust")) -> pd
     return profiles[keys + columns].reset_index(drop=True)
 
 
-def precision_table(runs: SeedRuns, columns: dict[str, str]) -> pd.DataFrame:
+def precision_table(runs: SeedRuns, columns: dict[str, str], n_points: int) -> pd.DataFrame:
     """Each layer's MAPC interval from resampling its points, per instrument.
 
-    The runs of the first training seed measure the same networks on independent samples of
-    ``n`` points each; the spread of a layer's MAPC over them is the spread of a value measured
-    on ``n`` points. ``half_width_<instrument>`` is the half-width of the 95 % interval of one
-    sample's value (1.96 x the standard deviation over the samples) relative to their mean, and
-    ``precise_<instrument>`` whether it is within :data:`PRECISION`. NaN with a single sample.
-    Rows: network, epoch, layer (the first run's order).
+    A layer's MAPC is a mean over the sample's points; resampling the points gives its 95 %
+    interval, 1.96 standard errors (the profile's ``mapc_se_M``, mode ``M`` of the instrument's
+    column; a scale-free column shares its mode's relative error, its length scale being one
+    number per layer). ``half_width_<instrument>`` is that half-width relative to the value
+    (mean over the first training seed's samples), ``precise_<instrument>`` whether it is
+    within :data:`PRECISION`, and ``needed_<instrument>`` the images a sample would need for
+    it at the same per-point spread (n x (half-width / PRECISION)^2, at least n).
+    Rows: network, epoch, layer (the first run's order); ``n_points``: images per sample.
     """
     first = runs.runs[0].train_seed
-    frames = [runs.profiles[r.name] for r in runs.runs if r.train_seed == first]
-    stacked = pd.concat(frames, ignore_index=True)
+    stacked = pd.concat([runs.profiles[r.name] for r in runs.runs if r.train_seed == first], ignore_index=True)
     keys = [c for c in ("network", "epoch", "layer") if c in stacked]
+    for name, column in columns.items():
+        mode = column.rsplit("_", 1)[1]
+        stacked[f"half_width_{name}"] = 1.96 * stacked[f"mapc_se_{mode}"] / stacked[f"mapc_{mode}"].abs()
     grouped = stacked.groupby(keys, sort=False)
     table = grouped.size().rename("samples").reset_index()
-    for name, column in columns.items():
-        mean, sd = grouped[column].mean().to_numpy(), grouped[column].std(ddof=1).to_numpy()
-        half = 1.96 * sd / np.abs(mean)
+    for name in columns:
+        half = grouped[f"half_width_{name}"].mean().to_numpy()
         table[f"half_width_{name}"] = half
         table[f"precise_{name}"] = half <= PRECISION
+        table[f"needed_{name}"] = np.ceil(np.maximum(n_points * (half / PRECISION) ** 2, n_points))
     return table
 
 

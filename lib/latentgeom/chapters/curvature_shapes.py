@@ -45,7 +45,9 @@ QUANTITY_TITLES = {
 }
 #: Per-mode columns saying what the estimator could measure (tangent dimension, neighbours,
 #: spanned input directions, resolved share, measurable).
-_LIMITS = ("d", "K", "dirs", "resolved", "measurable")
+#: Per-mode columns that go with the quantities: the instrument's limits and the MAPC's
+#: standard error from resampling points.
+_LIMITS = ("d", "K", "dirs", "resolved", "measurable", "mapc_se")
 
 
 def profile_models(trained: Iterable, images, geometry, *, labels: Sequence[str] | None = None,
@@ -79,7 +81,8 @@ def tidy(profiles: pd.DataFrame, modes: Sequence[str] | None = None, *,
     """Wide profiles -> long form: one row per (model x layer) x mode, for the pages' charts.
 
     The per-mode columns ``mapc_M, max_abs_M, carrying_M, ..., d_M, K_M, dirs_M, resolved_M,
-    measurable_M`` become ``mapc, max_abs, carrying, ..., d, K, dirs, resolved, measurable`` plus
+    measurable_M, mapc_se_M`` become ``mapc, max_abs, carrying, ..., d, K, dirs, resolved,
+    measurable, mapc_se`` plus
     a ``mode`` column; every other column is kept. For the modes in ``blank_unmeasurable`` a layer
     that is not measurable (``measurable`` False) has its curvature quantities blanked (NaN): the
     book says "not measurable" (the measurability table) rather than drawing a number.

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from ..reporting.findings import verdict
 from ..reporting.statistics import bootstrap_correlation
@@ -27,8 +28,8 @@ from .id_study import Run, last_hidden_points
 from .protocol import Claim
 
 __all__ = ["CLAIMS", "Evaluation", "HUNCHBACK", "LAST_LAYER", "PER_RUN", "POOLED", "SHARE_MIN", "TRAINING",
-           "WIDTH_AND_PCA", "at_least", "at_most", "hunchback", "last_layer_vs_accuracy", "pca_capped",
-           "thresholds", "untrained_and_random_labels", "width_and_pca"]
+           "WIDTH_AND_PCA", "at_least", "at_most", "hidden_layers", "hunchback", "last_layer_vs_accuracy",
+           "pca_capped", "pca_over_id", "thresholds", "untrained_and_random_labels", "width_and_pca"]
 
 NOTEBOOK = "book/findings/intrinsic-dimension.md"
 SOURCE = "Ansuini, Laio, Macke & Zoccolan, NeurIPS 2019 (arXiv:1905.12784)"
@@ -191,6 +192,19 @@ def hunchback(run: Run) -> Evaluation:
     return _evaluation(checks, headline, {**hunch, "models": shape.to_dict("records")}, {"models": shape})
 
 
+def hidden_layers(profiles: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the hidden layers of ``profiles`` (input and logits left out): what claim 2
+    is tested on."""
+    return profiles[~profiles.layer.isin(["input", OUTPUT_LAYER])]
+
+
+def pca_over_id(profiles: pd.DataFrame, column: str = "id_mean") -> pd.Series:
+    """Each row's PC-ID over its TwoNN ID (``column``): claim 2's "PC-ID much larger" ratio
+    (NaN where the row has no PC-ID). Also the training ladder's statistic of claim 2 (its
+    median over a network's hidden layers)."""
+    return profiles["pca_id"] / profiles[column]
+
+
 def width_and_pca(run: Run) -> Evaluation:
     """Claim 2 on the hidden layers (input and logits left out) of the trained and untrained zoo.
 
@@ -201,10 +215,9 @@ def width_and_pca(run: Run) -> Evaluation:
     sides of its threshold is undecided (``None``).
     """
     T = thresholds(WIDTH_AND_PCA)
-    profiles = run.profiles
-    inner = profiles[~profiles.layer.isin(["input", OUTPUT_LAYER])].copy()
+    inner = hidden_layers(run.profiles).copy()
     inner["width_over_id"] = inner.layer_width / inner.id_mean
-    inner["pca_over_id"] = inner.pca_id / inner.id_mean
+    inner["pca_over_id"] = pca_over_id(inner)
     inner["pca_capped"] = pca_capped(inner.pca_id, run.pca_points, T["pca_cap_share"])
     untrained = inner[inner.state == "untrained"][["label", "layer", "id_mean", "pca_id", "pca_capped"]]
     paired = inner[inner.state == "trained"].merge(untrained, on=["label", "layer"], suffixes=("", "_untrained"))

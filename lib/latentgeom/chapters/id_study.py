@@ -284,7 +284,7 @@ class IDStudy(Study):
     def plan(self) -> list:
         """Every unit of every run, and the primary run's mixed-class profiles, without repeats."""
         units = [u for seeds in self.run_seeds for u in self.run_plan(*seeds).units()]
-        # The page attributes claims 1 and 3 from the training ladder (ladder.attributed); the
+        # The page attributes its claims on the training ladder (ladder.attributed); the
         # ladder builds on this module's settings, hence the import here and not at the top.
         from .ladder import PAGES as LADDER_PAGES
         ladder = LADDER_PAGES["training-ladder"].study(preset=self.preset.name, seed=self.seed).plan()

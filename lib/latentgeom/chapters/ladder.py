@@ -25,18 +25,18 @@ import pandas as pd
 from ..estimators.curvature import MODES
 from ..networks.train_config import WELL_TRAINED_EPOCHS, TrainConfig
 from ..reporting.findings import displayed_verdict, load_findings, write_evidence
-from ..units import Images, Profile, Train
+from ..units import Images, Profile, Train, untrained
 from ..validation import Parameter, check_choice, check_int
 from .attribution import Attribution, attribute, top_rung_accuracy
 from .id_profiles import average_over_classes, last_hidden_layer_of, stack_classes, with_labels
 from .id_study import SETTINGS as ID_SETTINGS, IDSettings
-from .ladder_findings import FINDINGS, Rung, rung_statistics
+from .ladder_findings import FINDINGS, OFF_LADDER, Rung, rung_statistics
 from .presets import Preset, get_preset, sample
 from .protocol import Outcome, Page, PresetTable, Study
 
 __all__ = ["FINDINGS", "NOTEBOOK", "PAGES", "SETTINGS", "LadderSettings", "LadderStudy", "RungPlan",
            "attributed", "attribution_for", "attribution_table", "findings_table", "page_verdicts", "rung_epochs",
-           "setup", "top_rungs", "why_lines", "with_why", "NOT_ON_LADDER"]
+           "not_on_ladder", "setup", "top_rungs", "why_lines", "with_why", "NOT_ON_LADDER"]
 
 NOTEBOOK = "book/findings/training-ladder.md"
 
@@ -112,7 +112,8 @@ class RungPlan:
     """One rung's work units: the network (``config`` after ``epoch`` epochs; ``source`` is
     ``"page"`` for the page's own network, ``"ladder"`` for a checkpoint of the well-trained
     run), its run (training and image-sample seed), its curvature profile, its per-class ID
-    profiles and its last hidden layer's ID on mixed images."""
+    profiles, its last hidden layer's ID on mixed images and the curvature profile of its run's
+    untrained network (the same unit for every rung of the run)."""
 
     config: TrainConfig
     epoch: int
@@ -121,9 +122,10 @@ class RungPlan:
     curvature: Profile
     per_class: tuple[Profile, ...]
     last_hidden: Profile
+    untrained: Profile
 
     def units(self) -> list[Profile]:
-        return [self.curvature, *self.per_class, self.last_hidden]
+        return [self.curvature, *self.per_class, self.last_hidden, self.untrained]
 
 
 @dataclass(kw_only=True)
@@ -173,16 +175,23 @@ class LadderStudy(Study):
                 page, run = self.page_config(family, t), self.ladder_config(family, t)
                 points = ([(page, page.epochs, "page")] if page else []) + \
                     [(run, e, "ladder") for e in run.checkpoint_epochs]
+                # The run's initialisation (the page's untrained network where there is one:
+                # the same weights, and a unit the curvature pages measure too).
+                start = untrained(page or run)
                 for config, epoch, source in points:
                     out.append(RungPlan(
                         config, epoch, source, s, Profile.curvature(config, epoch, images, geometry),
-                        tuple(Profile.dimension(config, epoch, c, with_pca=False, **options) for c in classes),
-                        Profile.dimension(config, epoch, mixed, layers=[last_hidden_layer_of(config)], **options)))
+                        tuple(Profile.dimension(config, epoch, c, with_pca=k < S.pca_classes, **options)
+                              for k, c in enumerate(classes)),
+                        Profile.dimension(config, epoch, mixed, layers=[last_hidden_layer_of(config)], **options),
+                        Profile.curvature(start, 0, images, geometry)))
         return out
 
     def trainings(self) -> list[Train]:
-        """Every network the ladder trains (each run once: it saves its rungs on the way)."""
-        return [Train(c) for c in dict.fromkeys(r.config for r in self.rungs())]
+        """Every network the ladder trains (each run once: it saves its rungs on the way), and
+        each run's untrained network."""
+        rungs = self.rungs()
+        return [Train(c) for c in dict.fromkeys([*(r.config for r in rungs), *(r.untrained.config for r in rungs)])]
 
     def plan(self) -> list:
         return list(dict.fromkeys([*self.trainings(), *(u for r in self.rungs() for u in r.units())]))
@@ -197,7 +206,7 @@ class LadderStudy(Study):
         self.measure(self.trainings(), stage="training (or model cache)")
         rows, index = [], {}
         for r in rungs:
-            curvature = self.measure([r.curvature], stage="curvature profiles")[0]
+            curvature, start = self.measure([r.curvature, r.untrained], stage="curvature profiles")
             per_class = self.measure(r.per_class, stage="ID profiles")
             last = self.measure([r.last_hidden], stage="ID profiles")[0]
             with self.clock("statistics"):
@@ -209,7 +218,7 @@ class LadderStudy(Study):
                                  source=r.source, epoch=r.epoch, rung=index[key],
                                  test_accuracy=float(curvature["test_accuracy"].iloc[0]),
                                  train_accuracy=float(curvature["train_accuracy"].iloc[0]),
-                                 **rung_statistics(Rung(curvature, averaged, float(last["id_mean"].iloc[0])))))
+                                 **rung_statistics(Rung(curvature, averaged, float(last["id_mean"].iloc[0]), start))))
         return pd.DataFrame(rows)
 
     def attributions(self, stats: pd.DataFrame, verdicts: dict | None = None) -> dict[str, dict[str, Attribution]]:
@@ -234,9 +243,12 @@ class LadderStudy(Study):
 
 
 def findings_table() -> pd.DataFrame:
-    """The findings on the ladder: the statistic, the paper's side (from the claim) and the instruments."""
+    """The findings on the ladder (the statistic, the paper's side from the claim, the
+    instruments), then the findings off it with the reason (:data:`OFF_LADDER`)."""
     return pd.DataFrame([dict(finding=f.claim_id, statistic=f.title, paper_side=f.side.describe(),
-                              instruments=", ".join(f.instruments)) for f in FINDINGS.values()])
+                              instruments=", ".join(f.instruments)) for f in FINDINGS.values()]
+                        + [dict(finding=c, statistic=f"not on the ladder: {why}", paper_side="", instruments="")
+                           for c, why in OFF_LADDER.items()])
 
 
 def top_rungs(stats: pd.DataFrame) -> pd.DataFrame:
@@ -269,9 +281,18 @@ def attribution_table(found: dict[str, dict[str, Attribution]]) -> pd.DataFrame:
 
 
 #: The attribution of a claim the ladder does not measure (its page's networks are the ladder's
-#: lowest rung, but no statistic of the claim is followed up the rungs).
+#: lowest rung, but no statistic of the claim is followed up the rungs); :func:`not_on_ladder`
+#: gives the claim's own reason where :data:`~.ladder_findings.OFF_LADDER` has one.
 NOT_ON_LADDER = Attribution("undetermined", "the training ladder does not follow this claim's statistic (it follows "
                                             + ", ".join(FINDINGS) + "), so training scale and claim are not told apart")
+
+
+def not_on_ladder(claim_id: str) -> Attribution:
+    """The attribution of a claim off the ladder: undetermined, with its reason."""
+    if claim_id not in OFF_LADDER:
+        return NOT_ON_LADDER
+    return Attribution("undetermined", f"not on the training ladder: {OFF_LADDER[claim_id]}, so training scale and "
+                                       "claim are not told apart")
 
 
 def why_lines(attributions: dict[str, Attribution]) -> dict[str, str]:
@@ -303,23 +324,30 @@ def attributed(outcomes: list[Outcome], *, preset: str = "default", seed: int = 
     ladder (:func:`attribution_for`, the outcome's per-run verdicts per instrument feeding the
     instrument rule; the others unchanged), and the page's table: :func:`attribution_table`
     with each instrument's verdict and the verdict as shown (``displayed_verdict``). A claim
-    whose statistic the ladder does not measure gets :data:`NOT_ON_LADDER`."""
-    out, found = [], {}
+    whose statistic the ladder does not measure gets :func:`not_on_ladder` (one row, its
+    verdict under every instrument). The table's ``reason`` is empty where the trend columns
+    decide (training scale, claim)."""
+    out, found, off = [], {}, []
     for o in outcomes:
         if o.claim.id in FINDINGS:
             runs = {i: list(a.get("per_seed", ())) for i, a in o.seeds.items() if isinstance(a, dict)}
             found[o.claim.id] = attribution_for(o.claim.id, preset=preset, verdicts=runs, seed=seed, **overrides)
             o = with_why(o, found[o.claim.id])
         else:
-            o = replace(o, why={"verdict": NOT_ON_LADDER.line})
+            why = not_on_ladder(o.claim.id)
+            o = replace(o, why={"verdict": why.line})
+            off.append(dict(finding=o.claim.id, instrument="every", verdict=o.verdict, shown=o.verdict,
+                            why=why.kind, reason=why.reason))
         out.append(o)
     table = attribution_table(found)
-    if table.empty:  # no claim on the ladder
-        return out, table
-    verdicts = {(o.claim.id, i): o.modes.get(i, o.verdict) for o in outcomes for i in (found.get(o.claim.id) or {})}
-    table.insert(2, "verdict", [verdicts[k] for k in zip(table["finding"], table["instrument"])])
-    table.insert(3, "shown", [displayed_verdict(v, w) for v, w in zip(table["verdict"], table["why"])])
-    return out, table
+    if not table.empty:
+        # Where the trend decides (training scale, claim) its columns say why; the reason stays
+        # where they cannot (undetermined, instrument).
+        table["reason"] = table["reason"].where(~table["why"].isin(["training scale", "claim"]), "")
+        verdicts = {(o.claim.id, i): o.modes.get(i, o.verdict) for o in outcomes for i in found.get(o.claim.id, {})}
+        table.insert(2, "verdict", [verdicts[k] for k in zip(table["finding"], table["instrument"])])
+        table.insert(3, "shown", [displayed_verdict(v, w) for v, w in zip(table["verdict"], table["why"])])
+    return out, pd.concat([table, pd.DataFrame(off)], ignore_index=True) if off else table
 
 
 # --------------------------------------------------------------------------------------------

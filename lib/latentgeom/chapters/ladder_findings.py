@@ -7,14 +7,20 @@ finding's module), the instruments its page uses (name -> profile column) and th
 one source of truth.
 
 - curvature 1 (profile shape): last / penultimate MAPC, paper at or above ``final_ratio_min``;
+- curvature 2 (untrained networks): the final jump (last / penultimate MAPC) over the untrained
+  network's of the same run (the run's initialisation), paper at or above
+  ``trained_over_untrained_min`` (its other checks are of untrained networks alone, the same at
+  every rung);
 - curvature 3 (gap and accuracy): the normalised curvature gap, paper: rises with accuracy;
 - curvature 4 (ID and curvature): the within-model Spearman rho of ID against MAPC over the
   latent layers, paper: ``|rho|`` below ``indicative_rho``;
 - intrinsic dimension 1 (hunchback): last hidden / peak ID, paper at or below ``fall_max``;
+- intrinsic dimension 2 (PC-ID and TwoNN): median PC-ID / TwoNN ID over the hidden layers,
+  paper at or above ``pca_ratio_min``;
 - intrinsic dimension 3 (last layer and accuracy): last-hidden ID, paper: falls as accuracy rises.
 
-Curvature 2 (untrained networks) has no accuracy to rise and curvature 5 (mixup) compares
-recipes: neither is on the ladder.
+Two findings are not on the ladder (:data:`OFF_LADDER` says why): curvature 5 compares mixup
+with plain training, and ID 4 measures untrained networks and networks trained on random labels.
 """
 from __future__ import annotations
 
@@ -27,10 +33,10 @@ import pandas as pd
 from .attribution import Side
 from .curvature_claims import CLAIMS as CURVATURE_CLAIMS, within_rho
 from .curvature_shapes import INSTRUMENTS as CURVATURE_INSTRUMENTS, gap_table, shape_metrics
-from .id_claims import HUNCHBACK, LAST_LAYER
+from .id_claims import HUNCHBACK, LAST_LAYER, TRAINING, WIDTH_AND_PCA, hidden_layers, pca_over_id
 from .id_profiles import hunchback_summary
 
-__all__ = ["FINDINGS", "FindingStatistic", "Rung", "rung_statistics"]
+__all__ = ["FINDINGS", "OFF_LADDER", "FindingStatistic", "Rung", "rung_statistics"]
 
 #: The ID chapter's one instrument: TwoNN (its result files name it ``twonn``).
 ID_INSTRUMENTS = {"twonn": "id_mean"}
@@ -39,12 +45,14 @@ ID_INSTRUMENTS = {"twonn": "id_mean"}
 @dataclass(frozen=True)
 class Rung:
     """The measurements of one rung: its curvature ``profile`` (one row per layer, a column per
-    instrument), its class-averaged ID profile ``id_profile`` and its last hidden layer's TwoNN
-    ID on mixed-class images ``last_hidden_id``."""
+    instrument), its class-averaged ID profile ``id_profile`` (with ``pca_id`` where measured),
+    its last hidden layer's TwoNN ID on mixed-class images ``last_hidden_id``, and the curvature
+    profile of its run's untrained network ``untrained_profile`` (same images and pipeline)."""
 
     profile: pd.DataFrame
     id_profile: pd.DataFrame
     last_hidden_id: float
+    untrained_profile: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,13 @@ def _curvature_1(rung: Rung, column: str) -> float:
     return shape_metrics(rung.profile, column)["final_ratio"]
 
 
+def _curvature_2(rung: Rung, column: str) -> float:
+    if rung.untrained_profile is None:
+        return math.nan
+    trained, untrained = (shape_metrics(p, column)["final_ratio"] for p in (rung.profile, rung.untrained_profile))
+    return trained / untrained if untrained > 0 else math.nan
+
+
 def _curvature_3(rung: Rung, column: str) -> float:
     return float(gap_table(rung.profile, by="model", columns={"x": column})["gap_x"].iloc[0])
 
@@ -78,6 +93,10 @@ def _curvature_4(rung: Rung, column: str) -> float:
 
 def _id_1(rung: Rung, column: str) -> float:
     return hunchback_summary(rung.id_profile, column)["fall"]
+
+
+def _id_2(rung: Rung, column: str) -> float:
+    return float(pca_over_id(hidden_layers(rung.id_profile), column).median())
 
 
 def _id_3(rung: Rung, column: str) -> float:
@@ -93,6 +112,9 @@ FINDINGS: dict[str, FindingStatistic] = {f.claim_id: f for f in (
     FindingStatistic("curvature-1-profile-shape", "last / penultimate MAPC",
                      Side(+1, _threshold(_C["curvature-1-profile-shape"], "final_ratio_min"), log=True,
                           name="final_ratio_min"), CURVATURE_INSTRUMENTS, _curvature_1),
+    FindingStatistic("curvature-2-untrained", "final jump (last / penultimate MAPC) over the untrained network's",
+                     Side(+1, _threshold(_C["curvature-2-untrained"], "trained_over_untrained_min"), log=True,
+                          name="trained_over_untrained_min"), CURVATURE_INSTRUMENTS, _curvature_2),
     FindingStatistic("curvature-3-gap-accuracy", "normalised curvature gap", Side(+1),
                      CURVATURE_INSTRUMENTS, _curvature_3),
     FindingStatistic("curvature-4-id-vs-curvature", "Spearman rho of ID against MAPC over the latent layers",
@@ -100,8 +122,19 @@ FINDINGS: dict[str, FindingStatistic] = {f.claim_id: f for f in (
                           name="indicative_rho"), CURVATURE_INSTRUMENTS, _curvature_4),
     FindingStatistic(HUNCHBACK.id, "last hidden / peak ID (class-averaged)",
                      Side(-1, _threshold(HUNCHBACK, "fall_max"), log=True, name="fall_max"), ID_INSTRUMENTS, _id_1),
+    FindingStatistic(WIDTH_AND_PCA.id, "median PC-ID / TwoNN ID over the hidden layers (class-averaged)",
+                     Side(+1, _threshold(WIDTH_AND_PCA, "pca_ratio_min"), log=True, name="pca_ratio_min"),
+                     ID_INSTRUMENTS, _id_2),
     FindingStatistic(LAST_LAYER.id, "last-hidden-layer ID (mixed classes)", Side(-1), ID_INSTRUMENTS, _id_3),
 )}
+
+#: Why a finding is not on the ladder: its statistic is not a property of the ladder's networks.
+OFF_LADDER = {
+    "curvature-5-mixup": ("the claim compares mixup with plain training, and the ladder trains no mixup networks "
+                          "(following it up the rungs would need a second, mixup ladder)"),
+    TRAINING.id: ("its statistics are of untrained networks (the same at every rung) and of networks trained on "
+                  "random labels, which the ladder does not train"),
+}
 
 
 def rung_statistics(rung: Rung) -> dict[str, float]:
