@@ -49,7 +49,7 @@ def test_sides_come_from_the_claims_thresholds():
     assert F["id-3-last-layer-vs-accuracy"].side.direction == -1 and F["curvature-3-gap-accuracy"].side.direction == 1
     assert F["curvature-2-untrained"].side.threshold == CURVATURE["curvature-2-untrained"].thresholds[
         "trained_over_untrained_min"]
-    assert F["id-2-pca-vs-twonn"].side.threshold == WIDTH_AND_PCA.thresholds["pca_ratio_min"]
+    assert F["id-2-pca-vs-twonn"].side.threshold == WIDTH_AND_PCA.thresholds["width_ratio_min"]
     assert list(ladder.findings_table()["finding"]) == [*F, *ladder_findings.OFF_LADDER]
     assert not set(F) & set(ladder_findings.OFF_LADDER)
 
@@ -62,13 +62,13 @@ def _profile(values, column="mapc"):
 def test_curvature_2_statistic_is_the_final_jump_over_the_untrained_networks():
     trained, start = _profile([1.0, 4.0, 5.0, 5.0, 15.0]), _profile([1.0, 1.0, 1.0, 2.0, 3.0])
     id_profile = pd.DataFrame({"layer": ["input", "a", "b", "logits"], "id_mean": [10.0, 20.0, 10.0, 2.0],
-                               "pca_id": [40.0, 100.0, 20.0, 9.0]})
+                               "layer_width": [784, 400, 500, 10]})
     stats = ladder_findings.rung_statistics(ladder_findings.Rung(
         trained.rename(columns={"mapc": "mapc_paper"}), id_profile, 5.0,
         start.rename(columns={"mapc": "mapc_paper"})))
     assert stats["curvature-2-untrained/paper"] == pytest.approx((15 / 5) / (3 / 2))
-    # ID 2: the median PC-ID / TwoNN over the hidden layers (input and logits left out).
-    assert stats["id-2-pca-vs-twonn/twonn"] == pytest.approx(np.median([100 / 20, 20 / 10]))
+    # ID 2: the smallest width / TwoNN ID over the hidden layers (input and logits left out).
+    assert stats["id-2-pca-vs-twonn/twonn"] == pytest.approx(min(400 / 20, 500 / 10))
     # Without the untrained profile the statistic is undefined, never a number.
     bare = ladder_findings.rung_statistics(ladder_findings.Rung(trained.rename(columns={"mapc": "mapc_paper"}),
                                                                 id_profile, 5.0))

@@ -29,7 +29,7 @@ from .protocol import Claim
 
 __all__ = ["CLAIMS", "Evaluation", "HUNCHBACK", "LAST_LAYER", "PER_RUN", "POOLED", "SHARE_MIN", "TRAINING",
            "WIDTH_AND_PCA", "at_least", "at_most", "hidden_layers", "hunchback", "last_layer_vs_accuracy",
-           "pca_capped", "pca_over_id", "thresholds", "untrained_and_random_labels", "width_and_pca"]
+           "pca_capped", "thresholds", "untrained_and_random_labels", "width_and_pca", "width_over_id"]
 
 NOTEBOOK = "book/findings/intrinsic-dimension.md"
 SOURCE = "Ansuini, Laio, Macke & Zoccolan, NeurIPS 2019 (arXiv:1905.12784)"
@@ -198,11 +198,11 @@ def hidden_layers(profiles: pd.DataFrame) -> pd.DataFrame:
     return profiles[~profiles.layer.isin(["input", OUTPUT_LAYER])]
 
 
-def pca_over_id(profiles: pd.DataFrame, column: str = "id_mean") -> pd.Series:
-    """Each row's PC-ID over its TwoNN ID (``column``): claim 2's "PC-ID much larger" ratio
-    (NaN where the row has no PC-ID). Also the training ladder's statistic of claim 2 (its
-    median over a network's hidden layers)."""
-    return profiles["pca_id"] / profiles[column]
+def width_over_id(profiles: pd.DataFrame, column: str = "id_mean") -> pd.Series:
+    """Each row's layer width (units) over its TwoNN ID (``column``): claim 2's headline
+    ratio, which a network passes when every hidden layer has it >= ``width_ratio_min``. Its
+    minimum over a network's hidden layers is the training ladder's statistic of claim 2."""
+    return profiles["layer_width"] / profiles[column]
 
 
 def width_and_pca(run: Run) -> Evaluation:
@@ -216,8 +216,8 @@ def width_and_pca(run: Run) -> Evaluation:
     """
     T = thresholds(WIDTH_AND_PCA)
     inner = hidden_layers(run.profiles).copy()
-    inner["width_over_id"] = inner.layer_width / inner.id_mean
-    inner["pca_over_id"] = pca_over_id(inner)
+    inner["width_over_id"] = width_over_id(inner)
+    inner["pca_over_id"] = inner.pca_id / inner.id_mean
     inner["pca_capped"] = pca_capped(inner.pca_id, run.pca_points, T["pca_cap_share"])
     untrained = inner[inner.state == "untrained"][["label", "layer", "id_mean", "pca_id", "pca_capped"]]
     paired = inner[inner.state == "trained"].merge(untrained, on=["label", "layer"], suffixes=("", "_untrained"))
