@@ -372,6 +372,8 @@ def test_precision_table_and_recipe_changes():
     assert table["precise_paper"].tolist() == [True, True, False, False]
     assert table["needed_paper"].tolist() == np.ceil(np.maximum(100 * (half / 0.1) ** 2, 100)).tolist()
     assert np.allclose(table["half_width_scale-free"], half)  # its length scale is one number per layer
+    # The control: the spread over the samples (layer 2: 1 and 2, sd 0.707, mean 1.5).
+    assert np.allclose(table["across_paper"], [0.0, 1.96 * np.std([1, 2], ddof=1) / 1.5, 0.0, 0.0])
     # The profile's standard error is that of the per-point values' mean.
     assert lg.profiles.standard_error([1.0, 3.0, np.nan]) == pytest.approx(np.std([1, 3], ddof=1) / np.sqrt(2))
     assert np.isnan(lg.profiles.standard_error([1.0]))

@@ -252,6 +252,7 @@ class CurvatureStudy(Study):
                     precise_paper=float(precision["precise_paper"].mean()),
                     precise_robust=float(precision["precise_robust"].mean()),
                     needed_paper=int(precision["needed_paper"].median()),
+                    wider_across=float((precision["across_paper"] > precision["half_width_paper"]).mean()),
                     **{f"verdict_{i.replace('-', '_')}": a.verdict for i, a in runs.agreement.items()},
                     treatment=MEASURABILITY, precision=PRECISION)
 

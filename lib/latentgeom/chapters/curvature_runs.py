@@ -116,6 +116,10 @@ def precision_table(runs: SeedRuns, columns: dict[str, str], n_points: int) -> p
     (mean over the first training seed's samples), ``precise_<instrument>`` whether it is
     within :data:`PRECISION`, and ``needed_<instrument>`` the images a sample would need for
     it at the same per-point spread (n x (half-width / PRECISION)^2, at least n).
+    ``across_<instrument>``, the control: the same half-width from the spread of the value over
+    the samples (1.96 x their standard deviation / |mean|; NaN with one sample), which also
+    redraw the perturbations and the tangent dimension d; wider than the resampling interval,
+    it says the sample's points are not the only source of imprecision.
     Rows: network, epoch, layer (the first run's order); ``n_points``: images per sample.
     """
     first = runs.runs[0].train_seed
@@ -131,6 +135,8 @@ def precision_table(runs: SeedRuns, columns: dict[str, str], n_points: int) -> p
         table[f"half_width_{name}"] = half
         table[f"precise_{name}"] = half <= PRECISION
         table[f"needed_{name}"] = np.ceil(np.maximum(n_points * (half / PRECISION) ** 2, n_points))
+        values = grouped[columns[name]]
+        table[f"across_{name}"] = 1.96 * values.std(ddof=1).to_numpy() / values.mean().abs().to_numpy()
     return table
 
 
