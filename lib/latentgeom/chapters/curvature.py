@@ -46,6 +46,9 @@ MIN_POINTS = 40
 N_BOOT = 2000
 #: The chapter's scale per preset: the shared zoo (:mod:`.presets`).
 SETTINGS = PRESETS
+#: The instruments whose MAPC precision a page reports (the scale-free value's relative
+#: interval is the paper one's: its length scale is one number per layer).
+PRECISION_INSTRUMENTS = ("paper", "robust")
 
 
 @dataclass(kw_only=True)
@@ -187,7 +190,7 @@ class CurvatureStudy(Study):
         extra = {"test_accuracy": accuracy.to_dict("records"),
                  "measurability": measurability_table(runs.main).to_dict("records"),
                  "precision": precision.to_dict("records"),
-                 "precise_share": {i: float(precision[f"precise_{i}"].mean()) for i in INSTRUMENTS}}
+                 "precise_share": {i: float(precision[f"precise_{i}"].mean()) for i in PRECISION_INSTRUMENTS}}
         if self.name == "curvature-3-gap-accuracy":
             corr, final, trend = gap_vs_accuracy(self, runs.pooled, INSTRUMENTS["paper"])
             extra.update(correlation=corr.as_dict() if corr else {}, networks=int(final["network"].nunique()),
@@ -231,9 +234,11 @@ class CurvatureStudy(Study):
                        seeds={i: a.as_dict() for i, a in runs.agreement.items()}, spread=runs.spread)
 
     def precision(self, runs: SeedRuns) -> pd.DataFrame:
-        """Each layer's MAPC interval from resampling its points, per instrument
-        (:func:`~.curvature_runs.precision_table` at this page's sample size)."""
-        return precision_table(runs, INSTRUMENTS, self.preset.n_points)
+        """Each layer's MAPC interval from resampling its points, under the paper and robust
+        instruments (:func:`~.curvature_runs.precision_table` at this page's sample size; the
+        scale-free value's relative interval is the paper one's, its length scale being one
+        number per layer)."""
+        return precision_table(runs, {i: INSTRUMENTS[i] for i in PRECISION_INSTRUMENTS}, self.preset.n_points)
 
     def page_numbers(self, runs: SeedRuns) -> dict:
         """The numbers every curvature page's prose pastes (``glue``): the scale (runs, points,
