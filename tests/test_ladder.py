@@ -96,6 +96,11 @@ def test_a_claim_the_ladder_does_not_follow_is_undetermined_without_measuring():
     assert table.to_dict("records") == [dict(finding=claim.id, instrument="every", verdict="reproduced",
                                              shown="reproduced", why="undetermined",
                                              reason=ladder.not_on_ladder(claim.id).reason)]
+    # With several instruments the row names each one's verdict.
+    modes = {"paper": "partly reproduced", "scale-free": "reproduced"}
+    _, table = ladder.attributed([Outcome(claim, {"a": True}, "partly reproduced", {}, "", "", modes=modes)],
+                                 preset="tiny")
+    assert table["verdict"].tolist() == ["paper: partly reproduced / scale-free: reproduced"]
     # A claim with no reason of its own gets the generic one.
     assert ladder.not_on_ladder("another-claim") is ladder.NOT_ON_LADDER
 

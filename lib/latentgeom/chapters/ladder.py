@@ -336,7 +336,8 @@ def attributed(outcomes: list[Outcome], *, preset: str = "default", seed: int = 
         else:
             why = not_on_ladder(o.claim.id)
             o = replace(o, why={"verdict": why.line})
-            off.append(dict(finding=o.claim.id, instrument="every", verdict=o.verdict, shown=o.verdict,
+            verdicts = " / ".join(f"{i}: {v}" for i, v in o.modes.items()) if o.modes else o.verdict
+            off.append(dict(finding=o.claim.id, instrument="every", verdict=verdicts, shown=verdicts,
                             why=why.kind, reason=why.reason))
         out.append(o)
     table = attribution_table(found)
