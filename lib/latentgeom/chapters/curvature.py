@@ -51,6 +51,12 @@ SETTINGS = PRESETS
 PRECISION_INSTRUMENTS = ("paper", "robust")
 
 
+def _whole_or_undefined(value: float) -> int | str:
+    """A count for the prose: an integer, or "undefined" where it is NaN (a MAPC or its
+    standard error undefined on every layer), so that the page states it instead of failing."""
+    return int(value) if math.isfinite(value) else "undefined"
+
+
 @dataclass(kw_only=True)
 class CurvatureStudy(Study):
     """A curvature page's set-up (from :func:`setup`): preset, models, runs and parameters.
@@ -256,7 +262,7 @@ class CurvatureStudy(Study):
                     unmeasurable_paper=float(unmeasurable["paper"]), unmeasurable_robust=float(unmeasurable["robust"]),
                     precise_paper=float(precision["precise_paper"].mean()),
                     precise_robust=float(precision["precise_robust"].mean()),
-                    needed_paper=int(precision["needed_paper"].median()),
+                    needed_paper=_whole_or_undefined(precision["needed_paper"].median()),
                     wider_across=float((precision["across_paper"] > precision["half_width_paper"]).mean()),
                     **{f"verdict_{i.replace('-', '_')}": a.verdict for i, a in runs.agreement.items()},
                     treatment=MEASURABILITY, precision=PRECISION)

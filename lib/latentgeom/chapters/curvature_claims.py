@@ -42,8 +42,8 @@ MEASURABILITY = (
     "neighbourhoods span, and at least half of its points resolved); a claim with an unmeasurable deciding layer "
     "is not testable under robust. The paper and scale-free instruments are the paper's estimator, which by its "
     "design fits d = round(TwoNN) on K = 2**q perturbations spanning q x channels directions (6 on Fashion-MNIST "
-    "at q = 6, well below the latent IDs): gating them would leave the paper's instrument untestable at every "
-    "scale we can run, so their numbers are shown flagged and the share of unmeasurable deciding layers is "
+    "at q = 6): gating them would make the paper's instrument untestable wherever a layer's d exceeds that "
+    "span, so their numbers are shown flagged and the share of unmeasurable deciding layers is "
     "reported as a limitation of that instrument, beside its verdict.")
 _NETWORKS_WHY = ("decided once, on the independently trained final networks of every run pooled (the zoo under "
                  "each training seed), resampled by network (a network measured on several image samples is one "

@@ -27,14 +27,14 @@ from ..networks.train_config import WELL_TRAINED_EPOCHS, TrainConfig
 from ..reporting.findings import displayed_verdict, load_findings, write_evidence
 from ..units import Images, Profile, Train, untrained
 from ..validation import Parameter, check_choice, check_int
-from .attribution import Attribution, attribute, top_rung_accuracy
+from .attribution import ACCURACY_MIN, Attribution, attribute, top_rung_accuracy
 from .id_profiles import average_over_classes, last_hidden_layer_of, stack_classes, with_labels
 from .id_study import SETTINGS as ID_SETTINGS, IDSettings
 from .ladder_findings import FINDINGS, OFF_LADDER, Rung, rung_statistics
 from .presets import Preset, get_preset, sample
 from .protocol import Outcome, Page, PresetTable, Study
 
-__all__ = ["FINDINGS", "NOTEBOOK", "PAGES", "SETTINGS", "LadderSettings", "LadderStudy", "RungPlan",
+__all__ = ["ACCURACY_MIN", "FINDINGS", "NOTEBOOK", "PAGES", "SETTINGS", "LadderSettings", "LadderStudy", "RungPlan",
            "attributed", "attribution_for", "attribution_table", "findings_table", "page_verdicts", "rung_epochs",
            "not_on_ladder", "setup", "top_rungs", "why_lines", "with_why", "NOT_ON_LADDER"]
 

@@ -134,7 +134,8 @@ OFF_LADDER = {
     "curvature-5-mixup": ("the claim compares mixup with plain training, and the ladder trains no mixup networks "
                           "(following it up the rungs would need a second, mixup ladder)"),
     TRAINING.id: ("its statistics are of untrained networks (the same at every rung) and of networks trained on "
-                  "random labels, which the ladder does not train"),
+                  "random labels, which the ladder does not train; nor could its axis, test accuracy, rank them: "
+                  "a random-label network's test accuracy stays at chance however well it memorises"),
 }
 
 

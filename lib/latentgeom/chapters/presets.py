@@ -97,11 +97,11 @@ PRESETS: PresetTable[Preset] = PresetTable("preset", {
         n_points=40, q=3, id_resamples=2),
     "default": Preset(
         name="default", dataset="fashion-mnist", architectures=("plain_cnn", "vgg_small", "resnet_small"),
-        # Sized for the book's budget on 2 CPU cores (the curvature and ID chapters within 20 min
-        # of the 35): 12000 training images (4 epochs, checkpoint at 2); 240 points, split over
-        # the curvature pages' 3 image-sample seeds (80 each). Measured from a cold cache with
-        # 300 points: the 5 curvature pages took 1101 s, 731 s of it in profiles (~linear in
-        # the points) and 298 s in training.
+        # Sized for the book's budget on 2 CPU cores (35 min for the whole book): 12000
+        # training images (4 epochs, checkpoint at 2); 240 points, split over the curvature
+        # pages' 3 image-sample seeds of the first training seed (80 each; the run of the
+        # second training seed draws its own 80). Profiles cost about linearly in the points:
+        # the README's "Quick start" lists what each page spent in a cold build.
         widths=(8, 16), train=dict(n_train=12000), checkpoint_epochs=(2,), n_points=240, q=6, id_resamples=5),
     "paper": Preset(
         name="paper", dataset="cifar10",

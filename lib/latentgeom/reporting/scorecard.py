@@ -16,7 +16,7 @@ from ..paths import results_dir
 from .findings import (ATTRIBUTIONS, AT_THIS_SCALE, VERDICTS, attribution_kind, displayed_verdict, evidence_dir,
                        load_evidence, load_findings)
 
-__all__ = ["compact_scorecard", "headline", "landing_counts", "scorecard", "scorecard_html"]
+__all__ = ["compact_scorecard", "counts_sentence", "headline", "landing_counts", "scorecard", "scorecard_html"]
 
 
 def _toc_findings(toc: Path) -> list[str]:
@@ -200,7 +200,7 @@ def landing_counts(directory: str | os.PathLike | None = None) -> dict:
     return {"findings": len(frame), "verdicts": verdicts, "attributions": kinds}
 
 
-def _counts_sentence(counts: dict) -> str:
+def counts_sentence(counts: dict) -> str:
     """``"9 findings: 2 reproduced, ...; why: 3 claim, ..."`` (zero counts left out)."""
     verdicts = ", ".join(f"{n} {v}" for v, n in counts["verdicts"].items() if n)
     why = ", ".join(f"{n} {k}" for k, n in counts["attributions"].items() if n)
@@ -255,7 +255,7 @@ def compact_scorecard(directory: str | os.PathLike | None = None, *, toc: str | 
             f'<div title="{html.escape(ours_full)}"><b>ours</b> {html.escape(headline(ours_full))}</div>'
             f'<details><summary>details</summary>{"".join(more)}</details></td>'
             "</tr>")
-    counts = html.escape(_counts_sentence(landing_counts(directory))) if rows else ""
+    counts = html.escape(counts_sentence(landing_counts(directory))) if rows else ""
     caption = (f'<caption>{counts} Verdicts per instrument; numbers: the paper\'s headline and ours. Full table: '
                f'<a href="{html.escape(details)}">Scorecard</a>.</caption>' if details else "")
     columns = ('<colgroup><col style="width:30%"><col style="width:24%"><col style="width:8%">'
