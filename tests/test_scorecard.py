@@ -135,3 +135,20 @@ def test_why_decides_the_words_at_this_scale_and_the_landing_counts(tmp_path):
                                       "none": 1}
     assert "3 findings: 1 reproduced, 1 not reproduced, 1 not reproduced at this scale; why: 1 training scale, " \
            "1 claim, 1 none." in html
+
+
+def test_a_verdict_wide_why_line_counts_for_the_primary_instrument(tmp_path):
+    """Off-ladder findings store one ``why`` line under "verdict": the landing counts and the
+    badges read it for whatever instrument the finding is decided under."""
+    from latentgeom.reporting.scorecard import landing_counts
+
+    _write(tmp_path, "mixup", "partly reproduced", {"paper": "partly reproduced", "robust": "not testable"},
+           why={"verdict": "undetermined: not on the training ladder"})
+    _write(tmp_path, "traj", "reproduced", {}, seeds={"bhattacharyya": {"agree": 2, "runs": 2}},
+           why={"verdict": "undetermined: off the training ladder"})
+    _write(tmp_path, "own", "not reproduced", {"paper": "not reproduced"},
+           why={"paper": "training scale: moves toward", "verdict": "undetermined: not used"})
+    counts = landing_counts(tmp_path)
+    assert counts["attributions"] == {"training scale": 1, "claim": 0, "instrument": 0, "undetermined": 2,
+                                      "none": 0}
+    assert counts["verdicts"]["not reproduced at this scale"] == 1

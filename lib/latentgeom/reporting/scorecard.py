@@ -170,9 +170,13 @@ def _modes(row) -> dict:
 
 
 def _why_of(row, instrument: str) -> str | None:
-    """The attribution line of one instrument (a single ``why`` string holds for every instrument)."""
+    """The attribution line of one instrument. A single ``why`` string, or a ``why`` dict's
+    ``"verdict"`` line (a finding attributed once, e.g. off the training ladder), holds for
+    every instrument that has no line of its own."""
     why = row.get("why")
-    return why.get(instrument) if isinstance(why, dict) else why if isinstance(why, str) else None
+    if isinstance(why, dict):
+        return why.get(instrument, why.get("verdict"))
+    return why if isinstance(why, str) else None
 
 
 def _badges(row) -> str:
