@@ -43,9 +43,8 @@ QUANTITY_TITLES = {
     "bend": "bending (per-point |κ| × neighbourhood radius)",
     "rms_radius": "the layer's length scale: RMS radius",
 }
-#: Per-mode columns saying what the estimator could measure (tangent dimension, neighbours,
-#: spanned input directions, resolved share, measurable).
-#: Per-mode columns that go with the quantities: the instrument's limits and the MAPC's
+#: Per-mode columns that go with the quantities: what the estimator could measure (tangent
+#: dimension, neighbours, spanned input directions, resolved share, measurable) and the MAPC's
 #: standard error from resampling points.
 _LIMITS = ("d", "K", "dirs", "resolved", "measurable", "mapc_se")
 
