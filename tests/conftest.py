@@ -2,10 +2,12 @@
 
 The one notebook environment: a page executed through papermill (``tests/notebooks.py``)
 writes its results and trains its models into a temporary folder, never into the book's own
-``results/`` or model cache (the papermill kernel inherits ``os.environ``), on 2 threads.
+``results/`` or model cache (the papermill kernel inherits ``os.environ``), on the threads of
+the run (``OMP_NUM_THREADS``: one per worker under ``make test``; 2 when unset).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ import pytest
 def _isolate(mp: pytest.MonkeyPatch, root: Path) -> Path:
     mp.setenv("LATENTGEOM_RESULTS", str(root / "results"))
     mp.setenv("LATENTGEOM_CACHE", str(root / "cache" / "models"))
-    mp.setenv("OMP_NUM_THREADS", "2")
+    # The kernel's threads are this run's: one under `make test` (a worker per core), else 2.
+    mp.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
     for name in ("LATENTGEOM_NO_TRAIN", "LATENTGEOM_NO_COMPUTE"):
         mp.delenv(name, raising=False)
     return root

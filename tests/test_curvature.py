@@ -100,6 +100,29 @@ def test_concatenate_equals_one_shot_and_chunking():
         CurvatureResult.concatenate([whole, mapc(X, nb, 2, mode="paper")])
 
 
+def test_worker_threads_equal_one_thread(monkeypatch):
+    # `make test` runs its workers on one torch thread each, so the chunks-in-threads path of
+    # mapc (taken on 2 or more threads) is exercised here explicitly.
+    from latentgeom.estimators import curvature as engine
+    from latentgeom.estimators.threads import single_thread, worker_pool
+
+    pools = []
+    monkeypatch.setattr(engine, "worker_pool", lambda n: pools.append(n) or worker_pool(n))
+    X = sphere(200, 2, 1.0, 6)
+    nb = knn_neighbourhoods(X, 12)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for mode in ("paper", "robust"):
+            threaded = mapc(X, nb, 2, mode=mode, chunk_size=13)
+            with single_thread():
+                one = mapc(X, nb, 2, mode=mode, chunk_size=13)
+            np.testing.assert_allclose(threaded.kappa, one.kappa, rtol=1e-9, atol=1e-12)
+    finally:
+        torch.set_num_threads(old)
+    assert pools == [2, 2]  # the threaded runs used two workers, the single-thread ones none
+
+
 def test_numpy_and_torch_inputs_agree():
     X = sphere(200, 2, 1.0, 6)
     nb = knn_neighbourhoods(X, 12)
