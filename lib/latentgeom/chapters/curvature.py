@@ -275,6 +275,18 @@ class CurvatureStudy(Study):
         [outcome], table = ladder.attributed([self.outcome(runs)], preset=self.preset.name, seed=self.seed)
         return outcome, table
 
+    def instrument_tables(self, runs: SeedRuns) -> list:
+        """The three tables of every curvature page's section on its networks and instruments
+        (the methods page "Measuring curvature", §9, says what they compute), styled for
+        ``display``: the test accuracy of every network measured (:func:`~.curvature_runs.accuracy_table`),
+        each layer's tangent dimension d next to the input directions its neighbourhoods span in
+        the first run (:func:`~.curvature_runs.measurability_table`) and each layer's MAPC interval
+        from resampling points (:meth:`precision`). :meth:`page_numbers` summarises them."""
+        return [show(accuracy_table(runs), caption="test accuracy of every network measured"),
+                show(measurability_table(runs.main),
+                     caption="tangent dimension d, input directions spanned, measurable (first run)"),
+                show(self.precision(runs), caption="each layer's 95 % MAPC interval from resampling points")]
+
     def verdict_tables(self, runs: SeedRuns, numbers: str = "headlines per run") -> list:
         """The three tables of every curvature page's "Verdict" section, as styled tables for
         ``display``: the verdict per run and instrument, the headlines per run (captioned
