@@ -1,5 +1,7 @@
 """The training ladder (lib/latentgeom/chapters/ladder.py): set-up, rungs and plan, and the
 findings' statistics and sides (ladder_findings.py), on the claims' own thresholds."""
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,9 +33,11 @@ def test_default_ladder_is_the_well_trained_recipe_on_every_seed_with_the_page_n
     plan = study.plan()
     assert plan == list(dict.fromkeys(plan))
     assert {u.config for u in plan if isinstance(u, Train)} == {r.config for r in rungs} | {
-        r.untrained.config for r in rungs}
+        r.untrained.config for r in rungs} | {r.mixup.config for r in rungs if r.mixup}
     runs = len({(r.config.seed, r.config.model) for r in rungs})
-    assert sum(isinstance(u, Profile) for u in plan) == len(rungs) * (2 + study.id_settings.n_classes) + runs
+    twins = sum(r.mixup is not None for r in rungs)
+    assert twins == 2 * 3  # resnet_small's three ladder rungs in each of the two runs
+    assert sum(isinstance(u, Profile) for u in plan) == len(rungs) * (2 + study.id_settings.n_classes) + runs + twins
     # PC-ID where the ID page measures it (its first pca_classes classes): the ID page's units.
     assert [dict(u.options)["with_pca"] for u in vgg[0].per_class] == [
         k < study.id_settings.pca_classes for k in range(study.id_settings.n_classes)]
@@ -81,18 +85,19 @@ def test_parameters_are_checked_by_name():
     with pytest.raises(ValueError, match="preset"):
         ladder.setup("huge")
     with pytest.raises(ValueError, match="claim_id"):
-        ladder.attribution_for("curvature-5-mixup", preset="tiny")
+        ladder.attribution_for("id-4-untrained-random-labels", preset="tiny")
 
 
 def test_a_claim_the_ladder_does_not_follow_is_undetermined_without_measuring():
-    from latentgeom.chapters import curvature_claims, ladder
+    from latentgeom.chapters import id_claims, ladder
     from latentgeom.chapters.protocol import Outcome
 
-    claim = curvature_claims.CLAIMS["curvature-5-mixup"]
+    claim = id_claims.TRAINING
     assert claim.id not in ladder.FINDINGS
     [outcome], table = ladder.attributed([Outcome(claim, {"a": True}, "reproduced", {}, "", "")], preset="tiny")
     assert outcome.why == {"verdict": ladder.not_on_ladder(claim.id).line}
-    assert outcome.why["verdict"].startswith("undetermined: not on the training ladder: the claim compares mixup")
+    assert outcome.why["verdict"].startswith("undetermined: not on the training ladder: its statistics are of "
+                                             "untrained networks")
     assert table.to_dict("records") == [dict(finding=claim.id, instrument="every", verdict="reproduced",
                                              shown="reproduced", why="undetermined",
                                              reason=ladder.not_on_ladder(claim.id).reason)]
@@ -109,3 +114,57 @@ def test_every_curvature_and_id_claim_is_on_the_ladder_or_says_why_not():
     from latentgeom.chapters.id_claims import CLAIMS as ID
 
     assert set(CURVATURE) | set(ID) == set(ladder_findings.FINDINGS) | set(ladder_findings.OFF_LADDER)
+
+
+def test_mixup_statistic_is_the_mixup_pages_median_middle_ratio_and_undefined_without_a_twin():
+    base, mixed = _profile([1.0, 4.0, 8.0, 2.0, 20.0]), _profile([1.0, 1.0, 2.0, 1.0, 18.0])
+    id_profile = pd.DataFrame({"layer": ["input", "a", "logits"], "id_mean": [10.0, 20.0, 2.0],
+                               "layer_width": [784, 400, 10]})
+    column = {"mapc": "mapc_paper"}
+    stats = ladder_findings.rung_statistics(ladder_findings.Rung(
+        base.rename(columns=column), id_profile, 5.0, mixup_profile=mixed.rename(columns=column)))
+    # The middle layers (between input and logits): 1/4, 2/8, 1/2 -> median 1/4 (the page's check).
+    assert stats["curvature-5-mixup/paper"] == pytest.approx(0.25)
+    side = ladder_findings.FINDINGS["curvature-5-mixup"].side
+    assert side.threshold == CURVATURE["curvature-5-mixup"].thresholds["middle_ratio_max"] and side.direction == -1
+    bare = ladder_findings.rung_statistics(ladder_findings.Rung(base.rename(columns=column), id_profile, 5.0))
+    assert np.isnan(bare["curvature-5-mixup/paper"])
+
+
+def test_default_ladder_trains_the_mixup_pages_family_with_mixup_on_the_same_rungs():
+    study = ladder.setup("default")
+    family = study.preset.mixup_architecture
+    assert study.mixup_family == family == "resnet_small"
+    rungs = [r for r in study.rungs() if r.config.model == family and r.config.seed == 1]
+    twins = [r.mixup for r in rungs]
+    assert twins[0] is None and all(t is not None for t in twins[1:])  # the page rung has no twin
+    mix = twins[1].config
+    assert mix == replace(rungs[1].config, mixup_alpha=study.preset.recipes()["mixup"].mixup_alpha)
+    assert [t.epoch for t in twins[1:]] == [r.epoch for r in rungs[1:]]
+    assert all(t.images == r.curvature.images and t.geometry == r.curvature.geometry
+               for t, r in zip(twins[1:], rungs[1:]))
+    assert Train(mix) in study.plan() and all(t in study.plan() for t in twins[1:])
+    assert not any(r.mixup for r in study.rungs() if r.config.model != family)
+    # Switched off, or a mixup family the ladder does not train: no twins.
+    off = replace(study, settings=replace(study.settings, mixup=False))
+    assert off.mixup_family is None and not any(r.mixup for r in off.rungs())
+    with pytest.raises(ValueError, match="mixup"):
+        ladder.LadderSettings(mixup="yes")
+
+
+def test_mixup_finding_is_ranked_by_the_lower_accuracy_of_its_pair_on_its_own_rungs():
+    study = ladder.setup("tiny")
+    rows = []
+    for run in (0, 1):
+        for family in ("vgg_small", "resnet_small"):
+            for rung, acc in enumerate((0.80, 0.85, 0.95)):
+                twin = family == "resnet_small"
+                rows.append(dict(run=run, family=family, rung=rung, test_accuracy=acc,
+                                 mixup_test_accuracy=acc - 0.1 if twin else np.nan,
+                                 mixup_pair_test_accuracy=acc - 0.1 if twin else np.nan,
+                                 **{"curvature-5-mixup/paper": (1.0 - 0.3 * rung) if twin else np.nan}))
+    found = study.attributions(pd.DataFrame(rows))["curvature-5-mixup"]["paper"]
+    # The ratio falls toward <= 0.5 as the pair trains better: training scale, on resnet_small only,
+    # with the top rung at the mixup network's 0.85.
+    assert found.kind == "training scale"
+    assert found.numbers["top_rung_accuracy"] == {"resnet_small": pytest.approx(0.85)}

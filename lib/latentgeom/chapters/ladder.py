@@ -5,9 +5,10 @@ instrument. The ladder trains the pages' own zoo families at one width with the 
 recipe (:meth:`TrainConfig.well_trained`: all training images, >= 0.90 Fashion-MNIST test
 accuracy at width 16) under every training seed of the chapters' runs, saves checkpoints along
 each run (the *rungs*; the page's own network of the same family, width and seed is the lowest
-rung), and measures at every rung each finding's own statistic (:mod:`.ladder_findings`) under
-every instrument; :mod:`.attribution` turns the trends into one attribution per finding and
-instrument. The chapter, in the shape of :mod:`latentgeom.chapters.protocol`:
+rung), trains the mixup page's family once more with the mixup recipe along the same rungs (the
+mixup finding compares the two at each rung), and measures at every rung each finding's own
+statistic (:mod:`.ladder_findings`) under every instrument; :mod:`.attribution` turns the trends
+into one attribution per finding and instrument. The chapter, in the shape of :mod:`latentgeom.chapters.protocol`:
 
 - :data:`SETTINGS` (:class:`LadderSettings` per preset), :data:`PAGES` and :func:`setup`;
 - :meth:`LadderStudy.plan`: every unit the page measures (trainings and profiles), the list the
@@ -18,25 +19,30 @@ instrument. The chapter, in the shape of :mod:`latentgeom.chapters.protocol`:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
 from ..estimators.curvature import MODES
 from ..networks.train_config import WELL_TRAINED_EPOCHS, TrainConfig
-from ..reporting.findings import displayed_verdict, load_findings, write_evidence
+from ..reporting.findings import displayed_verdict, write_evidence
 from ..units import Images, Profile, Train, untrained
 from ..validation import Parameter, check_choice, check_int
 from .attribution import ACCURACY_MIN, Attribution, attribute, top_rung_accuracy
 from .id_profiles import average_over_classes, last_hidden_layer_of, stack_classes, with_labels
 from .id_study import SETTINGS as ID_SETTINGS, IDSettings
 from .ladder_findings import FINDINGS, OFF_LADDER, Rung, rung_statistics
+# Re-exported: the tables are read through this module by the pages.
+from .ladder_tables import (attribution_table, findings_table, mixup_top_rung_accuracy,  # noqa: F401
+                            page_verdicts, top_rungs)
 from .presets import Preset, get_preset, sample
 from .protocol import Outcome, Page, PresetTable, Study
 
 __all__ = ["ACCURACY_MIN", "FINDINGS", "NOTEBOOK", "PAGES", "SETTINGS", "LadderSettings", "LadderStudy", "RungPlan",
-           "attributed", "attribution_for", "attribution_table", "findings_table", "page_verdicts", "rung_epochs",
-           "not_on_ladder", "setup", "top_rungs", "why_lines", "with_why", "NOT_ON_LADDER"]
+           "attributed", "attribution_for", "attribution_table", "findings_table", "mixup_top_rung_accuracy",
+           "page_verdicts", "rung_epochs", "not_on_ladder", "setup", "top_rungs", "why_lines", "with_why",
+           "NOT_ON_LADDER"]
 
 NOTEBOOK = "book/findings/training-ladder.md"
 
@@ -64,6 +70,10 @@ class LadderSettings:
         Curvature estimator modes (``paper`` also gives the scale-free instrument).
     id_classes : int
         Classes averaged in the per-class ID profiles.
+    mixup : bool
+        Also train the mixup page's family (the preset's ``mixup_architecture``, when it is one of
+        the ladder's families) with the mixup page's mixup recipe along the same rungs: curvature
+        5's statistic compares it with the plain run's network at each rung.
     """
 
     width: int = 16
@@ -74,6 +84,7 @@ class LadderSettings:
     n_points: int | None = None
     modes: tuple[str, ...] = MODES
     id_classes: int = 2
+    mixup: bool = True
 
     def __post_init__(self):
         check_int(self.width, "width", minimum=1)
@@ -88,14 +99,17 @@ class LadderSettings:
             check_choice(mode, "modes", MODES)
         object.__setattr__(self, "modes", modes)
         check_int(self.id_classes, "id_classes", minimum=1)
+        if not isinstance(self.mixup, bool):
+            raise ValueError(f"mixup must be True or False, got {self.mixup!r}")
 
 
 SETTINGS: PresetTable[LadderSettings] = PresetTable("ladder setting", {
     "tiny": LadderSettings(width=4, rungs=3, recipe=dict(n_train=256, epochs=3, n_test=500), n_points=20,
                            modes=("paper",)),
     # Training dominates: 2 seeds x 3 families on all 60 000 images (vgg 3, resnet 4, plain_cnn 12
-    # epochs). Rungs: 3 checkpoints per run plus the page's own network; 100 points per curvature
-    # profile, both estimators, ID on 2 classes.
+    # epochs), and resnet_small (the mixup page's family) once more with mixup. Rungs: 3
+    # checkpoints per run plus the page's own network; 100 points per curvature profile, both
+    # estimators, ID on 2 classes.
     "default": LadderSettings(width=16, rungs=3, n_points=100, id_classes=2),
     "paper": LadderSettings(width=64, rungs=5, recipe=dict(dataset="cifar10"), id_classes=7),
 })
@@ -112,8 +126,9 @@ class RungPlan:
     """One rung's work units: the network (``config`` after ``epoch`` epochs; ``source`` is
     ``"page"`` for the page's own network, ``"ladder"`` for a checkpoint of the well-trained
     run), its run (training and image-sample seed), its curvature profile, its per-class ID
-    profiles, its last hidden layer's ID on mixed images and the curvature profile of its run's
-    untrained network (the same unit for every rung of the run)."""
+    profiles, its last hidden layer's ID on mixed images, the curvature profile of its run's
+    untrained network (the same unit for every rung of the run) and, on the ladder rungs of the
+    mixup page's family, the curvature profile of the mixup run at the same epoch (else None)."""
 
     config: TrainConfig
     epoch: int
@@ -123,9 +138,11 @@ class RungPlan:
     per_class: tuple[Profile, ...]
     last_hidden: Profile
     untrained: Profile
+    mixup: Profile | None = None
 
     def units(self) -> list[Profile]:
-        return [self.curvature, *self.per_class, self.last_hidden, self.untrained]
+        return [self.curvature, *self.per_class, self.last_hidden, self.untrained,
+                *([self.mixup] if self.mixup else [])]
 
 
 @dataclass(kw_only=True)
@@ -143,13 +160,30 @@ class LadderStudy(Study):
                 f"well-trained recipe, {s.training_seeds} training seeds, rungs at epochs "
                 f"{ {a: list(self.epochs(a)) for a in self.preset.architectures} }"
                 f"{' + the page network' if s.page_rung else ''}; curvature on {self.preset.n_points} points "
-                f"(modes {list(s.modes)}), ID on {S.n_per_class} x {S.n_classes} classes, {S.n_mixed} mixed")
+                f"(modes {list(s.modes)}), ID on {S.n_per_class} x {S.n_classes} classes, {S.n_mixed} mixed"
+                + (f"; {self.mixup_family} also with mixup" if self.mixup_family else ""))
 
     def ladder_config(self, family: str, training_seed: int) -> TrainConfig:
         """The well-trained run of ``family`` under ``training_seed``, saving its rungs."""
         s = self.settings
         base = TrainConfig.well_trained(family, width=s.width, seed=training_seed, **s.recipe)
         return replace(base, checkpoint_epochs=rung_epochs(base.epochs, s.rungs))
+
+    @property
+    def mixup_family(self) -> str | None:
+        """The family also trained with mixup: the preset's ``mixup_architecture`` (the mixup
+        page's) when it is one of the ladder's families and the settings ask for it, else None."""
+        family = self.preset.mixup_architecture
+        return family if self.settings.mixup and family in self.preset.architectures else None
+
+    def mixup_config(self, family: str, training_seed: int) -> TrainConfig | None:
+        """The mixup run of ``family`` under ``training_seed``: :meth:`ladder_config` with the
+        mixup page's mixup recipe (the preset's ``recipes()["mixup"]``), saving the same rungs;
+        None unless ``family`` is :attr:`mixup_family`."""
+        if family != self.mixup_family:
+            return None
+        return replace(self.ladder_config(family, training_seed),
+                       mixup_alpha=self.preset.recipes()["mixup"].mixup_alpha)
 
     def epochs(self, family: str) -> tuple[int, ...]:
         return self.ladder_config(family, 0).checkpoint_epochs
@@ -173,6 +207,7 @@ class LadderStudy(Study):
             mixed = Images(P.dataset, n=S.n_mixed, seed=s)
             for family in P.architectures:
                 page, run = self.page_config(family, t), self.ladder_config(family, t)
+                mixup = self.mixup_config(family, t)
                 points = ([(page, page.epochs, "page")] if page else []) + \
                     [(run, e, "ladder") for e in run.checkpoint_epochs]
                 # The run's initialisation (the page's untrained network where there is one:
@@ -184,14 +219,16 @@ class LadderStudy(Study):
                         tuple(Profile.dimension(config, epoch, c, with_pca=k < S.pca_classes, **options)
                               for k, c in enumerate(classes)),
                         Profile.dimension(config, epoch, mixed, layers=[last_hidden_layer_of(config)], **options),
-                        Profile.curvature(start, 0, images, geometry)))
+                        Profile.curvature(start, 0, images, geometry),
+                        Profile.curvature(mixup, epoch, images, geometry) if mixup and source == "ladder" else None))
         return out
 
     def trainings(self) -> list[Train]:
-        """Every network the ladder trains (each run once: it saves its rungs on the way), and
-        each run's untrained network."""
+        """Every network the ladder trains (each run once: it saves its rungs on the way), each
+        run's untrained network, and the mixup runs."""
         rungs = self.rungs()
-        return [Train(c) for c in dict.fromkeys([*(r.config for r in rungs), *(r.untrained.config for r in rungs)])]
+        return [Train(c) for c in dict.fromkeys([*(r.config for r in rungs), *(r.untrained.config for r in rungs),
+                                                 *(r.mixup.config for r in rungs if r.mixup)])]
 
     def plan(self) -> list:
         return list(dict.fromkeys([*self.trainings(), *(u for r in self.rungs() for u in r.units())]))
@@ -200,13 +237,16 @@ class LadderStudy(Study):
 
     def measure_ladder(self) -> pd.DataFrame:
         """One row per rung: ``run`` (training seed), ``sample_seed``, ``family``, ``source``,
-        ``epoch``, ``rung`` (0 = lowest), ``test_accuracy``, ``train_accuracy`` and every finding's
-        statistic under every instrument (``"<claim id>/<instrument>"``)."""
+        ``epoch``, ``rung`` (0 = lowest), ``test_accuracy``, ``train_accuracy``, the mixup run's
+        ``mixup_test_accuracy`` at the same epoch and ``mixup_pair_test_accuracy`` (the lower of
+        the two; NaN where the rung has no mixup twin) and every finding's statistic under every
+        instrument (``"<claim id>/<instrument>"``)."""
         rungs = self.rungs()
         self.measure(self.trainings(), stage="training (or model cache)")
         rows, index = [], {}
         for r in rungs:
             curvature, start = self.measure([r.curvature, r.untrained], stage="curvature profiles")
+            mixup = self.measure([r.mixup], stage="curvature profiles")[0] if r.mixup else None
             per_class = self.measure(r.per_class, stage="ID profiles")
             last = self.measure([r.last_hidden], stage="ID profiles")[0]
             with self.clock("statistics"):
@@ -214,11 +254,15 @@ class LadderStudy(Study):
                     with_labels(frame, class_label=c) for c, frame in enumerate(per_class)))
                 key = (r.config.seed, r.config.model)
                 index[key] = index.get(key, -1) + 1
+                accuracy = float(curvature["test_accuracy"].iloc[0])
+                mixed = float(mixup["test_accuracy"].iloc[0]) if mixup is not None else math.nan
+                pair = min(accuracy, mixed) if mixup is not None else math.nan
                 rows.append(dict(run=r.config.seed, sample_seed=r.sample_seed, family=r.config.model,
-                                 source=r.source, epoch=r.epoch, rung=index[key],
-                                 test_accuracy=float(curvature["test_accuracy"].iloc[0]),
+                                 source=r.source, epoch=r.epoch, rung=index[key], test_accuracy=accuracy,
                                  train_accuracy=float(curvature["train_accuracy"].iloc[0]),
-                                 **rung_statistics(Rung(curvature, averaged, float(last["id_mean"].iloc[0]), start))))
+                                 mixup_test_accuracy=mixed, mixup_pair_test_accuracy=pair,
+                                 **rung_statistics(Rung(curvature, averaged, float(last["id_mean"].iloc[0]), start,
+                                                        mixup))))
         return pd.DataFrame(rows)
 
     def attributions(self, stats: pd.DataFrame, verdicts: dict | None = None) -> dict[str, dict[str, Attribution]]:
@@ -227,57 +271,24 @@ class LadderStudy(Study):
         out = {}
         for claim_id, f in FINDINGS.items():
             columns = {i: f"{claim_id}/{i}" for i in f.instruments if f"{claim_id}/{i}" in stats}
-            out[claim_id] = {i: attribute(stats.rename(columns={c: "statistic"}), f.side, instrument=i,
+            # The finding's own rungs, ranked by its own accuracy column (the mixup pair's lower one).
+            own = stats if f.accuracy == "test_accuracy" else \
+                stats[stats[f.accuracy].notna()].drop(columns="test_accuracy").rename(
+                    columns={f.accuracy: "test_accuracy"})
+            out[claim_id] = {i: attribute(own.rename(columns={c: "statistic"}), f.side, instrument=i,
                                           verdicts=(verdicts or {}).get(claim_id), seed=self.seed)
                              for i, c in columns.items()}
         return out
 
     def record_evidence(self, stats: pd.DataFrame, attributions: dict) -> None:
-        """Write the page's evidence file: the top rung's accuracy per family, every finding's
-        statistic at every rung, the attributions and the timings."""
+        """Write the page's evidence file: the top rung's accuracy per family (and of the mixup
+        run), every finding's statistic at every rung, the attributions and the timings."""
         write_evidence(NOTEBOOK, {
             "parameters": self.parameters, "top_rung_accuracy": top_rung_accuracy(stats),
+            "mixup_top_rung_accuracy": mixup_top_rung_accuracy(stats),
             "rungs": stats.to_dict("records"), "seconds": self.seconds, "timings": self.timings(),
             "attributions": {c: {i: a.as_dict() for i, a in by.items()} for c, by in attributions.items()}})
         print(f"training-ladder: evidence for {len(attributions)} findings")
-
-
-def findings_table() -> pd.DataFrame:
-    """The findings on the ladder (the statistic, the paper's side from the claim, the
-    instruments), then the findings off it with the reason (:data:`OFF_LADDER`)."""
-    return pd.DataFrame([dict(finding=f.claim_id, statistic=f.title, paper_side=f.side.describe(),
-                              instruments=", ".join(f.instruments)) for f in FINDINGS.values()]
-                        + [dict(finding=c, statistic=f"not on the ladder: {why}", paper_side="", instruments="")
-                           for c, why in OFF_LADDER.items()])
-
-
-def top_rungs(stats: pd.DataFrame) -> pd.DataFrame:
-    """The top rung's test accuracy per family (mean over runs; :func:`~.attribution.top_rung_accuracy`)."""
-    return pd.Series(top_rung_accuracy(stats), name="test_accuracy").rename_axis("family").to_frame()
-
-
-def page_verdicts(directory=None) -> dict[str, dict[str, list[str]]]:
-    """Claim id -> instrument -> per-run verdicts, from the finding pages' result files that
-    exist (``seeds[instrument]["per_seed"]``): what the instrument rule compares."""
-    frame = load_findings(directory)
-    out = {}
-    for row in frame[frame["finding_id"].isin(list(FINDINGS))].itertuples():
-        seeds = row.seeds if isinstance(row.seeds, dict) else {}
-        out[row.finding_id] = {i: list(s.get("per_seed", ())) for i, s in seeds.items() if isinstance(s, dict)}
-    return out
-
-
-def attribution_table(found: dict[str, dict[str, Attribution]]) -> pd.DataFrame:
-    """One row per finding and instrument: the attribution, the trend and its interval over
-    runs, the lowest top-rung accuracy and the reason."""
-    rows = []
-    for claim_id, by in found.items():
-        for instrument, a in by.items():
-            t = a.numbers["trend"]
-            rows.append(dict(finding=claim_id, instrument=instrument, why=a.kind, trend=t["mean"], low=t["low"],
-                             high=t["high"], top_rung=min(a.numbers["top_rung_accuracy"].values()),
-                             reason=a.reason))
-    return pd.DataFrame(rows)
 
 
 #: The attribution of a claim the ladder does not measure (its page's networks are the ladder's

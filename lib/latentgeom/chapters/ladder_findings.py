@@ -14,14 +14,18 @@ one source of truth.
 - curvature 3 (gap and accuracy): the normalised curvature gap, paper: rises with accuracy;
 - curvature 4 (ID and curvature): the within-model Spearman rho of ID against MAPC over the
   latent layers, paper: ``|rho|`` below ``indicative_rho``;
+- curvature 5 (mixup): the median over the middle layers of MAPC(mixup) / MAPC(baseline), the
+  mixup page's headline check, paper at or below ``middle_ratio_max``; measured only on the rungs
+  of the mixup page's family, where the ladder also trains that family with the mixup recipe
+  (:attr:`Rung.mixup_profile`), and ranked by the lower test accuracy of the two networks;
 - intrinsic dimension 1 (hunchback): last hidden / peak ID, paper at or below ``fall_max``;
 - intrinsic dimension 2 (ID far below the width): the smallest width / TwoNN ID over the
   hidden layers, paper at or above ``width_ratio_min`` (the claim's headline test, decided per
   network; its PC-ID tests compare a network with its untrained twin and over the zoo);
 - intrinsic dimension 3 (last layer and accuracy): last-hidden ID, paper: falls as accuracy rises.
 
-Two findings are not on the ladder (:data:`OFF_LADDER` says why): curvature 5 compares mixup
-with plain training, and ID 4 measures untrained networks and networks trained on random labels.
+One finding is not on the ladder (:data:`OFF_LADDER` says why): ID 4 measures untrained
+networks and networks trained on random labels.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from typing import Callable, Mapping
 import pandas as pd
 
 from .attribution import Side
-from .curvature_claims import CLAIMS as CURVATURE_CLAIMS, within_rho
+from .curvature_claims import CLAIMS as CURVATURE_CLAIMS, mixup_ratios, within_rho
 from .curvature_shapes import INSTRUMENTS as CURVATURE_INSTRUMENTS, gap_table, shape_metrics
 from .id_claims import HUNCHBACK, LAST_LAYER, TRAINING, WIDTH_AND_PCA, hidden_layers, width_over_id
 from .id_profiles import hunchback_summary
@@ -47,26 +51,32 @@ ID_INSTRUMENTS = {"twonn": "id_mean"}
 class Rung:
     """The measurements of one rung: its curvature ``profile`` (one row per layer, a column per
     instrument), its class-averaged ID profile ``id_profile`` (with ``pca_id`` where measured),
-    its last hidden layer's TwoNN ID on mixed-class images ``last_hidden_id``, and the curvature
-    profile of its run's untrained network ``untrained_profile`` (same images and pipeline)."""
+    its last hidden layer's TwoNN ID on mixed-class images ``last_hidden_id``, the curvature
+    profile of its run's untrained network ``untrained_profile`` (same images and pipeline) and,
+    on the rungs of the mixup page's family, the curvature profile of the same family trained
+    with the mixup recipe to the same epoch ``mixup_profile`` (same images and pipeline)."""
 
     profile: pd.DataFrame
     id_profile: pd.DataFrame
     last_hidden_id: float
     untrained_profile: pd.DataFrame | None = None
+    mixup_profile: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
 class FindingStatistic:
     """One finding on the ladder: ``claim_id`` (its result file), ``title`` (the statistic in
-    words), ``side`` (the paper's side), ``instruments`` (name -> the column measured) and
-    ``measure(rung, column)`` (the statistic at one rung, NaN where undefined)."""
+    words), ``side`` (the paper's side), ``instruments`` (name -> the column measured),
+    ``measure(rung, column)`` (the statistic at one rung, NaN where undefined) and ``accuracy``
+    (the ladder frame's column that ranks this finding's rungs: ``test_accuracy``, or a column
+    that only the rungs measuring the finding carry; rows where it is NaN are not its rungs)."""
 
     claim_id: str
     title: str
     side: Side
     instruments: Mapping[str, str]
     measure: Callable[[Rung, str], float]
+    accuracy: str = "test_accuracy"
 
 
 # ---- the adapters: one per finding, each calling that finding's own code
@@ -90,6 +100,13 @@ def _curvature_3(rung: Rung, column: str) -> float:
 def _curvature_4(rung: Rung, column: str) -> float:
     within = within_rho(rung.profile.assign(label="rung"), column, by=("label",))
     return float(within.iloc[0]) if len(within) else math.nan
+
+
+def _curvature_5(rung: Rung, column: str) -> float:
+    if rung.mixup_profile is None:
+        return math.nan
+    pair = pd.concat([rung.profile.assign(recipe="baseline"), rung.mixup_profile.assign(recipe="mixup")])
+    return mixup_ratios(None, pair, column)["middle mixup/baseline (median)"]
 
 
 def _id_1(rung: Rung, column: str) -> float:
@@ -121,6 +138,10 @@ FINDINGS: dict[str, FindingStatistic] = {f.claim_id: f for f in (
     FindingStatistic("curvature-4-id-vs-curvature", "Spearman rho of ID against MAPC over the latent layers",
                      Side(-1, _threshold(_C["curvature-4-id-vs-curvature"], "indicative_rho"), absolute=True,
                           name="indicative_rho"), CURVATURE_INSTRUMENTS, _curvature_4),
+    FindingStatistic("curvature-5-mixup", "median middle-layer MAPC, mixup / baseline (same rung)",
+                     Side(-1, _threshold(_C["curvature-5-mixup"], "middle_ratio_max"), log=True,
+                          name="middle_ratio_max"), CURVATURE_INSTRUMENTS, _curvature_5,
+                     accuracy="mixup_pair_test_accuracy"),
     FindingStatistic(HUNCHBACK.id, "last hidden / peak ID (class-averaged)",
                      Side(-1, _threshold(HUNCHBACK, "fall_max"), log=True, name="fall_max"), ID_INSTRUMENTS, _id_1),
     FindingStatistic(WIDTH_AND_PCA.id, "smallest width / TwoNN ID over the hidden layers (class-averaged)",
@@ -131,8 +152,6 @@ FINDINGS: dict[str, FindingStatistic] = {f.claim_id: f for f in (
 
 #: Why a finding is not on the ladder: its statistic is not a property of the ladder's networks.
 OFF_LADDER = {
-    "curvature-5-mixup": ("the claim compares mixup with plain training, and the ladder trains no mixup networks "
-                          "(following it up the rungs would need a second, mixup ladder)"),
     TRAINING.id: ("its statistics are of untrained networks (the same at every rung) and of networks trained on "
                   "random labels, which the ladder does not train; nor could its axis, test accuracy, rank them: "
                   "a random-label network's test accuracy stays at chance however well it memorises"),
