@@ -348,3 +348,15 @@ def test_well_trained_recipe():
     with pytest.raises(ValueError, match=r"well-trained recipe is measured for \['plain_cnn', 'resnet_small', "
                                          r"'vgg_small'\], got model='mlp'"):
         TrainConfig.well_trained("mlp")
+
+
+def test_accuracy_does_not_depend_on_the_evaluation_batch():
+    # The CPU default (training.CPU_EVAL_BATCH, chosen for speed) scores every image as any other batch does.
+    torch.manual_seed(0)
+    model = build_model("resnet_small", width=4, seed=0).eval()
+    images, labels = torch.randn(300, 1, 28, 28), torch.randint(0, 10, (300,))
+    logits = model(images)
+    labels[:150] = logits[:150].argmax(1)  # half right by construction
+    scores = {b: training.accuracy(model, images, labels, "cpu", batch_size=b) for b in (None, 7, 1000)}
+    assert len(set(scores.values())) == 1 and scores[None] >= 0.5
+    assert training.CPU_EVAL_BATCH == 128

@@ -63,11 +63,21 @@ def _training_data(config: TrainConfig):
     return images, labels
 
 
-def accuracy(model: ProbedModel, images: torch.Tensor, labels: torch.Tensor, device, batch_size=1000, *,
-             memory_format: torch.memory_format = torch.contiguous_format) -> float:
+#: Images per forward pass of :func:`accuracy` on the CPU: batches whose activations stay in the
+#: cache. Measured on the 2-core CI machine (float32, channels-last, width 16), against 1000 per
+#: pass: vgg_small 11 400 against 5 300 img/s, resnet_small 8 700 against 3 100, plain_cnn
+#: 35 900 against 27 600; the batch does not change what a network computes per image.
+CPU_EVAL_BATCH = 128
+
+
+def accuracy(model: ProbedModel, images: torch.Tensor, labels: torch.Tensor, device, batch_size: int | None = None,
+             *, memory_format: torch.memory_format = torch.contiguous_format) -> float:
     """Fraction of ``images`` [N, C, H, W] classified as ``labels`` [N], in float32 (eval mode,
-    no autocast). ``memory_format``: the layout the batches are given in (channels-last for a
-    model trained channels-last: the convolutions then need no layout conversion)."""
+    no autocast). ``batch_size``: images per forward pass (None: :data:`CPU_EVAL_BATCH` on the
+    CPU, 1000 on a GPU). ``memory_format``: the layout the batches are given in (channels-last
+    for a model trained channels-last: the convolutions then need no layout conversion)."""
+    if batch_size is None:
+        batch_size = CPU_EVAL_BATCH if resolve_device(device).type == "cpu" else 1000
     was = model.training
     model.eval()
     correct = 0
