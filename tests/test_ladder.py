@@ -168,3 +168,24 @@ def test_mixup_finding_is_ranked_by_the_lower_accuracy_of_its_pair_on_its_own_ru
     # with the top rung at the mixup network's 0.85.
     assert found.kind == "training scale"
     assert found.numbers["top_rung_accuracy"] == {"resnet_small": pytest.approx(0.85)}
+
+
+def test_a_ladder_without_a_mixup_run_leaves_the_mixup_finding_undetermined_without_failing():
+    study = ladder.setup("tiny")
+    rows = [dict(run=run, family="vgg_small", rung=rung, test_accuracy=0.8 + 0.05 * rung,
+                 mixup_test_accuracy=np.nan, mixup_pair_test_accuracy=np.nan,
+                 **{"curvature-5-mixup/paper": np.nan, "curvature-1-profile-shape/paper": 1.0 + rung})
+            for run in (0, 1) for rung in range(3)]
+    found = study.attributions(pd.DataFrame(rows))
+    assert found["curvature-5-mixup"] == {"paper": ladder.NO_RUNGS}
+    table = ladder.attribution_table(found)
+    assert table.set_index("finding").loc["curvature-5-mixup", "why"] == "undetermined"
+    # A page measuring mixup on another family than the ladder's is off the ladder, with why.
+    from latentgeom.chapters.protocol import Outcome
+
+    claim = CURVATURE["curvature-5-mixup"]
+    why = "this page trains mixup on vgg_small, the ladder follows resnet_small"
+    [outcome], table = ladder.attributed([Outcome(claim, {"a": True}, "reproduced", {}, "", "")], preset="tiny",
+                                         off_ladder={claim.id: why})
+    assert outcome.why == {"verdict": ladder.not_on_ladder(claim.id, why).line}
+    assert why in outcome.why["verdict"] and table["why"].tolist() == ["undetermined"]

@@ -271,8 +271,17 @@ class CurvatureStudy(Study):
         """:meth:`outcome` with its ``why`` and the page's table of it, from the training ladder
         (:func:`latentgeom.chapters.ladder.attributed`, same preset and seed: the ladder page's
         networks, measured once for every page; a claim the ladder does not follow is
-        undetermined, :func:`~.ladder.not_on_ladder`)."""
-        [outcome], table = ladder.attributed([self.outcome(runs)], preset=self.preset.name, seed=self.seed)
+        undetermined, :func:`~.ladder.not_on_ladder`, and so is the mixup claim when this page
+        trains mixup on another family than the one the ladder follows)."""
+        off = {}
+        if self.kind == "recipes":
+            # The ladder follows the preset's mixup family; a page run on another one is off it.
+            follows = ladder.PAGES["training-ladder"].study(preset=self.preset.name, seed=self.seed).mixup_family
+            if self.preset.mixup_architecture != follows:
+                off[self.claim.id] = (f"this page trains mixup on {self.preset.mixup_architecture}, the ladder "
+                                      f"follows {follows or 'no mixup family'}")
+        [outcome], table = ladder.attributed([self.outcome(runs)], preset=self.preset.name, seed=self.seed,
+                                             off_ladder=off)
         return outcome, table
 
     def instrument_tables(self, runs: SeedRuns) -> list:

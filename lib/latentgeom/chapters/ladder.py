@@ -32,17 +32,17 @@ from ..validation import Parameter, check_choice, check_int
 from .attribution import ACCURACY_MIN, Attribution, attribute, top_rung_accuracy
 from .id_profiles import average_over_classes, last_hidden_layer_of, stack_classes, with_labels
 from .id_study import SETTINGS as ID_SETTINGS, IDSettings
-from .ladder_findings import FINDINGS, OFF_LADDER, Rung, rung_statistics
-# Re-exported: the tables are read through this module by the pages.
-from .ladder_tables import (attribution_table, findings_table, mixup_top_rung_accuracy,  # noqa: F401
-                            page_verdicts, top_rungs)
+from .ladder_findings import FINDINGS, Rung, rung_statistics
+# Re-exported: the pages read the tables and the why lines through this module.
+from .ladder_tables import (NO_RUNGS, NOT_ON_LADDER, attribution_table, findings_table,  # noqa: F401
+                            mixup_top_rung_accuracy, not_on_ladder, page_verdicts, top_rungs, why_lines, with_why)
 from .presets import Preset, get_preset, sample
 from .protocol import Outcome, Page, PresetTable, Study
 
 __all__ = ["ACCURACY_MIN", "FINDINGS", "NOTEBOOK", "PAGES", "SETTINGS", "LadderSettings", "LadderStudy", "RungPlan",
            "attributed", "attribution_for", "attribution_table", "findings_table", "mixup_top_rung_accuracy",
            "page_verdicts", "rung_epochs", "not_on_ladder", "setup", "top_rungs", "why_lines", "with_why",
-           "NOT_ON_LADDER"]
+           "NOT_ON_LADDER", "NO_RUNGS"]
 
 NOTEBOOK = "book/findings/training-ladder.md"
 
@@ -256,7 +256,7 @@ class LadderStudy(Study):
                 index[key] = index.get(key, -1) + 1
                 accuracy = float(curvature["test_accuracy"].iloc[0])
                 mixed = float(mixup["test_accuracy"].iloc[0]) if mixup is not None else math.nan
-                pair = min(accuracy, mixed) if mixup is not None else math.nan
+                pair = min(accuracy, mixed) if math.isfinite(mixed) else math.nan  # min() would drop a NaN
                 rows.append(dict(run=r.config.seed, sample_seed=r.sample_seed, family=r.config.model,
                                  source=r.source, epoch=r.epoch, rung=index[key], test_accuracy=accuracy,
                                  train_accuracy=float(curvature["train_accuracy"].iloc[0]),
@@ -271,6 +271,9 @@ class LadderStudy(Study):
         out = {}
         for claim_id, f in FINDINGS.items():
             columns = {i: f"{claim_id}/{i}" for i in f.instruments if f"{claim_id}/{i}" in stats}
+            if f.accuracy != "test_accuracy" and (f.accuracy not in stats or not stats[f.accuracy].notna().any()):
+                out[claim_id] = {i: NO_RUNGS for i in columns}
+                continue
             # The finding's own rungs, ranked by its own accuracy column (the mixup pair's lower one).
             own = stats if f.accuracy == "test_accuracy" else \
                 stats[stats[f.accuracy].notna()].drop(columns="test_accuracy").rename(
@@ -291,33 +294,6 @@ class LadderStudy(Study):
         print(f"training-ladder: evidence for {len(attributions)} findings")
 
 
-#: The attribution of a claim the ladder does not measure (its page's networks are the ladder's
-#: lowest rung, but no statistic of the claim is followed up the rungs); :func:`not_on_ladder`
-#: gives the claim's own reason where :data:`~.ladder_findings.OFF_LADDER` has one.
-NOT_ON_LADDER = Attribution("undetermined", "the training ladder does not follow this claim's statistic (it follows "
-                                            + ", ".join(FINDINGS) + "), so training scale and claim are not told apart")
-
-
-def not_on_ladder(claim_id: str) -> Attribution:
-    """The attribution of a claim off the ladder: undetermined, with its reason."""
-    if claim_id not in OFF_LADDER:
-        return NOT_ON_LADDER
-    return Attribution("undetermined", f"not on the training ladder: {OFF_LADDER[claim_id]}, so training scale and "
-                                       "claim are not told apart")
-
-
-def why_lines(attributions: dict[str, Attribution]) -> dict[str, str]:
-    """Instrument -> attribution line: what a result file's ``why`` stores."""
-    return {i: a.line for i, a in attributions.items()}
-
-
-def with_why(outcome: Outcome, attributions: dict[str, Attribution]) -> Outcome:
-    """``outcome`` with its ``why`` (:func:`why_lines`) and ``ours["ladder"]``: each
-    instrument's attribution with its numbers (the top rung's accuracy per family included)."""
-    return replace(outcome, why=why_lines(attributions),
-                   ours={**outcome.ours, "ladder": {i: a.as_dict() for i, a in attributions.items()}})
-
-
 def attribution_for(claim_id: str, *, preset: str = "default", verdicts: dict | None = None,
                     **overrides) -> dict[str, Attribution]:
     """The attribution of one finding (``claim_id`` of :data:`FINDINGS`) under each of its
@@ -330,22 +306,24 @@ def attribution_for(claim_id: str, *, preset: str = "default", verdicts: dict | 
 
 
 def attributed(outcomes: list[Outcome], *, preset: str = "default", seed: int = 0,
-               **overrides) -> tuple[list[Outcome], pd.DataFrame]:
+               off_ladder: dict[str, str] | None = None, **overrides) -> tuple[list[Outcome], pd.DataFrame]:
     """A finding page's outcomes with their ``why`` (:func:`with_why`) for every claim on the
     ladder (:func:`attribution_for`, the outcome's per-run verdicts per instrument feeding the
     instrument rule; the others unchanged), and the page's table: :func:`attribution_table`
     with each instrument's verdict and the verdict as shown (``displayed_verdict``). A claim
     whose statistic the ladder does not measure gets :func:`not_on_ladder` (one row, its
-    verdict under every instrument). The table's ``reason`` is empty where the trend columns
-    decide (training scale, claim)."""
+    verdict under every instrument); so does a claim named in ``off_ladder`` (claim id -> why
+    the ladder's networks are not this page's, e.g. another mixup architecture). The table's
+    ``reason`` is empty where the trend columns decide (training scale, claim)."""
     out, found, off = [], {}, []
+    off_ladder = off_ladder or {}
     for o in outcomes:
-        if o.claim.id in FINDINGS:
+        if o.claim.id in FINDINGS and o.claim.id not in off_ladder:
             runs = {i: list(a.get("per_seed", ())) for i, a in o.seeds.items() if isinstance(a, dict)}
             found[o.claim.id] = attribution_for(o.claim.id, preset=preset, verdicts=runs, seed=seed, **overrides)
             o = with_why(o, found[o.claim.id])
         else:
-            why = not_on_ladder(o.claim.id)
+            why = not_on_ladder(o.claim.id, off_ladder.get(o.claim.id))
             o = replace(o, why={"verdict": why.line})
             verdicts = " / ".join(f"{i}: {v}" for i, v in o.modes.items()) if o.modes else o.verdict
             off.append(dict(finding=o.claim.id, instrument="every", verdict=verdicts, shown=verdicts,

@@ -1,17 +1,23 @@
-"""The training ladder's tables: what its page and the finding pages show of it (pure).
+"""What the training ladder's page and the finding pages show of it (pure): its tables and the
+``why`` lines of the findings' outcomes, including those of claims off the ladder.
 
-Split from :mod:`.ladder` (the chapter: settings, rungs, measurements, attributions) so that the
-tables can be read without the study; every name here is re-exported by :mod:`.ladder`.
+Split from :mod:`.ladder` (the chapter: settings, rungs, measurements, attributions) so that
+they can be read without the study; every name here is re-exported by :mod:`.ladder`.
 """
 from __future__ import annotations
+
+import math
+from dataclasses import replace
 
 import pandas as pd
 
 from ..reporting.findings import load_findings
 from .attribution import Attribution, top_rung_accuracy
 from .ladder_findings import FINDINGS, OFF_LADDER
+from .protocol import Outcome
 
-__all__ = ["attribution_table", "findings_table", "mixup_top_rung_accuracy", "page_verdicts", "top_rungs"]
+__all__ = ["NOT_ON_LADDER", "NO_RUNGS", "attribution_table", "findings_table", "mixup_top_rung_accuracy",
+           "not_on_ladder", "page_verdicts", "top_rungs", "why_lines", "with_why"]
 
 
 def findings_table() -> pd.DataFrame:
@@ -57,6 +63,45 @@ def attribution_table(found: dict[str, dict[str, Attribution]]) -> pd.DataFrame:
         for instrument, a in by.items():
             t = a.numbers["trend"]
             rows.append(dict(finding=claim_id, instrument=instrument, why=a.kind, trend=t["mean"], low=t["low"],
-                             high=t["high"], top_rung=min(a.numbers["top_rung_accuracy"].values()),
+                             high=t["high"], top_rung=min(a.numbers.get("top_rung_accuracy", {}).values(),
+                                                            default=math.nan),
                              reason=a.reason))
     return pd.DataFrame(rows)
+
+
+#: The attribution of a claim the ladder does not measure (its page's networks are the ladder's
+#: lowest rung, but no statistic of the claim is followed up the rungs); :func:`not_on_ladder`
+#: gives the claim's own reason where :data:`~.ladder_findings.OFF_LADDER` has one.
+NOT_ON_LADDER = Attribution("undetermined", "the training ladder does not follow this claim's statistic (it follows "
+                                            + ", ".join(FINDINGS) + "), so training scale and claim are not told apart")
+
+
+#: The attribution of a finding on the ladder whose own rungs the ladder did not measure (the
+#: mixup finding when the ladder trains no mixup run: ``LadderSettings.mixup`` off, or the
+#: preset's ``mixup_architecture`` not among its families).
+NO_RUNGS = Attribution("undetermined", "no rung of the training ladder measured this finding (for the mixup "
+                                       "finding: the ladder trains no mixup run), so training scale and claim are "
+                                       "not told apart",
+                       dict(trend=dict(per_run={}, mean=math.nan, low=math.nan, high=math.nan), top_rung_accuracy={}))
+
+
+def not_on_ladder(claim_id: str, reason: str | None = None) -> Attribution:
+    """The attribution of a claim off the ladder: undetermined, with ``reason`` (default: the
+    claim's own in :data:`OFF_LADDER`, else the generic :data:`NOT_ON_LADDER`)."""
+    reason = reason or OFF_LADDER.get(claim_id)
+    if reason is None:
+        return NOT_ON_LADDER
+    return Attribution("undetermined", f"not on the training ladder: {reason}, so training scale and "
+                                       "claim are not told apart")
+
+
+def why_lines(attributions: dict[str, Attribution]) -> dict[str, str]:
+    """Instrument -> attribution line: what a result file's ``why`` stores."""
+    return {i: a.line for i, a in attributions.items()}
+
+
+def with_why(outcome: Outcome, attributions: dict[str, Attribution]) -> Outcome:
+    """``outcome`` with its ``why`` (:func:`why_lines`) and ``ours["ladder"]``: each
+    instrument's attribution with its numbers (the top rung's accuracy per family included)."""
+    return replace(outcome, why=why_lines(attributions),
+                   ours={**outcome.ours, "ladder": {i: a.as_dict() for i, a in attributions.items()}})

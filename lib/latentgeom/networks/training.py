@@ -66,7 +66,8 @@ def _training_data(config: TrainConfig):
 #: Images per forward pass of :func:`accuracy` on the CPU: batches whose activations stay in the
 #: cache. Measured on the 2-core CI machine (float32, channels-last, width 16), against 1000 per
 #: pass: vgg_small 11 400 against 5 300 img/s, resnet_small 8 700 against 3 100, plain_cnn
-#: 35 900 against 27 600; the batch does not change what a network computes per image.
+#: 35 900 against 27 600. Every image is scored by the same float32 network whatever the batch (the
+#: convolutions' rounding may differ in the last bit between batch sizes).
 CPU_EVAL_BATCH = 128
 
 
