@@ -140,6 +140,8 @@ def test_default_ladder_trains_the_mixup_pages_family_with_mixup_on_the_same_run
     assert twins[0] is None and all(t is not None for t in twins[1:])  # the page rung has no twin
     mix = twins[1].config
     assert mix == replace(rungs[1].config, mixup_alpha=study.preset.recipes()["mixup"].mixup_alpha)
+    # What the mixup page's recipe changes in its baseline, and nothing else.
+    assert [f for f in mix.__dataclass_fields__ if getattr(mix, f) != getattr(rungs[1].config, f)] == ["mixup_alpha"]
     assert [t.epoch for t in twins[1:]] == [r.epoch for r in rungs[1:]]
     assert all(t.images == r.curvature.images and t.geometry == r.curvature.geometry
                for t, r in zip(twins[1:], rungs[1:]))

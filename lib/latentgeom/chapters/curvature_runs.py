@@ -19,7 +19,7 @@ import pandas as pd
 from ..reporting.findings import checks_frame, verdict
 
 __all__ = ["POOLED_RUN", "PRECISION", "Run", "SeedRuns", "accuracy_table", "measurability_table", "precision_table",
-           "recipe_changes"]
+           "recipe_changes", "recipe_fields"]
 
 #: The name of the one decision of a claim judged on every run's networks pooled.
 POOLED_RUN = "all runs, pooled"
@@ -140,13 +140,18 @@ def precision_table(runs: SeedRuns, columns: dict[str, str], n_points: int) -> p
     return table
 
 
+def recipe_fields(recipes: dict) -> dict[str, dict]:
+    """The fields each recipe's TrainConfig changes in the first (the baseline's), with their
+    new values: ``{"no regularisers": {"weight_decay": 0.0}}`` (empty when nothing); applied to
+    another config with ``dataclasses.replace`` they make that config's version of the recipe."""
+    base, *_ = recipes.values()
+    return {name: {f.name: getattr(config, f.name) for f in fields(config)
+                   if getattr(config, f.name) != getattr(base, f.name)} for name, config in recipes.items()}
+
+
 def recipe_changes(recipes: dict) -> dict[str, str]:
     """What each recipe's TrainConfig changes in the first (the baseline's), in words:
     ``{"no regularisers": "weight_decay 0.0005 -> 0.0"}`` (``"nothing"`` when nothing)."""
     base, *_ = recipes.values()
-    changes = {}
-    for name, config in recipes.items():
-        diff = [f"{f.name} {getattr(base, f.name)} -> {getattr(config, f.name)}" for f in fields(config)
-                if getattr(config, f.name) != getattr(base, f.name)]
-        changes[name] = ", ".join(diff) or "nothing"
-    return changes
+    return {name: ", ".join(f"{k} {getattr(base, k)} -> {v}" for k, v in changed.items()) or "nothing"
+            for name, changed in recipe_fields(recipes).items()}

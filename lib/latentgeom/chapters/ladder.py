@@ -30,12 +30,14 @@ from ..reporting.findings import displayed_verdict, write_evidence
 from ..units import Images, Profile, Train, untrained
 from ..validation import Parameter, check_choice, check_int
 from .attribution import ACCURACY_MIN, Attribution, attribute, top_rung_accuracy
+from .curvature_runs import recipe_fields
 from .id_profiles import average_over_classes, last_hidden_layer_of, stack_classes, with_labels
 from .id_study import SETTINGS as ID_SETTINGS, IDSettings
 from .ladder_findings import FINDINGS, Rung, rung_statistics
 # Re-exported: the pages read the tables and the why lines through this module.
 from .ladder_tables import (NO_RUNGS, NOT_ON_LADDER, attribution_table, findings_table,  # noqa: F401
-                            mixup_top_rung_accuracy, not_on_ladder, page_verdicts, top_rungs, why_lines, with_why)
+                            mixup_top_rung_accuracy, not_on_ladder, page_verdicts, ranked_by, top_rungs, why_lines,
+                            with_why)
 from .presets import Preset, get_preset, sample
 from .protocol import Outcome, Page, PresetTable, Study
 
@@ -177,13 +179,13 @@ class LadderStudy(Study):
         return family if self.settings.mixup and family in self.preset.architectures else None
 
     def mixup_config(self, family: str, training_seed: int) -> TrainConfig | None:
-        """The mixup run of ``family`` under ``training_seed``: :meth:`ladder_config` with the
-        mixup page's mixup recipe (the preset's ``recipes()["mixup"]``), saving the same rungs;
-        None unless ``family`` is :attr:`mixup_family`."""
+        """The mixup run of ``family`` under ``training_seed``: :meth:`ladder_config` with what the
+        mixup page's mixup recipe changes in its baseline (:func:`~.curvature_runs.recipe_fields`
+        of the preset's ``recipes()``), saving the same rungs; None unless ``family`` is
+        :attr:`mixup_family`."""
         if family != self.mixup_family:
             return None
-        return replace(self.ladder_config(family, training_seed),
-                       mixup_alpha=self.preset.recipes()["mixup"].mixup_alpha)
+        return replace(self.ladder_config(family, training_seed), **recipe_fields(self.preset.recipes())["mixup"])
 
     def epochs(self, family: str) -> tuple[int, ...]:
         return self.ladder_config(family, 0).checkpoint_epochs
@@ -271,13 +273,10 @@ class LadderStudy(Study):
         out = {}
         for claim_id, f in FINDINGS.items():
             columns = {i: f"{claim_id}/{i}" for i in f.instruments if f"{claim_id}/{i}" in stats}
-            if f.accuracy != "test_accuracy" and (f.accuracy not in stats or not stats[f.accuracy].notna().any()):
+            own = ranked_by(stats, f.accuracy)  # the finding's own rungs (the mixup pair's lower accuracy)
+            if own.empty:
                 out[claim_id] = {i: NO_RUNGS for i in columns}
                 continue
-            # The finding's own rungs, ranked by its own accuracy column (the mixup pair's lower one).
-            own = stats if f.accuracy == "test_accuracy" else \
-                stats[stats[f.accuracy].notna()].drop(columns="test_accuracy").rename(
-                    columns={f.accuracy: "test_accuracy"})
             out[claim_id] = {i: attribute(own.rename(columns={c: "statistic"}), f.side, instrument=i,
                                           verdicts=(verdicts or {}).get(claim_id), seed=self.seed)
                              for i, c in columns.items()}

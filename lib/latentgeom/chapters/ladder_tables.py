@@ -17,7 +17,7 @@ from .ladder_findings import FINDINGS, OFF_LADDER
 from .protocol import Outcome
 
 __all__ = ["NOT_ON_LADDER", "NO_RUNGS", "attribution_table", "findings_table", "mixup_top_rung_accuracy",
-           "not_on_ladder", "page_verdicts", "top_rungs", "why_lines", "with_why"]
+           "not_on_ladder", "page_verdicts", "ranked_by", "top_rungs", "why_lines", "with_why"]
 
 
 def findings_table() -> pd.DataFrame:
@@ -29,12 +29,22 @@ def findings_table() -> pd.DataFrame:
                            for c, why in OFF_LADDER.items()])
 
 
+def ranked_by(stats: pd.DataFrame, accuracy: str) -> pd.DataFrame:
+    """The rows of a ladder frame that carry the accuracy column ``accuracy`` (not NaN), with it
+    as their ``test_accuracy``: the rungs of a finding ranked by another accuracy than the
+    network's own (``stats`` itself for ``"test_accuracy"``; no rows when the column is absent)."""
+    if accuracy == "test_accuracy":
+        return stats
+    if accuracy not in stats:
+        return stats.iloc[:0]
+    return stats[stats[accuracy].notna()].drop(columns="test_accuracy").rename(columns={accuracy: "test_accuracy"})
+
+
 def mixup_top_rung_accuracy(stats: pd.DataFrame) -> dict[str, float]:
     """The mixup run's test accuracy at its top rung, mean over runs: ``{"<family> with mixup":
     accuracy}`` (empty when the ladder trains no mixup run)."""
-    twins = stats[stats["mixup_test_accuracy"].notna()] if "mixup_test_accuracy" in stats else stats.iloc[:0]
-    return {f"{family} with mixup": accuracy for family, accuracy in top_rung_accuracy(
-        twins.drop(columns="test_accuracy").rename(columns={"mixup_test_accuracy": "test_accuracy"})).items()}
+    return {f"{family} with mixup": accuracy
+            for family, accuracy in top_rung_accuracy(ranked_by(stats, "mixup_test_accuracy")).items()}
 
 
 def top_rungs(stats: pd.DataFrame) -> pd.DataFrame:
