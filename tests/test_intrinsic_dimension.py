@@ -76,3 +76,22 @@ def test_pca_id():
     assert pca_id(X) <= 3 and pca_id(X, 0.999999) == 3
     assert pca_id(np.ones((5, 3))) == 0
     assert pca_id(rng.standard_normal((300, 20)), 0.9) > 12
+
+
+@pytest.mark.parametrize("clustered", [False, True])
+def test_twonn_resamples_equal_twonn_of_each_subset(clustered):
+    # The resamples reuse the whole sample's neighbour search (one search per layer instead of
+    # one per resample); each must equal TwoNN of its subset searched alone. Tight clusters far
+    # from the centre leave the float32 candidates uncertified, so the float64 search of the
+    # subset's uncertified rows is taken as well.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 200))  # above the k-d tree's dimension: the candidate search
+    if clustered:
+        X += np.repeat(100 * rng.standard_normal((30, 200)), 10, axis=0)
+    result = twonn(X, n_resamples=5, seed=7)
+    U = torch.unique(torch.from_numpy(X), dim=0)  # the rows twonn resamples, in its order
+    draw = np.random.default_rng(7)
+    size = round(0.9 * len(U))
+    alone = [twonn(U[np.sort(draw.choice(len(U), size=size, replace=False))]).id for _ in range(5)]
+    assert result.mean == pytest.approx(np.mean(alone), rel=1e-12)
+    assert result.std == pytest.approx(np.std(alone, ddof=1), rel=1e-9)

@@ -42,6 +42,9 @@ __all__ = ["CLAIMS", "INSTRUMENTS", "MIN_POINTS", "PAGES", "SETTINGS", "Curvatur
 
 #: Fewest image-sample points per seed: TwoNN and the robust input-layer fit need a few dozen.
 MIN_POINTS = 40
+#: Runs of the first training seed when the page does not say (each on its own image sample;
+#: one run of the second training seed follows).
+N_SEEDS = 2
 #: Bootstrap resamples of the pooled correlations when the page does not say.
 N_BOOT = 2000
 #: The chapter's scale per preset: the shared zoo (:mod:`.presets`).
@@ -348,7 +351,7 @@ def setup(page: str, preset: str = "default", **parameters) -> CurvatureStudy:
     ``n_seeds`` samples). Prints one line describing the scale.
     """
     check_choice(page, "page", list(TESTS))
-    values = PAGES[page].check({"preset": preset, "seed": 0, "n_seeds": 3, **parameters})
+    values = PAGES[page].check({"preset": preset, "seed": 0, "n_seeds": N_SEEDS, **parameters})
     seed, n_seeds, q = values["seed"], values["n_seeds"], values.get("q")
     options = {k: v for k, v in values.items() if k in ("width", "n_boot", "mixup_architecture")}
     mixup = options.get("mixup_architecture")

@@ -63,41 +63,63 @@ class TwoNNResult:
         return float(self.id)
 
 
-def _two_nearest(X: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Exact float64 distances r1 <= r2 of every row of ``X`` [N, D] to its two nearest
-    other rows. Rows must be unique.
+class _NeighbourTable:
+    """Exact float64 distances of every row of ``X`` [N, D] (unique rows) to its nearest other
+    rows, searched once and reused for any subset of the rows (TwoNN's 90 % resamples).
 
-    Low-dimensional CPU data goes through a k-d tree (exact). Otherwise candidates come from
-    the Gram trick in float32 (one matmul per chunk, half the cost of float64) and the
-    distances to them are recomputed exactly as norms of differences in float64; a row is
-    accepted only when a rounding-error bound certifies that no non-candidate can be closer
-    than its second neighbour, and the few uncertified rows are searched again in float64.
+    Low-dimensional CPU data goes through a k-d tree (exact, rebuilt per subset: cheap).
+    Otherwise candidates come from the Gram trick in float32 (one matmul per chunk, half the cost
+    of float64) and the distances to them are recomputed exactly as norms of differences in
+    float64. A row's two nearest rows within a subset are its two nearest *candidates* in the
+    subset whenever a rounding-error bound certifies that no non-candidate can be closer than
+    the second of them; a non-candidate of the whole set is one of every subset, so one search
+    serves every subset. The few uncertified rows are searched again in float64 within the
+    subset. The distances are those of a search on the subset alone (centring, which shrinks
+    the Gram trick's rounding error, does not change a difference of rows but its round-off).
     """
-    n, dim = X.shape
-    Xs = X.to(torch.float64)
-    if X.device.type == "cpu" and dim <= _KDTREE_MAX_DIM:
-        from scipy.spatial import cKDTree
-        arr = Xs.numpy()
-        dist, _ = cKDTree(arr).query(arr, k=3)
-        return dist[:, 1].copy(), dist[:, 2].copy()  # unique rows: column 0 is the point itself
-    Xc = Xs - Xs.mean(0)  # centring shrinks |x|^2 and with it the Gram trick's rounding error
-    n_cand = min(n - 1, _N_CANDIDATES)
-    idx = _candidates(Xc.to(torch.float32), n_cand)
-    exact = torch.linalg.vector_norm(Xc[idx] - Xc[:, None, :], dim=2)  # [N, n_cand], exact
-    r, order = torch.sort(exact, dim=1)
-    if n_cand < n - 1:
-        sq = (Xc * Xc).sum(1)
-        # |fl32(d2) - d2| <= gamma * (|x|^2 + |y|^2) with gamma ~ (dim + 3) * eps32 (worst case).
-        gamma = (dim + 3) * float(torch.finfo(torch.float32).eps)
-        bound = gamma * (sq + sq.max())
-        worst_cand = exact.max(1).values ** 2  # every non-candidate's approx d2 was >= the largest
-        ok = (worst_cand - 2 * bound) > r[:, 1] ** 2
-        bad = (~ok).nonzero().flatten()
+
+    def __init__(self, X: torch.Tensor):
+        n, dim = X.shape
+        self.Xs = X.to(torch.float64)
+        self.kdtree = X.device.type == "cpu" and dim <= _KDTREE_MAX_DIM
+        if self.kdtree:
+            return
+        self.Xc = self.Xs - self.Xs.mean(0)
+        n_cand = min(n - 1, _N_CANDIDATES)
+        self.idx = _candidates(self.Xc.to(torch.float32), n_cand)
+        self.exact = torch.linalg.vector_norm(self.Xc[self.idx] - self.Xc[:, None, :], dim=2)  # [N, n_cand]
+        if n_cand == n - 1:  # every other row is a candidate: nothing to certify
+            self.threshold = torch.full((n,), float("inf"), dtype=torch.float64, device=X.device)
+        else:
+            sq = (self.Xc * self.Xc).sum(1)
+            # |fl32(d2) - d2| <= gamma * (|x|^2 + |y|^2) with gamma ~ (dim + 3) * eps32 (worst case);
+            # every non-candidate's approximate d2 was >= the largest candidate's, so its exact d2
+            # is at least the largest exact candidate d2 less twice the bound.
+            gamma = (dim + 3) * float(torch.finfo(torch.float32).eps)
+            self.threshold = self.exact.max(1).values ** 2 - 2 * gamma * (sq + sq.max())
+
+    def two_nearest(self, rows: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Distances r1 <= r2 of every row of the subset ``rows`` (sorted indices; default all)
+        to its two nearest other rows of that subset, float64 [len(rows)] each."""
+        X = self.Xs if rows is None else self.Xs[rows]
+        if self.kdtree:
+            from scipy.spatial import cKDTree
+            arr = X.cpu().numpy()
+            dist, _ = cKDTree(arr).query(arr, k=3)
+            return dist[:, 1].copy(), dist[:, 2].copy()  # unique rows: column 0 is the point itself
+        n = len(self.Xs)
+        rows = torch.arange(n, device=self.Xs.device) if rows is None else rows
+        inside = torch.zeros(n, dtype=torch.bool, device=self.Xs.device)
+        inside[rows] = True
+        exact = torch.where(inside[self.idx[rows]], self.exact[rows], float("inf"))
+        r = torch.topk(exact, min(2, exact.shape[1]), dim=1, largest=False).values
+        bad = (~(self.threshold[rows] > r[:, 1] ** 2)).nonzero().flatten()  # also where inf
         if bad.numel():
+            Xc = self.Xc[rows]
             idx64 = _candidates(Xc, 2, rows=bad)
-            r[bad, :2] = torch.sort(torch.linalg.vector_norm(Xc[idx64] - Xc[bad, None, :], dim=2), dim=1).values
-    r = r[:, :2].cpu().numpy()
-    return r[:, 0].copy(), r[:, 1].copy()
+            r[bad] = torch.sort(torch.linalg.vector_norm(Xc[idx64] - Xc[bad, None, :], dim=2), dim=1).values
+        r = r.cpu().numpy()
+        return r[:, 0].copy(), r[:, 1].copy()
 
 
 def _candidates(Xc: torch.Tensor, k: int, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -140,10 +162,12 @@ def _prepare(X, name="X") -> torch.Tensor:
     return t
 
 
-def _twonn_unique(U: torch.Tensor, discard_fraction: float) -> tuple[float, int]:
-    if U.shape[0] < 3:
-        raise ValueError(f"TwoNN needs at least 3 unique points, got {U.shape[0]}")
-    r1, r2 = _two_nearest(U)
+def _twonn_unique(table: _NeighbourTable, discard_fraction: float,
+                  rows: torch.Tensor | None = None) -> tuple[float, int]:
+    n = len(table.Xs) if rows is None else len(rows)
+    if n < 3:
+        raise ValueError(f"TwoNN needs at least 3 unique points, got {n}")
+    r1, r2 = table.two_nearest(rows)
     return _fit(r1, r2, discard_fraction)
 
 
@@ -180,7 +204,10 @@ def twonn(X, discard_fraction: float = 0.1, n_resamples: int = 0, seed: int = 0)
     n_points = t.shape[0]
     U = _unique_rows(t)
     n_dup = n_points - U.shape[0]
-    est, n_used = _twonn_unique(U, discard_fraction)
+    if U.shape[0] < 3:
+        raise ValueError(f"TwoNN needs at least 3 unique points, got {U.shape[0]}")
+    table = _NeighbourTable(U)  # one neighbour search for the estimate and every resample
+    est, n_used = _twonn_unique(table, discard_fraction)
     mean = std = None
     if n_resamples:
         rng = np.random.default_rng(seed)
@@ -188,7 +215,7 @@ def twonn(X, discard_fraction: float = 0.1, n_resamples: int = 0, seed: int = 0)
         vals = []
         for _ in range(n_resamples):
             sel = torch.as_tensor(np.sort(rng.choice(U.shape[0], size=size, replace=False)), device=U.device)
-            vals.append(_twonn_unique(U[sel], discard_fraction)[0])
+            vals.append(_twonn_unique(table, discard_fraction, rows=sel)[0])
         mean = float(np.mean(vals))
         std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
     return TwoNNResult(id=est, mean=mean, std=std, n_points=n_points, n_duplicates=n_dup, n_used=n_used)
@@ -225,7 +252,7 @@ def twonn_block_analysis(X, max_blocks: int = 20, seed: int = 0, discard_fractio
         if n // b < 3:
             break
         perm = torch.as_tensor(rng.permutation(n), device=U.device)
-        ests = [_twonn_unique(U[block], discard_fraction)[0] for block in torch.tensor_split(perm, b)]
+        ests = [_twonn_unique(_NeighbourTable(U[block]), discard_fraction)[0] for block in torch.tensor_split(perm, b)]
         rows.append({"n_blocks": b, "block_size": n // b, "id_mean": float(np.mean(ests)),
                      "id_std": float(np.std(ests))})
     return pd.DataFrame(rows, columns=["n_blocks", "block_size", "id_mean", "id_std"])

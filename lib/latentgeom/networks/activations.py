@@ -68,9 +68,21 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
     check_images_fit(model, images)
     dev = resolve_device(device)
     out_device = dev if keep_on_device else torch.device("cpu")
-    captured: dict[str, torch.Tensor] = {}
+    captured: set[str] = set()
     calls: dict[str, int] = {}
-    chunks: dict[str, list[torch.Tensor]] = {p.name: [] for p in probes}
+    # Each layer's activations are written straight into one [N, D] tensor, allocated at the
+    # first batch: one copy per value (concatenating per-batch copies made three on a
+    # channels-last output, a fifth of a curvature profile's forward-pass time).
+    result: dict[str, torch.Tensor] = {}
+    rows = [0, 0]  # the current batch's first and last row
+
+    def store(name, output):
+        if name in result:
+            as_features(name, output, tokens, out=result[name][rows[0]:rows[1]])
+            return
+        first = as_features(name, output, tokens)  # the first batch says the feature count
+        result[name] = torch.empty((len(images), first.shape[1]), dtype=torch.float32, device=out_device)
+        result[name][rows[0]:rows[1]] = first
     hooked = [p.name for p in probes if p.name != "input"]
     # A ProbedModel runs each stage once; any other model's first batch runs in full (unless these
     # layers were checked before), so that a module called twice (no single output) or never is
@@ -80,7 +92,8 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
     def make_hook(name):
         def hook(_module, _inputs, output):
             calls[name] = calls.get(name, 0) + 1
-            captured[name] = as_features(name, output, tokens)
+            store(name, output)
+            captured.add(name)
             if checked[0] and len(captured) == len(hooked):
                 raise _Stop
         return hook
@@ -102,6 +115,7 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
                 batch = images[start:start + batch_size].to(dev, non_blocking=True)
+                rows[:] = start, start + len(batch)
                 if layout is not None:
                     batch = batch.contiguous(memory_format=torch.channels_last)
                 captured.clear()
@@ -112,21 +126,17 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
                         _check_calls(model, hooked, calls)
                         _RUN_ONCE.setdefault(model, set()).update(hooked)
                         checked[0] = True
-                for p in probes:
-                    value = batch.flatten(1).float() if p.name == "input" else captured[p.name]
-                    chunks[p.name].append(value.to(out_device))
+                if any(p.name == "input" for p in probes):
+                    store("input", batch)
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
         if layout is not None:
             model.to(memory_format=layout)
-    result = {}
     for p in probes:
-        value = torch.cat(chunks[p.name]) if chunks[p.name] else torch.empty(0)
-        check_finite(value, f"the activations of layer {p.name!r}")
-        result[p.name] = value
-    return result
+        check_finite(result[p.name], f"the activations of layer {p.name!r}")
+    return {p.name: result[p.name] for p in probes}  # in model order
 
 
 def _conv_layout(model: nn.Module) -> torch.memory_format | None:

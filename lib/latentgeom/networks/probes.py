@@ -172,10 +172,13 @@ def probe_module(model: nn.Module, name: str) -> nn.Module | None:
     return modules[name]
 
 
-def as_features(name: str, output, tokens: str = "flatten") -> torch.Tensor:
+def as_features(name: str, output, tokens: str = "flatten", out: torch.Tensor | None = None) -> torch.Tensor:
     """A layer's forward ``output`` as float32 ``[N, D]`` (a copy: later in-place operations of
     the network cannot change it). ``[N, T, dim]`` token sequences follow ``tokens``; outputs
-    that are not tensors are a ``ValueError`` naming the layer."""
+    that are not tensors are a ``ValueError`` naming the layer. With ``out`` (float32 [N, D],
+    contiguous) the features are written there and ``out`` is returned: one copy from any
+    memory layout (a channels-last output is reordered on the way), where flattening first
+    would copy twice."""
     if not isinstance(output, torch.Tensor):
         kind = type(output).__name__
         inner = ""
@@ -191,7 +194,10 @@ def as_features(name: str, output, tokens: str = "flatten") -> torch.Tensor:
     output = output.detach()
     if output.ndim == 3 and tokens != "flatten":
         output = output[:, 0] if tokens == "cls" else output.mean(dim=1)
-    return output.flatten(1).to(torch.float32, copy=True)
+    if out is None:
+        return output.flatten(1).to(torch.float32, copy=True)
+    out.view(output.shape).copy_(output)
+    return out
 
 
 def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
