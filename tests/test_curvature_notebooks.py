@@ -55,9 +55,12 @@ def test_notebook_runs_at_tiny_scale(stem, shared_notebook_env, tmp_path):
     assert set(result["estimator_modes"]) == set(INSTRUMENTS) == {"paper", "robust", "scale-free"}
     assert all(v in VERDICTS for v in result["estimator_modes"].values())
     assert result["verdict"] == result["estimator_modes"]["paper"]
-    # Per-run claims: 3 runs of training seed 0 + 1 run of training seed 1 (every network
-    # re-seeded), combined per instrument; pooled claims: one decision on every run's networks.
-    runs = 1 if stem in POOLED else 4
+    # Per-run claims: the page's n_seeds runs of training seed 0 + 1 run of training seed 1
+    # (every network re-seeded), combined per instrument; pooled claims: one decision on every
+    # run's networks.
+    from latentgeom.chapters.curvature import N_SEEDS
+    assert N_SEEDS == 2
+    runs = 1 if stem in POOLED else N_SEEDS + 1
     assert set(result["seeds"]) == set(INSTRUMENTS)
     for instrument, agreement in result["seeds"].items():
         assert agreement["runs"] == runs and len(agreement["per_seed"]) == runs
@@ -85,7 +88,7 @@ def test_notebook_runs_at_tiny_scale(stem, shared_notebook_env, tmp_path):
     values = numbers(result["ours"])
     assert values and all(math.isfinite(x) for x in values)
     prose = pasted_prose(_path(stem), nb)  # every number of the prose is glued, and formats
-    assert prose["n_runs:"] == "4" and prose["verdict_paper:"] == result["verdict"]
+    assert prose["n_runs:"] == str(N_SEEDS + 1) and prose["verdict_paper:"] == result["verdict"]
     text = "\n".join(str(o.get("data", {}).get("text/html", "")) for c in nb.cells for o in c.get("outputs", []))
     assert "test accuracy of every network measured" in text and "dirs_paper" in text
 
