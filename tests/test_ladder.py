@@ -36,7 +36,7 @@ def test_default_ladder_is_the_well_trained_recipe_on_every_seed_with_the_page_n
         r.untrained.config for r in rungs} | {r.mixup.config for r in rungs if r.mixup}
     runs = len({(r.config.seed, r.config.model) for r in rungs})
     twins = sum(r.mixup is not None for r in rungs)
-    assert twins == 2 * 3  # resnet_small's three ladder rungs in each of the two runs
+    assert twins == 2 * 4  # resnet_small's page rung and three ladder rungs in each of the two runs
     assert sum(isinstance(u, Profile) for u in plan) == len(rungs) * (2 + study.id_settings.n_classes) + runs + twins
     # PC-ID where the ID page measures it (its first pca_classes classes): the ID page's units.
     assert [dict(u.options)["with_pca"] for u in vgg[0].per_class] == [
@@ -137,15 +137,19 @@ def test_default_ladder_trains_the_mixup_pages_family_with_mixup_on_the_same_run
     assert study.mixup_family == family == "resnet_small"
     rungs = [r for r in study.rungs() if r.config.model == family and r.config.seed == 1]
     twins = [r.mixup for r in rungs]
-    assert twins[0] is None and all(t is not None for t in twins[1:])  # the page rung has no twin
-    mix = twins[1].config
-    assert mix == replace(rungs[1].config, mixup_alpha=study.preset.recipes()["mixup"].mixup_alpha)
-    # What the mixup page's recipe changes in its baseline, and nothing else.
-    assert [f for f in mix.__dataclass_fields__ if getattr(mix, f) != getattr(rungs[1].config, f)] == ["mixup_alpha"]
-    assert [t.epoch for t in twins[1:]] == [r.epoch for r in rungs[1:]]
-    assert all(t.images == r.curvature.images and t.geometry == r.curvature.geometry
-               for t, r in zip(twins[1:], rungs[1:]))
-    assert Train(mix) in study.plan() and all(t in study.plan() for t in twins[1:])
+    assert all(t is not None for t in twins)  # the page rung included
+    alpha = study.preset.recipes()["mixup"].mixup_alpha
+    for twin, rung in zip(twins[:2], rungs[:2]):  # the page rung and the well-trained run
+        mix = twin.config
+        assert mix == replace(rung.config, mixup_alpha=alpha)
+        # What the mixup page's recipe changes in its baseline, and nothing else.
+        assert [f for f in mix.__dataclass_fields__ if getattr(mix, f) != getattr(rung.config, f)] == ["mixup_alpha"]
+        assert Train(mix) in study.plan()
+    # The page rung's twin: the mixup page's own recipe at the ladder's width.
+    assert twins[0].config == replace(study.preset.recipes()["mixup"], width=16, seed=1)
+    assert [t.epoch for t in twins] == [r.epoch for r in rungs]
+    assert all(t.images == r.curvature.images and t.geometry == r.curvature.geometry for t, r in zip(twins, rungs))
+    assert all(t in study.plan() for t in twins)
     assert not any(r.mixup for r in study.rungs() if r.config.model != family)
     # Switched off, or a mixup family the ladder does not train: no twins.
     off = replace(study, settings=replace(study.settings, mixup=False))

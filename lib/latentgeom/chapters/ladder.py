@@ -5,8 +5,8 @@ instrument. The ladder trains the pages' own zoo families at one width with the 
 recipe (:meth:`TrainConfig.well_trained`: all training images, >= 0.90 Fashion-MNIST test
 accuracy at width 16) under every training seed of the chapters' runs, saves checkpoints along
 each run (the *rungs*; the page's own network of the same family, width and seed is the lowest
-rung), trains the mixup page's family once more with the mixup recipe along the same rungs (the
-mixup finding compares the two at each rung), and measures at every rung each finding's own
+rung), trains the mixup page's family once more with the mixup recipe along the same rungs, the
+page rung included (the mixup finding compares the two at each rung), and measures at every rung each finding's own
 statistic (:mod:`.ladder_findings`) under every instrument; :mod:`.attribution` turns the trends
 into one attribution per finding and instrument. The chapter, in the shape of :mod:`latentgeom.chapters.protocol`:
 
@@ -74,8 +74,9 @@ class LadderSettings:
         Classes averaged in the per-class ID profiles.
     mixup : bool
         Also train the mixup page's family (the preset's ``mixup_architecture``, when it is one of
-        the ladder's families) with the mixup page's mixup recipe along the same rungs: curvature
-        5's statistic compares it with the plain run's network at each rung.
+        the ladder's families) with the mixup page's mixup recipe along the same rungs, the page
+        rung's recipe included: curvature 5's statistic compares it with the plain network of
+        each rung.
     """
 
     width: int = 16
@@ -129,8 +130,9 @@ class RungPlan:
     ``"page"`` for the page's own network, ``"ladder"`` for a checkpoint of the well-trained
     run), its run (training and image-sample seed), its curvature profile, its per-class ID
     profiles, its last hidden layer's ID on mixed images, the curvature profile of its run's
-    untrained network (the same unit for every rung of the run) and, on the ladder rungs of the
-    mixup page's family, the curvature profile of the mixup run at the same epoch (else None)."""
+    untrained network (the same unit for every rung of the run) and, on the rungs of the mixup
+    page's family, the curvature profile of the rung's mixup twin (:meth:`LadderStudy.mixup_twin`:
+    the same recipe with mixup, at the same epoch; else None)."""
 
     config: TrainConfig
     epoch: int
@@ -178,14 +180,16 @@ class LadderStudy(Study):
         family = self.preset.mixup_architecture
         return family if self.settings.mixup and family in self.preset.architectures else None
 
-    def mixup_config(self, family: str, training_seed: int) -> TrainConfig | None:
-        """The mixup run of ``family`` under ``training_seed``: :meth:`ladder_config` with what the
+    def mixup_twin(self, config: TrainConfig | None) -> TrainConfig | None:
+        """``config`` (a rung's run: the page's network or the well-trained run) with what the
         mixup page's mixup recipe changes in its baseline (:func:`~.curvature_runs.recipe_fields`
-        of the preset's ``recipes()``), saving the same rungs; None unless ``family`` is
-        :attr:`mixup_family`."""
-        if family != self.mixup_family:
+        of the preset's ``recipes()``), saving the same checkpoints; None unless ``config`` is
+        of :attr:`mixup_family`. The page rung's twin is the mixup page's recipe at the ladder's
+        width (the page's own pair is at the preset's first width), so the finding has as many
+        rungs as every other."""
+        if config is None or config.model != self.mixup_family:
             return None
-        return replace(self.ladder_config(family, training_seed), **recipe_fields(self.preset.recipes())["mixup"])
+        return replace(config, **recipe_fields(self.preset.recipes())["mixup"])
 
     def epochs(self, family: str) -> tuple[int, ...]:
         return self.ladder_config(family, 0).checkpoint_epochs
@@ -209,20 +213,20 @@ class LadderStudy(Study):
             mixed = Images(P.dataset, n=S.n_mixed, seed=s)
             for family in P.architectures:
                 page, run = self.page_config(family, t), self.ladder_config(family, t)
-                mixup = self.mixup_config(family, t)
                 points = ([(page, page.epochs, "page")] if page else []) + \
                     [(run, e, "ladder") for e in run.checkpoint_epochs]
                 # The run's initialisation (the page's untrained network where there is one:
                 # the same weights, and a unit the curvature pages measure too).
                 start = untrained(page or run)
                 for config, epoch, source in points:
+                    twin = self.mixup_twin(config)
                     out.append(RungPlan(
                         config, epoch, source, s, Profile.curvature(config, epoch, images, geometry),
                         tuple(Profile.dimension(config, epoch, c, with_pca=k < S.pca_classes, **options)
                               for k, c in enumerate(classes)),
                         Profile.dimension(config, epoch, mixed, layers=[last_hidden_layer_of(config)], **options),
                         Profile.curvature(start, 0, images, geometry),
-                        Profile.curvature(mixup, epoch, images, geometry) if mixup and source == "ladder" else None))
+                        Profile.curvature(twin, epoch, images, geometry) if twin else None))
         return out
 
     def trainings(self) -> list[Train]:
