@@ -44,7 +44,7 @@ __all__ = ["CLAIMS", "INSTRUMENTS", "MIN_POINTS", "PAGES", "SETTINGS", "Curvatur
 MIN_POINTS = 40
 #: Runs of the first training seed when the page does not say (each on its own image sample;
 #: one run of the second training seed follows).
-N_SEEDS = 2
+N_SEEDS = 3
 #: Bootstrap resamples of the pooled correlations when the page does not say.
 N_BOOT = 2000
 #: The chapter's scale per preset: the shared zoo (:mod:`.presets`).
