@@ -76,15 +76,20 @@ class _NeighbourTable:
     serves every subset. The few uncertified rows are searched again in float64 within the
     subset. The distances are those of a search on the subset alone (centring, which shrinks
     the Gram trick's rounding error, does not change a difference of rows but its round-off).
+    Needs at least 3 rows (a ValueError otherwise); a 90 % subset of 3 or more keeps 3.
     """
 
     def __init__(self, X: torch.Tensor):
         n, dim = X.shape
-        self.Xs = X.to(torch.float64)
+        if n < 3:
+            raise ValueError(f"TwoNN needs at least 3 unique points, got {n}")
+        self.n = n
         self.kdtree = X.device.type == "cpu" and dim <= _KDTREE_MAX_DIM
         if self.kdtree:
+            self.X = X.to(torch.float64)  # the tree is built per subset
             return
-        self.Xc = self.Xs - self.Xs.mean(0)
+        X = X.to(torch.float64)
+        self.Xc = X - X.mean(0)
         n_cand = min(n - 1, _N_CANDIDATES)
         self.idx = _candidates(self.Xc.to(torch.float32), n_cand)
         self.exact = torch.linalg.vector_norm(self.Xc[self.idx] - self.Xc[:, None, :], dim=2)  # [N, n_cand]
@@ -101,15 +106,13 @@ class _NeighbourTable:
     def two_nearest(self, rows: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Distances r1 <= r2 of every row of the subset ``rows`` (sorted indices; default all)
         to its two nearest other rows of that subset, float64 [len(rows)] each."""
-        X = self.Xs if rows is None else self.Xs[rows]
         if self.kdtree:
             from scipy.spatial import cKDTree
-            arr = X.cpu().numpy()
+            arr = (self.X if rows is None else self.X[rows]).cpu().numpy()
             dist, _ = cKDTree(arr).query(arr, k=3)
             return dist[:, 1].copy(), dist[:, 2].copy()  # unique rows: column 0 is the point itself
-        n = len(self.Xs)
-        rows = torch.arange(n, device=self.Xs.device) if rows is None else rows
-        inside = torch.zeros(n, dtype=torch.bool, device=self.Xs.device)
+        rows = torch.arange(self.n, device=self.Xc.device) if rows is None else rows
+        inside = torch.zeros(self.n, dtype=torch.bool, device=self.Xc.device)
         inside[rows] = True
         exact = torch.where(inside[self.idx[rows]], self.exact[rows], float("inf"))
         r = torch.topk(exact, min(2, exact.shape[1]), dim=1, largest=False).values
@@ -164,9 +167,6 @@ def _prepare(X, name="X") -> torch.Tensor:
 
 def _twonn_unique(table: _NeighbourTable, discard_fraction: float,
                   rows: torch.Tensor | None = None) -> tuple[float, int]:
-    n = len(table.Xs) if rows is None else len(rows)
-    if n < 3:
-        raise ValueError(f"TwoNN needs at least 3 unique points, got {n}")
     r1, r2 = table.two_nearest(rows)
     return _fit(r1, r2, discard_fraction)
 
@@ -204,8 +204,6 @@ def twonn(X, discard_fraction: float = 0.1, n_resamples: int = 0, seed: int = 0)
     n_points = t.shape[0]
     U = _unique_rows(t)
     n_dup = n_points - U.shape[0]
-    if U.shape[0] < 3:
-        raise ValueError(f"TwoNN needs at least 3 unique points, got {U.shape[0]}")
     table = _NeighbourTable(U)  # one neighbour search for the estimate and every resample
     est, n_used = _twonn_unique(table, discard_fraction)
     mean = std = None

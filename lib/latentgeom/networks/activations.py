@@ -84,6 +84,7 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
         result[name] = torch.empty((len(images), first.shape[1]), dtype=torch.float32, device=out_device)
         result[name][rows[0]:rows[1]] = first
     hooked = [p.name for p in probes if p.name != "input"]
+    with_input = len(hooked) < len(probes)  # the images themselves are a probe layer
     # A ProbedModel runs each stage once; any other model's first batch runs in full (unless these
     # layers were checked before), so that a module called twice (no single output) or never is
     # caught before stopping early.
@@ -126,7 +127,7 @@ def extract(model: nn.Module, images: torch.Tensor, layers: Sequence[str | Probe
                         _check_calls(model, hooked, calls)
                         _RUN_ONCE.setdefault(model, set()).update(hooked)
                         checked[0] = True
-                if any(p.name == "input" for p in probes):
+                if with_input:
                     store("input", batch)
     finally:
         for h in handles:
