@@ -4,6 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Free space the venv install needs (GiB): torch 2.14.1's x86_64 wheel brings CUDA libraries.
+VENV_GIB ?= 8
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 DATA_STAMP := data/FashionMNIST/raw/.ready
 export LATENTGEOM_HOME := $(CURDIR)
@@ -18,7 +20,9 @@ export PYTHONHASHSEED := 0
 setup: $(STAMP)
 	@bash scripts/setup-system.sh
 
+# The disk check first: a full disk otherwise fails deep inside pip's copy of torch.
 $(STAMP):
+	@test -x $(PY) || bash scripts/check-disk.sh $(dir $(abspath $(VENV))) $(VENV_GIB)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .

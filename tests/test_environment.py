@@ -45,3 +45,17 @@ def test_readme_layout_lists_every_module():
                if p.name != "__init__.py" or p.parent.name == "latentgeom"]
     missing = [m for m in modules if f"| `{m}` |" not in readme]
     assert not missing, f"README layout table lacks rows for {missing}"
+
+
+def test_disk_check_refuses_a_full_disk_with_one_clear_message():
+    """make's venv rule runs scripts/check-disk.sh first: a disk without room for torch's wheel
+    gives one message naming the free space, the need and what to do, not pip's Errno 28."""
+    import subprocess
+
+    script = ROOT / "scripts" / "check-disk.sh"
+    ok = subprocess.run(["bash", str(script), str(ROOT), "0"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stderr == ""
+    full = subprocess.run(["bash", str(script), str(ROOT), "100000000"], capture_output=True, text=True)
+    assert full.returncode == 1
+    assert "GiB free" in full.stderr and "100000000 GiB" in full.stderr and "VENV" in full.stderr
+    assert "$(VENV_GIB)" in (ROOT / "Makefile").read_text()
