@@ -67,6 +67,20 @@ def test_training_result(trained):
     assert not _same_weights(result.model, training.new_model(config))  # it did train
 
 
+def test_train_accuracy_is_scored_on_the_first_training_images(monkeypatch):
+    """train_accuracy is the accuracy on the first TRAIN_ACCURACY_IMAGES training images (all of
+    them when fewer), test_accuracy on the whole test split."""
+    monkeypatch.setattr(training, "TRAIN_ACCURACY_IMAGES", 100)
+    config = _config(seed=5)
+    result = _train(config, cache_models=False)
+    images, labels = training._training_data(config)
+    test_images, test_labels = training.load_tensors(config.dataset, "test", n=config.n_test, seed=config.seed)
+    assert result.train_accuracy == training.accuracy(result.model, images[:100], labels[:100], "cpu")
+    assert result.test_accuracy == training.accuracy(result.model, test_images, test_labels, "cpu")
+    monkeypatch.setattr(training, "TRAIN_ACCURACY_IMAGES", 10**6)
+    assert _train(config, cache_models=False).train_accuracy == training.accuracy(result.model, images, labels, "cpu")
+
+
 def test_same_seed_gives_identical_weights_and_accuracy(trained):
     config, first = trained
     again = _train(config, cache_models=False)

@@ -246,7 +246,9 @@ class TrainConfig:
 
 @dataclass
 class TrainedModel:
-    """A network and how it scores: accuracies are fractions in [0, 1]."""
+    """A network and how it scores: accuracies are fractions in [0, 1], ``test_accuracy`` on the
+    whole test split (``config.n_test`` images), ``train_accuracy`` on the first
+    :data:`latentgeom.networks.training.TRAIN_ACCURACY_IMAGES` training images (all when fewer)."""
 
     model: ProbedModel
     config: TrainConfig
