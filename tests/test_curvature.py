@@ -372,15 +372,46 @@ def test_robust_neighbour_order_does_not_matter():
                                rtol=1e-9, atol=1e-12)
 
 
-def test_distinct_rows_counts_copies_and_drops_the_point_itself():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_distinct_rows_counts_copies_and_drops_the_point_itself(dtype):
     from latentgeom.estimators.quadratic_design import distinct_rows
-    delta = torch.randn(2, 6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    delta[0, 0] = 0  # the point itself
-    delta[0, 3] = delta[0, 1]
-    delta[0, 5] = delta[0, 1]  # three copies of row 1
-    delta[1, 4] = 0
-    delta[1, 2] = delta[1, 2] + 1e-15 * delta[1, 2]  # no copy of anything
-    np.testing.assert_array_equal(distinct_rows(delta).numpy(), [[0, 3, 1, 0, 1, 0], [1, 1, 1, 1, 0, 1]])
+    g = torch.Generator().manual_seed(0)  # the Gram matrix proposes candidates, exact comparison decides
+    x = torch.randn(2, 5, dtype=dtype, generator=g)
+    y = torch.randn(2, 6, 5, dtype=dtype, generator=g)
+    y[0, 0] = x[0]  # the point itself
+    y[0, 3] = y[0, 1]
+    y[0, 5] = y[0, 1]  # three copies of row 1
+    y[1, 4] = x[1]
+    y[1, 2] = y[1, 2] + 1e-6 * y[1, 2]  # no copy of anything
+    delta = y.double() - x.double()[:, None]
+    copies = distinct_rows(y, x.to(torch.float64), delta @ delta.mT)
+    assert copies.dtype == torch.float64  # the fit's precision, whatever the neighbours'
+    np.testing.assert_array_equal(copies.numpy(), [[0, 3, 1, 0, 1, 0], [1, 1, 1, 1, 0, 1]])
+
+
+def test_difference_gram_equals_the_gram_of_the_float64_displacements():
+    """Block by block from float32 neighbours: the float64 Gram of y - x, whatever the block."""
+    from latentgeom.estimators.quadratic_design import difference_gram
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(3, 700, generator=g), torch.randn(3, 9, 700, generator=g)
+    delta = y.double() - x.double()[:, None]
+    want = delta @ delta.mT
+    for block in (None, 1, 256, 700, 5000):
+        np.testing.assert_allclose(difference_gram(y, x, block=block).numpy(), want.numpy(), rtol=1e-13, atol=0)
+    assert difference_gram(y, x, torch.float32).dtype == torch.float32
+
+
+@pytest.mark.parametrize("mode, d", [("paper", 4), ("paper", 8), ("robust", 4)])
+def test_float32_neighbours_read_in_blocks_give_the_float64_curvatures(mode, d):
+    """mapc keeps float32 neighbours with D > K float32 on the CPU and reads them block by block:
+    the same curvatures as their float64 copy (within float64 round-off), also on the paper
+    mode's K x K route (d = 8: more unknowns than neighbours) where the point itself and
+    duplicate neighbours are found by exact comparison of the float32 rows."""
+    P, Y = local_sphere(12, d, 2.0, 300, 40, noise=1e-4, seed=3)
+    P32, Y32 = torch.as_tensor(P).float(), torch.as_tensor(Y).float()
+    Y32[:, 0], Y32[:, 5] = P32, Y32[:, 1]  # the point itself, a copy of neighbour 1
+    low, high = mapc(P32, Y32, d, mode=mode), mapc(P32.double(), Y32.double(), d, mode=mode)
+    np.testing.assert_allclose(low.kappa, high.kappa, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("dtype, rtol", [(torch.float64, 1e-7), (torch.float32, 2e-3)])

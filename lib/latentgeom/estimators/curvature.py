@@ -210,13 +210,22 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
     if rcond is not None:
         rcond = check_range(rcond, "rcond", 0.0, 1.0, closed="left")
 
+    # float32 neighbours with D > K stay float32 on the CPU: the engines read them block by block
+    # into float64 Gram matrices (quadratic_design.difference_gram) instead of converting the
+    # chunk's [b, K, D] whole, the costliest step on a conv layer; a chunk then holds only the
+    # float32 neighbours at that size, so it takes more points.
+    read_blocks = (dev.type == "cpu" and dtype == torch.float64 and D > K
+                   and P.dtype == Y.dtype == torch.float32)
+    # the chunk's copies of the [b, K, D] neighbourhoods: float32 ones read in blocks, else
+    # float64 ones and their displacements (and, paper, one more for the frame)
+    copies_bytes = 4 * K * D if read_blocks else 8 * K * D * (3 if mode == "paper" else 2)
     if mode == "paper":
         m = min(D, K)
         if d >= m:
             raise ValueError(f"paper mode needs d < m = min(D, K) = {m}, got d={d}")
         rcond = _default_rcond(dtype) if rcond is None else float(rcond)
-        per_point_bytes = 8 * (3 * K * D + 4 * K * K + 2 * K * d * (d + 1) // 2
-                               + 3 * (m - d) * d * d + 2 * (m - d) * d * (d + 1) // 2)
+        per_point_bytes = copies_bytes + 8 * (4 * K * K + 2 * K * d * (d + 1) // 2
+                                              + 3 * (m - d) * d * d + 2 * (m - d) * d * (d + 1) // 2)
         step = paper_chunk
         kwargs = dict(d=d, m=m, rcond=rcond)
     else:
@@ -228,8 +237,8 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
         rcond = (1e-10 if dtype == torch.float64 else 1e-5) if rcond is None else float(rcond)
         p_cols = 1 + d + q
         span = min(K, D)  # the fits run in coordinates of the neighbourhood's span
-        per_point_bytes = 8 * (2 * K * D + 6 * K * span + 3 * span ** 2 + 4 * K * p_cols + 3 * p_cols * p_cols
-                               + 3 * q * span + 3 * n_normal * (K * (d + 2) + d * d))
+        per_point_bytes = copies_bytes + 8 * (6 * K * span + 3 * span ** 2 + 4 * K * p_cols + 3 * p_cols * p_cols
+                                              + 3 * q * span + 3 * n_normal * (K * (d + 2) + d * d))
         step = robust_chunk
         scales = check_int(mode_options.get("scales", 4), "scales", minimum=1)
         noise_rtol = check_range(mode_options.get("noise_rtol", NOISE_RTOL), "noise_rtol", 0.0, math.inf,
@@ -247,7 +256,7 @@ def mapc(points, neighbours, d: int, mode: str = "paper", *, device="auto", dtyp
     def run(bounds: tuple[int, int]) -> tuple[torch.Tensor, ...] | None:
         with torch.no_grad():  # grad mode is per thread
             x = P[bounds[0]:bounds[1]].to(dev, dtype)
-            y = Y[bounds[0]:bounds[1]].to(dev, dtype)
+            y = Y[bounds[0]:bounds[1]].to(dev, None if read_blocks else dtype)
             if not (tensor_is_finite(x) and tensor_is_finite(y)):
                 return None  # reported for the whole input below
             out = step(x, y, **kwargs)

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .quadratic_design import frame_coordinates, quadratic_columns, sym_from_upper
+from .quadratic_design import difference_gram, frame_coordinates, quadratic_columns, sym_from_upper
 from .threads import lapack
 
 __all__ = ["robust_chunk", "robust_fit", "choose_scale", "noise_upper_bound", "CONFIDENCE_Z", "HIGHER_ORDER_STEPS",
@@ -35,7 +35,9 @@ _S_MAX = 0.96
 
 def robust_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, n_normal: int, rcond: float,
                  scales: int, noise_rtol: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """kappa [b, n_normal, d] and relative noise [b] of the robust estimator for a chunk of b points.
+    """kappa [b, n_normal, d] and relative noise [b] of the robust estimator for a chunk of b points
+    ``x`` [b, D] in the working precision and their neighbours ``y`` [b, K, D] (that precision, or
+    float32 when D > K: read block by block, see :func:`.quadratic_design.difference_gram`).
 
     One tangent frame per point (top-d principal axes of the whole centred neighbourhood), then
     fits on up to ``scales`` nested neighbourhoods (nearest first, sizes geometric from
@@ -46,19 +48,20 @@ def robust_chunk(x: torch.Tensor, y: torch.Tensor, *, d: int, n_normal: int, rco
     b, K, D = y.shape
     eps = torch.finfo(x.dtype).eps
     p = 1 + d + d * (d + 1) // 2
-    delta = y - x[:, None, :]
     if D > K:
         # Every step below is unchanged by an isometry of the neighbourhood's span, so work in
         # K coordinates of it instead of D (a conv layer: D = 3136, K = 63). float64: from the
         # K x K Gram matrix (cheapest; extents below ~5e-7 of the largest are lost to its squared
-        # condition number); float32, where that floor would be ~2e-3: Householder QR,
-        # Delta^T = Q R, Delta_j = Q R[:, j].
-        if delta.dtype == torch.float64:
-            delta = frame_coordinates(delta, K)  # [b, K, K]
+        # condition number; y may be float32 here, read block by block); float32, where that
+        # floor would be ~2e-3: Householder QR, Delta^T = Q R, Delta_j = Q R[:, j].
+        if x.dtype == torch.float64:
+            delta = frame_coordinates(difference_gram(y, x), K)  # [b, K, K]
         else:
             with lapack(x.device):
-                delta = torch.linalg.qr(delta.mT, mode="r")[1].mT  # [b, K, K]
+                delta = torch.linalg.qr((y - x[:, None, :]).mT, mode="r")[1].mT  # [b, K, K]
         D = K
+    else:
+        delta = y.to(x.dtype) - x[:, None, :]
     centred = delta - delta.mean(1, keepdim=True)
     with lapack(x.device):  # D <= K now: the D x D Gram matrix
         lam, T = torch.linalg.eigh(centred.mT @ centred)
