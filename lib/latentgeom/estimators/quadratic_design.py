@@ -1,8 +1,9 @@
 """The local quadratic design shared by both curvature modes: tangent coordinates of a
 neighbourhood's frame, the quadratic columns whose coefficients are Hessian entries, and the
-symmetric Hessians rebuilt from them; plus the exact removal of neighbours that add no
-constraint (the point itself, duplicates) from a design, and the number of directions a
-neighbourhood spans (:func:`spanned_directions`: a fit of tangent dimension d needs d of them).
+symmetric Hessians rebuilt from them; the Gram matrices of a neighbourhood's displacements,
+read block by block from float32 activations (:func:`difference_gram`); the exact removal of
+neighbours that add no constraint (the point itself, duplicates) from a design; and the number
+of directions a neighbourhood spans (:func:`spanned_directions`: a fit of tangent dimension d needs d of them).
 
 Used by :mod:`.paper_mode` and :mod:`.robust_mode` (see :func:`latentgeom.estimators.curvature.mapc`).
 """
@@ -19,12 +20,14 @@ __all__ = ["COPY_RTOL", "GRAM_BLOCK", "difference_gram", "distinct_rows", "frame
 #: Default of :func:`spanned_directions`: extents below this fraction of a neighbourhood's largest
 #: are numerical zeros (float32 images rebuilt from an SVD move every pixel by ~1e-7 of its value).
 SPAN_RTOL = 1e-4
-#: Columns per step of :func:`difference_gram`: a [b, K, 256] float64 block of a chunk's
-#: displacements stays in the cache (measured fastest of 256, 1024 and 4096 on the CI CPU).
+#: Columns per step of :func:`difference_gram` where it converts the neighbours (float32 into
+#: float64): measured fastest of 64, 128, 256, 512, 1024 and 4096 on the CI CPU.
 GRAM_BLOCK = 256
 #: :func:`distinct_rows` takes two neighbours as candidate copies when the squared distance the
-#: Gram matrix gives is within this fraction of their squared norms (exact copies: ~1e-12,
-#: the rounding of D float64 products); candidates are confirmed by exact comparison.
+#: Gram matrix gives is within this fraction of their squared norms, or within 1e4 eps of the
+#: Gram matrix's precision if that is larger (exact copies in float64: ~1e-12, the rounding of D
+#: products; in float32 up to ~1e-4). Candidates are confirmed by exact comparison, so a loose
+#: tolerance costs comparisons, never a wrong count.
 COPY_RTOL = 1e-8
 
 
@@ -44,15 +47,18 @@ def difference_gram(neighbours: torch.Tensor, points: torch.Tensor, dtype: torch
     """Gram matrices G = Delta Delta^T [b, K, K] of the displacements Delta_j = y_j - x, in ``dtype``,
     from ``neighbours`` y [b, K, D] and ``points`` x [b, D] in any floating dtype.
 
-    On the CPU Delta is never formed whole in ``dtype``: ``block`` columns at a time (default
-    :data:`GRAM_BLOCK`; on a GPU all D at once) are converted, subtracted and accumulated, so a float32 conv layer's
-    [b, 64, 12 544] neighbourhoods are read once instead of being converted, subtracted and read
-    again at twice the size (2.5x faster on one core, the same float64 numbers: each product of
-    float32 values is exact in float64).
+    Where the neighbours are converted (float32 into float64 on the CPU), Delta is never formed
+    whole in ``dtype``: ``block`` columns at a time (default :data:`GRAM_BLOCK`) are converted,
+    subtracted and accumulated, so a float32 conv layer's [b, 64, 12 544] neighbourhoods are read
+    once instead of being converted, subtracted and read again at twice the size (2.5x faster on
+    one core; equal to float64 round-off: each product of float32 values is exact in float64,
+    only the order of the sums differs). Otherwise (nothing to convert, or a GPU, where one
+    product is fastest) the default is one product of the whole Delta, as before.
     """
     b, K, D = neighbours.shape
-    if block is None:  # on a GPU one product of the whole chunk is fastest
-        block = GRAM_BLOCK if neighbours.device.type == "cpu" else D
+    if block is None:
+        converts = neighbours.dtype != dtype or points.dtype != dtype
+        block = GRAM_BLOCK if converts and neighbours.device.type == "cpu" else D
     gram = torch.zeros(b, K, K, dtype=dtype, device=neighbours.device)
     for start in range(0, D, block):
         delta = neighbours[:, :, start:start + block].to(dtype) - points[:, None, start:start + block].to(dtype)
@@ -128,23 +134,27 @@ def distinct_rows(neighbours: torch.Tensor, points: torch.Tensor, gram: torch.Te
     Candidates come from the Gram matrix of the displacements ``gram`` [b, K, K]
     (:func:`difference_gram`), which costs no further pass over the neighbours: the point itself
     has a zero diagonal entry, and two copies a squared distance G_jj + G_kk - 2 G_jk within
-    :data:`COPY_RTOL` of their squared norms. Each candidate is then confirmed by exact comparison
-    of the rows, in the neighbours' own precision: a missed copy only costs speed."""
+    :data:`COPY_RTOL` of their squared norms. Every candidate pair is confirmed by exact
+    comparison of the rows, in the neighbours' own precision, and a row counts as a copy of the
+    first earlier row it equals exactly: a near-copy among the candidates hides nothing."""
     b, K, _ = neighbours.shape
+    rtol = max(COPY_RTOL, 1e4 * torch.finfo(gram.dtype).eps)
     diag = gram.diagonal(dim1=-2, dim2=-1)  # [b, K] squared norms of the displacements
     norms = diag[:, :, None] + diag[:, None, :]
     lower = torch.ones(K, K, dtype=torch.bool, device=gram.device).tril(-1)
-    earlier = ((norms - 2 * gram).abs() <= COPY_RTOL * norms) & lower  # [b, k, j]: j < k, close
+    close = ((norms - 2 * gram).abs() <= rtol * norms) & lower  # [b, k, j]: j < k, candidates
     is_point = torch.zeros(b, K, dtype=torch.bool, device=gram.device)
     pb, pk = (diag == 0).nonzero(as_tuple=True)
     is_point[pb, pk] = (neighbours[pb, pk] == points[pb].to(neighbours.dtype)).all(-1)
     copies = torch.ones(b, K, dtype=points.dtype, device=gram.device)  # the fit's precision
-    bi, ki = (earlier.any(-1) & ~is_point).nonzero(as_tuple=True)
+    bi, ki, ji = (close & ~is_point[:, :, None]).nonzero(as_tuple=True)  # ordered by (b, k, j)
     if len(bi):
-        ji = earlier[bi, ki].to(torch.uint8).argmax(-1)  # the first close row
-        is_copy = (neighbours[bi, ki] == neighbours[bi, ji]).all(-1)
-        copies[bi[is_copy], ki[is_copy]] = 0
-        first_b, first_j = bi[is_copy], ji[is_copy]
-        copies.index_put_((first_b, first_j), torch.ones_like(first_b, dtype=copies.dtype), accumulate=True)
+        exact = (neighbours[bi, ki] == neighbours[bi, ji]).all(-1)
+        bi, ki, ji = bi[exact], ki[exact], ji[exact]
+        first = torch.ones_like(bi, dtype=torch.bool)  # the smallest j of each (b, k)
+        first[1:] = (bi[1:] != bi[:-1]) | (ki[1:] != ki[:-1])
+        bi, ki, ji = bi[first], ki[first], ji[first]
+        copies[bi, ki] = 0
+        copies.index_put_((bi, ji), torch.ones_like(bi, dtype=copies.dtype), accumulate=True)
     copies[is_point] = 0
     return copies
