@@ -3,7 +3,8 @@
 The one notebook environment: a page executed through papermill (``tests/notebooks.py``)
 writes its results and trains its models into a temporary folder, never into the book's own
 ``results/`` or model cache (the papermill kernel inherits ``os.environ``), on the threads of
-the run (``OMP_NUM_THREADS``: one per worker under ``make test``; 2 when unset).
+the run (``OMP_NUM_THREADS``: one per worker under ``make test``; 2 when unset), computing in
+the kernel's own process (``LATENTGEOM_WORKERS=1``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ def _isolate(mp: pytest.MonkeyPatch, root: Path) -> Path:
     mp.setenv("LATENTGEOM_CACHE", str(root / "cache" / "models"))
     # The kernel's threads are this run's: one under `make test` (a worker per core), else 2.
     mp.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+    # Tiny pages compute in the kernel itself: starting worker processes (seconds each) would
+    # cost more than their units, and pytest-xdist already keeps the cores busy. The
+    # trajectories page's test runs with workers (tests/test_trajectories_notebook.py).
+    mp.setenv("LATENTGEOM_WORKERS", "1")
     for name in ("LATENTGEOM_NO_TRAIN", "LATENTGEOM_NO_COMPUTE"):
         mp.delenv(name, raising=False)
     return root

@@ -30,7 +30,9 @@ def test_page_is_narrative_parameters_calls_and_charts():
     assert len(code) < 250
 
 
-def test_notebook_runs_at_tiny_scale(shared_notebook_env, tmp_path):
+def test_notebook_runs_at_tiny_scale(shared_notebook_env, tmp_path, monkeypatch):
+    # In two worker processes, as the book computes (latentgeom.workers).
+    monkeypatch.setenv("LATENTGEOM_WORKERS", "2")
     nb = execute(NOTEBOOK, tmp_path, preset="tiny")
     for finding_id in FINDINGS:
         result = finding(shared_notebook_env / "results", finding_id)

@@ -26,7 +26,7 @@ from ..networks.models import MODELS
 from ..progress import bar
 from ..reporting.findings import NOT_TESTABLE, over_seeds, undecided
 from ..reporting.tables import show
-from ..units import Profile, untrained
+from ..units import Profile, Train, untrained
 from ..validation import Parameter, check_choice
 from .curvature_claims import (CLAIMS, MEASURABILITY, TESTS, checks_of, gap_vs_accuracy, id_vs_curvature, preconditions,
                                unmeasurable_share)
@@ -140,10 +140,10 @@ class CurvatureStudy(Study):
         present): models first (stage "training"), then their profiles (stage "profiles"). Each
         row names its ``network`` (name and training seed) and ``training_seed``."""
         units = self.units(run)
-        with self.clock("training"):
-            models = [u.model() for u in units]
+        self.compute([Train(u.config) for u in units], stage="training")
+        self.compute(units, stage="profiles")
         with self.clock("profiles"):
-            frames = [u.result(m) for u, m in zip(units, models)]
+            frames = [u.result() for u in units]
         for frame, name in zip(frames, self.names(run)):
             frame.insert(0, "label", name)
             frame["network"] = f"{name}, training seed {run.train_seed}"

@@ -249,6 +249,10 @@ class LadderStudy(Study):
         instrument (``"<claim id>/<instrument>"``)."""
         rungs = self.rungs()
         self.measure(self.trainings(), stage="training (or model cache)")
+        # Every rung's profiles at once (the workers share them out); the loop reads them.
+        self.compute([u for r in rungs for u in (r.curvature, r.untrained, r.mixup) if u is not None],
+                     stage="curvature profiles")
+        self.compute([u for r in rungs for u in (*r.per_class, r.last_hidden)], stage="ID profiles")
         rows, index = [], {}
         for r in rungs:
             curvature, start = self.measure([r.curvature, r.untrained], stage="curvature profiles")

@@ -36,10 +36,10 @@ from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 import pandas as pd
 
 from ..paths import home
-from ..progress import bar
 from ..reporting.findings import Finding, write_finding
 from ..reporting.provenance import StageClock
 from ..validation import Parameter, check_choice, check_parameters
+from ..workers import compute
 
 __all__ = ["Claim", "Outcome", "Page", "PresetTable", "Study", "book_dir", "page_parameters", "with_overrides"]
 
@@ -257,12 +257,21 @@ class Study:
         """Every work unit the page needs (:mod:`latentgeom.units`), in order, without repeats."""
         raise NotImplementedError
 
-    def measure(self, units: Iterable | None = None, *, stage: str = "measurements") -> list:
-        """The result of every unit (default: the whole :meth:`plan`), computed or read from the
-        caches, in order; timed as ``stage``, with a progress bar on the console."""
-        units = self.plan() if units is None else list(units)
+    def compute(self, units: Iterable, *, stage: str = "measurements") -> None:
+        """Compute the units the caches miss (:func:`latentgeom.workers.compute`: in worker
+        processes, progress on the console), timed as ``stage``; the workers' CPU seconds count
+        towards the stage's."""
         with self.clock(stage):
-            return [unit.result() for unit in bar(units, desc=f"{self.page.name}: {stage}", leave=False)]
+            worker_cpu = compute(units, desc=f"{self.page.name}: {stage}")
+        self.clock.cpu[stage] += worker_cpu
+
+    def measure(self, units: Iterable | None = None, *, stage: str = "measurements") -> list:
+        """The result of every unit (default: the whole :meth:`plan`), in order: the missing ones
+        computed first (:meth:`compute`), then every one read from the caches; timed as ``stage``."""
+        units = self.plan() if units is None else list(units)
+        self.compute(units, stage=stage)
+        with self.clock(stage):
+            return [unit.result() for unit in units]
 
     @property
     def seconds(self) -> float:

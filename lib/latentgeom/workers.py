@@ -1,0 +1,188 @@
+"""Worker processes for a page's missing work units: one model per core instead of one model on
+all of them.
+
+Why: the book's networks are small, and torch spreads one network's small convolutions over two
+threads poorly. Measured on the book's 2-core CPU (README, "Speed"), two single-threaded
+processes, each training its own network, do 1.07-1.38x the work of one process training them in
+turn on two threads (most for the width-8 networks), and two curvature profiles side by side
+1.08-1.23x. :func:`compute` therefore runs the units a page is missing (:mod:`latentgeom.units`)
+in :func:`worker_count` processes, one thread each on a 2-core CPU; the page then reads every
+result from the caches, in its own order, exactly as if it had computed it.
+
+What changes is only where a unit runs: a unit's result is the one it has in one process, up to
+the rounding of the summation order inside torch's multithreaded kernels (training on one
+thread does not give the bits of training on two, as training on another machine does not).
+Caches are safe under concurrency (:mod:`latentgeom.storage`), so two workers needing the same
+untrained network train it once.
+
+``LATENTGEOM_WORKERS`` sets the number of processes: ``auto`` (the default: 2 on a CPU with at
+least 2 cores, 1 with CUDA, where one process keeps the GPU busy) or a positive integer (1 runs
+every unit in the page's own process, as a sweep job does). Progress goes to the console
+(:func:`latentgeom.progress.bar`); the workers' own output goes to the console too, never into a
+rendered page.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterable
+
+from .progress import bar, console
+
+__all__ = ["WORKERS_ENV", "compute", "shutdown", "worker_count"]
+
+#: The environment variable that sets the number of worker processes (``auto`` or an integer).
+WORKERS_ENV = "LATENTGEOM_WORKERS"
+
+_POOL: dict = {}  # {"executor", "workers", "pid"}: one pool per process, kept between calls
+
+
+def worker_count(workers: int | str | None = None) -> int:
+    """Worker processes :func:`compute` uses: ``workers`` when given, else ``$LATENTGEOM_WORKERS``,
+    else ``"auto"``: 2 on a CPU with at least 2 cores, 1 when CUDA is available.
+
+    Raises ValueError naming the setting when it is neither ``"auto"`` nor a positive integer.
+    """
+    source = "workers" if workers is not None else WORKERS_ENV
+    value = workers if workers is not None else os.environ.get(WORKERS_ENV, "auto")
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        import torch
+
+        return 1 if torch.cuda.is_available() else min(2, len(os.sched_getaffinity(0)))
+    try:
+        if isinstance(value, bool) or float(value) != int(value):
+            raise ValueError
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1:
+        raise ValueError(f"{source} must be 'auto' or a positive integer, got {value!r}")
+    return count
+
+
+def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "computing") -> float:
+    """Compute every unit of ``units`` that its cache does not hold yet.
+
+    Training units run first (a profile waits for its network otherwise), then the rest, in
+    :func:`worker_count` processes (in this process when that is 1 or only one unit is missing).
+    A unit that fails raises here, after the units already running have finished, with the
+    unit's name and the worker's traceback attached; units not started are dropped.
+
+    Returns the CPU seconds the worker processes spent (0.0 when everything ran here: this
+    process's own CPU time is the caller's to measure).
+    """
+    from .units import Train
+
+    missing = []
+    for unit in units:  # without repeats; not by hash: a Computation's arguments may be unhashable
+        if unit not in missing and not unit.done():
+            missing.append(unit)
+    waves = [[u for u in missing if isinstance(u, Train)], [u for u in missing if not isinstance(u, Train)]]
+    n = min(worker_count(workers), len(missing))
+    cpu = 0.0
+    with bar(total=len(missing), desc=desc, leave=False, enabled=bool(missing)) as progress:
+        for wave in waves:
+            if n == 1:
+                for unit in wave:
+                    unit.run()
+                    progress.update()
+            elif wave:
+                cpu += _in_workers(wave, n, progress)
+    return cpu
+
+
+def shutdown() -> None:
+    """Stop this process's worker processes (the next :func:`compute` starts new ones)."""
+    pool = _POOL.pop("executor", None)
+    _POOL.clear()
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_workers(units: list, n: int, progress) -> float:
+    pool = _pool(n)
+    env = {k: v for k, v in os.environ.items() if k.startswith("LATENTGEOM_") and k != WORKERS_ENV}
+    try:
+        futures = {pool.submit(_run, unit, env): unit for unit in units}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            progress.update(len(done))
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                for f in pending:
+                    f.cancel()
+                wait(pending)
+                unit = futures[failed[0]]
+                raise RuntimeError(f"work unit {unit.name!r} failed in a worker process: "
+                                   f"{failed[0].exception()}") from failed[0].exception()
+        return sum(f.result() for f in futures)
+    except BrokenProcessPool as err:
+        shutdown()
+        raise RuntimeError(f"a worker process died (killed, or out of memory) while computing "
+                           f"{len(units)} units; set {WORKERS_ENV}=1 to compute them in this process") from err
+
+
+def _pool(n: int) -> ProcessPoolExecutor:
+    """The process's pool of ``n`` workers, started on first use and kept (starting one imports
+    torch: seconds). A forked child or a new size starts a new one."""
+    if _POOL.get("workers") == n and _POOL.get("pid") == os.getpid():
+        return _POOL["executor"]
+    shutdown()
+    threads = max(1, len(os.sched_getaffinity(0)) // n)
+    executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(threads,))
+    # Spawned workers inherit this process's standard output and error. Inside a notebook those
+    # are ipykernel's pipes into the cell's output: point them at the console while the workers
+    # start (the pool starts a process per submission while none is idle).
+    with _std_to_console():
+        started = [executor.submit(os.getpid) for _ in range(n)]
+    wait(started)
+    _POOL.update(executor=executor, workers=n, pid=os.getpid())
+    return executor
+
+
+@contextlib.contextmanager
+def _std_to_console():
+    target = console()
+    try:
+        fd = target.fileno()
+    except (AttributeError, OSError, ValueError):  # a console without a descriptor (pytest capture)
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {std: os.dup(std) for std in (1, 2)}
+    try:
+        for std in saved:
+            os.dup2(fd, std)
+        yield
+    finally:
+        for std, copy in saved.items():
+            os.dup2(copy, std)
+            os.close(copy)
+
+
+def _start_worker(threads: int) -> None:
+    # Units a worker runs compute in the worker itself: a nested pool would oversubscribe.
+    os.environ[WORKERS_ENV] = "1"
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run(unit, env: dict) -> float:
+    """Compute ``unit`` in a worker under the page's ``LATENTGEOM_*`` settings (caches, data,
+    switches: the page may have changed them since the worker started); its CPU seconds."""
+    for key in [k for k in os.environ if k.startswith("LATENTGEOM_") and k != WORKERS_ENV and k not in env]:
+        del os.environ[key]
+    os.environ.update(env)
+    start = time.process_time()
+    unit.run()
+    return time.process_time() - start

@@ -1,0 +1,176 @@
+"""Worker processes for a page's missing work units (latentgeom.workers)."""
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from latentgeom import workers
+from latentgeom.chapters.presets import get_preset
+from latentgeom.profiles import profile
+from latentgeom.units import Images, Profile, Train, untrained
+from latentgeom.networks.training import TrainConfig, train
+
+TINY = dict(dataset="fashion-mnist", width=4, n_train=256, epochs=1, n_test=200)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A unit that writes what its process sees: pid, torch threads, one environment variable."""
+
+    path: str
+    name: str = "probe"
+    model_key: str = "probe"
+
+    def done(self) -> bool:
+        return Path(self.path).exists()
+
+    def run(self) -> None:
+        Path(self.path).write_text(f"{os.getpid()} {torch.get_num_threads()} "
+                                   f"{os.environ.get('LATENTGEOM_PROBE', '-')} {os.environ.get(workers.WORKERS_ENV)}")
+
+
+@dataclass(frozen=True)
+class Loud:
+    """A unit that writes to its standard output and error descriptors (as torch's C++ does)."""
+
+    name: str
+    model_key: str = "loud"
+
+    def done(self) -> bool:
+        return False
+
+    def run(self) -> None:
+        os.write(1, f"{self.name} on stdout\n".encode())
+        os.write(2, f"{self.name} on stderr\n".encode())
+
+
+@dataclass(frozen=True)
+class Failing:
+    name: str = "failing unit"
+    model_key: str = "failing"
+
+    def done(self) -> bool:
+        return False
+
+    def run(self) -> None:
+        raise ValueError("n_points must be at least 10, got 3")
+
+
+@pytest.fixture
+def caches(tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENTGEOM_CACHE", str(tmp_path / "cache" / "models"))
+    monkeypatch.setenv("LATENTGEOM_RESULTS", str(tmp_path / "results"))
+    yield tmp_path
+    workers.shutdown()
+
+
+@pytest.mark.parametrize("value, count", [("1", 1), ("3", 3), (2, 2), ("auto", None), (" AUTO ", None)])
+def test_worker_count(value, count, monkeypatch):
+    monkeypatch.setenv(workers.WORKERS_ENV, str(value))
+    expected = count or (1 if torch.cuda.is_available() else min(2, len(os.sched_getaffinity(0))))
+    assert workers.worker_count() == expected
+    assert workers.worker_count(value) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", ""])
+def test_bad_worker_count_fails_clearly(value, monkeypatch):
+    monkeypatch.setenv(workers.WORKERS_ENV, value)
+    with pytest.raises(ValueError, match="LATENTGEOM_WORKERS must be 'auto' or a positive integer"):
+        workers.worker_count()
+    for bad in (value, True, 0.5):
+        with pytest.raises(ValueError, match="^workers must be 'auto' or a positive integer"):
+            workers.worker_count(bad)
+
+
+def test_units_run_in_single_threaded_workers_under_the_callers_settings(caches, monkeypatch):
+    monkeypatch.setenv("LATENTGEOM_PROBE", "first")
+    probes = [Probe(str(caches / f"probe{i}")) for i in range(4)]
+    workers.compute(probes, workers=2)
+    seen = [Path(p.path).read_text().split() for p in probes]
+    pids = {s[0] for s in seen}
+    assert str(os.getpid()) not in pids and 1 <= len(pids) <= 2
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert all(s[1:] == [str(threads), "first", "1"] for s in seen)  # no nested pools
+    # The pool is kept, and it follows settings changed since it started (a test's caches).
+    monkeypatch.setenv("LATENTGEOM_PROBE", "second")
+    later = Probe(str(caches / "later"))
+    workers.compute([later, *probes], workers=2)  # the done ones are not run again
+    assert Path(later.path).read_text().split()[2] == "second"
+    assert [Path(p.path).read_text().split() for p in probes] == seen
+
+
+def test_a_failing_unit_raises_with_its_name(caches):
+    with pytest.raises(RuntimeError, match="'failing unit' failed in a worker process: n_points must be"):
+        workers.compute([Failing(), Probe(str(caches / "p"))], workers=2)
+
+
+def test_in_one_process_nothing_starts(caches):
+    probe = Probe(str(caches / "here"))
+    assert workers.compute([probe], workers=1) == 0.0
+    assert Path(probe.path).read_text().split()[0] == str(os.getpid())
+
+
+@pytest.mark.filterwarnings("ignore::latentgeom.UnresolvedCurvatureWarning")
+def test_workers_train_and_measure_what_the_page_reads(caches):
+    """Trainings first, then profiles; the profile a worker cached equals this process's own
+    measurement of the same network, and every unit is done afterwards."""
+    P = get_preset("tiny")
+    configs = [TrainConfig(model=m, **TINY) for m in ("plain_cnn", "vgg_small")]
+    images, geometry = Images(P.dataset, n=20, seed=0), P.geometry(modes=("paper",))
+    units = [Train(c) for c in configs] + [Profile.curvature(c, c.epochs, images, geometry) for c in configs] \
+        + [Profile.curvature(untrained(configs[0]), 0, images, geometry)]
+    assert workers.compute(units, workers=2) > 0  # CPU seconds spent in the workers
+    assert all(u.done() for u in units)
+    for unit in units[2:]:
+        cached = unit.result()
+        trained = unit.model()
+        fresh = profile(trained, images.load(), geometry, cache=False, progress=False)
+        pd.testing.assert_frame_equal(cached.drop(columns=["test_accuracy", "train_accuracy"]),
+                                      fresh.drop(columns=["test_accuracy", "train_accuracy"]), rtol=1e-9,
+                                      check_dtype=False)  # the cache stores JSON
+    # The trained networks are the ones training here gives, up to the summation order of
+    # one thread against several (the loop, data and seeds are the same).
+    mine = train(configs[0], cache_models=False, progress=False)
+    theirs = units[0].result()
+    assert abs(mine.test_accuracy - theirs.test_accuracy) <= 0.05
+    w1, w2 = (next(m.model.parameters()).detach().numpy() for m in (mine, theirs))
+    assert np.allclose(w1, w2, atol=1e-2)
+
+
+NOTEBOOK_KERNEL = """
+import os, sys
+sys.path[:0] = [{lib!r}, {tests!r}]
+from test_workers import Loud
+from latentgeom import workers
+
+class KernelStream:  # what ipykernel makes of sys.stderr: its fd 2 goes into the cell
+    _original_stdstream_copy = os.open({console!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    def write(self, text): return len(text)
+    def flush(self): pass
+
+cell = os.open({cell!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+os.dup2(cell, 1); os.dup2(cell, 2)
+sys.stderr = KernelStream()
+workers.compute([Loud("first"), Loud("second")], workers=2)
+os.write(1, b"the kernel's own output")
+"""
+
+
+def test_worker_output_goes_to_the_console_not_into_the_page(tmp_path):
+    """Inside a notebook kernel, descriptors 1 and 2 are ipykernel's pipes into the cell's
+    output: the workers write to the console the kernel kept instead."""
+    import subprocess
+    import sys
+
+    console, cell = tmp_path / "console.txt", tmp_path / "cell.txt"
+    script = NOTEBOOK_KERNEL.format(lib=str(Path(workers.__file__).parents[1]), tests=str(Path(__file__).parent),
+                                    console=str(console), cell=str(cell))
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120,
+                   env={**os.environ, workers.WORKERS_ENV: "2"})
+    assert cell.read_text() == "the kernel's own output"  # its descriptors are its own again
+    said = console.read_text()
+    assert all(f"{n} on {s}" in said for n in ("first", "second") for s in ("stdout", "stderr"))
