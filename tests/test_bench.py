@@ -93,8 +93,9 @@ def test_training_case_compares_the_plain_loop_with_ours(bench_training):
     assert row["model"] == "plain_cnn" and row["width"] == 2 and row["seeds"] == [0, 1]
     assert row["plain_images_per_second"] > 0 and row["ours_images_per_second"] > 0
     assert row["speedup"] == pytest.approx(row["ours_images_per_second"] / row["plain_images_per_second"])
+    assert row["two_at_once_images_per_second"] > 0
     assert row["two_at_once_speedup"] == pytest.approx(row["two_at_once_images_per_second"]
-                                                       / row["plain_images_per_second"]) > 0
+                                                       / row["plain_images_per_second"])
     assert set(row["speed_samples"]) == {"plain", "ours", "ours, two at once"}
     for loop in ("plain", "ours"):
         assert len(row[f"{loop}_test_accuracy"]) == 2 and all(0 <= a <= 1 for a in row[f"{loop}_test_accuracy"])
