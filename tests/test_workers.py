@@ -71,7 +71,8 @@ def caches(tmp_path, monkeypatch):
 @pytest.mark.parametrize("value, count", [("1", 1), ("3", 3), (2, 2), ("auto", None), (" AUTO ", None)])
 def test_worker_count(value, count, monkeypatch):
     monkeypatch.setenv(workers.WORKERS_ENV, str(value))
-    expected = count or (1 if torch.cuda.is_available() else min(2, len(os.sched_getaffinity(0))))
+    expected = count or (1 if torch.cuda.is_available() else max(1, min(2, torch.get_num_threads(),
+                                                                           workers._cores())))
     assert workers.worker_count() == expected
     assert workers.worker_count(value) == expected
 
@@ -93,7 +94,7 @@ def test_units_run_in_single_threaded_workers_under_the_callers_settings(caches,
     seen = [Path(p.path).read_text().split() for p in probes]
     pids = {s[0] for s in seen}
     assert str(os.getpid()) not in pids and 1 <= len(pids) <= 2
-    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    threads = max(1, torch.get_num_threads() // 2)  # this process's threads, shared out
     assert all(s[1:] == [str(threads), "first", "1"] for s in seen)  # no nested pools
     # The pool is kept, and it follows settings changed since it started (a test's caches).
     monkeypatch.setenv("LATENTGEOM_PROBE", "second")
@@ -103,9 +104,21 @@ def test_units_run_in_single_threaded_workers_under_the_callers_settings(caches,
     assert [Path(p.path).read_text().split() for p in probes] == seen
 
 
-def test_a_failing_unit_raises_with_its_name(caches):
-    with pytest.raises(RuntimeError, match="'failing unit' failed in a worker process: n_points must be"):
-        workers.compute([Failing(), Probe(str(caches / "p"))], workers=2)
+def test_a_failing_unit_raises_its_own_error_with_its_name(caches):
+    with pytest.raises(ValueError, match="n_points must be at least 10, got 3") as raised:
+        workers.compute([Failing(), Probe(str(caches / "p")), Probe(str(caches / "q"))], workers=2)
+    assert raised.value.__notes__ == ["(in work unit 'failing unit', computed in a worker process)"]
+    # The pool is still there for the next call.
+    workers.compute([Probe(str(caches / "after"))], workers=2)
+    assert Path(caches / "after").is_file()
+
+
+def test_a_lone_unit_runs_on_the_threads_of_any_other(caches):
+    """A network's bits depend on its threads: a unit computed alone runs as it would among others."""
+    alone = Probe(str(caches / "alone"))
+    workers.compute([alone], workers=2)
+    pid, threads, *_ = Path(alone.path).read_text().split()
+    assert pid != str(os.getpid()) and threads == str(max(1, torch.get_num_threads() // 2))
 
 
 def test_in_one_process_nothing_starts(caches):

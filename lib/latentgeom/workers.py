@@ -15,11 +15,13 @@ thread does not give the bits of training on two, as training on another machine
 Caches are safe under concurrency (:mod:`latentgeom.storage`), so two workers needing the same
 untrained network train it once.
 
-``LATENTGEOM_WORKERS`` sets the number of processes: ``auto`` (the default: 2 on a CPU with at
-least 2 cores, 1 with CUDA, where one process keeps the GPU busy) or a positive integer (1 runs
-every unit in the page's own process, as a sweep job does). Progress goes to the console
-(:func:`latentgeom.progress.bar`); the workers' own output goes to the console too, never into a
-rendered page.
+``LATENTGEOM_WORKERS`` sets the number of processes: ``auto`` (the default: one per torch thread
+of the page's process, at most 2, so 2 under the Makefile's ``OMP_NUM_THREADS=2``; 1 with CUDA,
+where one process keeps the GPU busy) or a positive integer (1 runs every unit in the page's own
+process, as a sweep job does). The workers share the page's torch threads out among themselves.
+Progress goes to the console (:func:`latentgeom.progress.bar`); the workers' own output goes to
+the console too, never into a rendered page. The pool is kept for the process's life
+(:func:`shutdown` stops it).
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ _POOL: dict = {}  # {"executor", "workers", "pid"}: one pool per process, kept b
 
 def worker_count(workers: int | str | None = None) -> int:
     """Worker processes :func:`compute` uses: ``workers`` when given, else ``$LATENTGEOM_WORKERS``,
-    else ``"auto"``: 2 on a CPU with at least 2 cores, 1 when CUDA is available.
+    else ``"auto"``: one per torch thread of this process (``OMP_NUM_THREADS``), at most 2, and
+    1 when CUDA is available.
 
     Raises ValueError naming the setting when it is neither ``"auto"`` nor a positive integer.
     """
@@ -53,7 +56,7 @@ def worker_count(workers: int | str | None = None) -> int:
     if isinstance(value, str) and value.strip().lower() == "auto":
         import torch
 
-        return 1 if torch.cuda.is_available() else min(2, len(os.sched_getaffinity(0)))
+        return 1 if torch.cuda.is_available() else max(1, min(2, torch.get_num_threads(), _cores()))
     try:
         if isinstance(value, bool) or float(value) != int(value):
             raise ValueError
@@ -68,10 +71,13 @@ def worker_count(workers: int | str | None = None) -> int:
 def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "computing") -> float:
     """Compute every unit of ``units`` that its cache does not hold yet.
 
-    Training units run first (a profile waits for its network otherwise), then the rest, in
-    :func:`worker_count` processes (in this process when that is 1 or only one unit is missing).
-    A unit that fails raises here, after the units already running have finished, with the
-    unit's name and the worker's traceback attached; units not started are dropped.
+    Training units run first (a profile waits for its network otherwise), then the rest, each
+    group in :func:`worker_count` processes (in this process when that is 1). Every unit runs on
+    the same threads whatever else is missing (a lone unit in a worker too): a network trained
+    on one thread does not have the bits of one trained on two, and a cache entry must not
+    depend on what happened to be cached before. A unit that fails raises its own exception here, with a note
+    naming the unit (the worker's traceback is its cause), once the units already running have
+    finished; units not yet started are dropped. An interrupt cancels what has not started.
 
     Returns the CPU seconds the worker processes spent (0.0 when everything ran here: this
     process's own CPU time is the caller's to measure).
@@ -83,66 +89,91 @@ def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "c
         if unit not in missing and not unit.done():
             missing.append(unit)
     waves = [[u for u in missing if isinstance(u, Train)], [u for u in missing if not isinstance(u, Train)]]
-    n = min(worker_count(workers), len(missing))
+    count = worker_count(workers)
     cpu = 0.0
     with bar(total=len(missing), desc=desc, leave=False, enabled=bool(missing)) as progress:
         for wave in waves:
-            if n == 1:
+            if count == 1:
                 for unit in wave:
                     unit.run()
                     progress.update()
-            elif wave:
-                cpu += _in_workers(wave, n, progress)
+            elif wave:  # a lone unit too: its numbers must not depend on what else was missing
+                cpu += _in_workers(wave, count, progress)
     return cpu
 
 
 def shutdown() -> None:
-    """Stop this process's worker processes (the next :func:`compute` starts new ones)."""
+    """Stop this process's worker processes (the next :func:`compute` starts new ones): after
+    changing the library's code in a running kernel, for instance (workers keep what they
+    imported)."""
     pool = _POOL.pop("executor", None)
+    owner = _POOL.pop("pid", None)
     _POOL.clear()
-    if pool is not None:
+    if pool is not None and owner == os.getpid():  # a forked child's copy is not its to stop
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _in_workers(units: list, n: int, progress) -> float:
     pool = _pool(n)
     env = {k: v for k, v in os.environ.items() if k.startswith("LATENTGEOM_") and k != WORKERS_ENV}
+    futures = {pool.submit(_run, unit, env): unit for unit in units}
+    pending = set(futures)
     try:
-        futures = {pool.submit(_run, unit, env): unit for unit in units}
-        pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             progress.update(len(done))
             failed = [f for f in done if f.exception() is not None]
             if failed:
-                for f in pending:
-                    f.cancel()
-                wait(pending)
-                unit = futures[failed[0]]
-                raise RuntimeError(f"work unit {unit.name!r} failed in a worker process: "
-                                   f"{failed[0].exception()}") from failed[0].exception()
-        return sum(f.result() for f in futures)
-    except BrokenProcessPool as err:
-        shutdown()
-        raise RuntimeError(f"a worker process died (killed, or out of memory) while computing "
-                           f"{len(units)} units; set {WORKERS_ENV}=1 to compute them in this process") from err
+                _drop(pending)
+                error = failed[0].exception()
+                if isinstance(error, BrokenProcessPool):
+                    shutdown()
+                    raise RuntimeError(f"a worker process died (killed, or out of memory) while computing "
+                                       f"{len(units)} units; set {WORKERS_ENV}=1 to compute them in this "
+                                       f"process") from error
+                error.add_note(f"(in work unit {futures[failed[0]].name!r}, computed in a worker process)")
+                raise error
+    except BaseException:  # an interrupt too: nothing more starts
+        _drop(pending)
+        raise
+    return sum(f.result() for f in futures)
+
+
+def _drop(futures) -> None:
+    """Cancel the futures not started and wait for the running ones."""
+    for f in futures:
+        f.cancel()
+    wait(futures)
+
+
+def _cores() -> int:
+    """The cores this process may use (all of them where the OS does not say)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _pool(n: int) -> ProcessPoolExecutor:
     """The process's pool of ``n`` workers, started on first use and kept (starting one imports
-    torch: seconds). A forked child or a new size starts a new one."""
+    torch: seconds), each on this process's torch threads shared out (1 each under 2 threads).
+    A new size starts a new pool; a forked child starts its own."""
     if _POOL.get("workers") == n and _POOL.get("pid") == os.getpid():
         return _POOL["executor"]
     shutdown()
-    threads = max(1, len(os.sched_getaffinity(0)) // n)
-    executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(threads,))
-    # Spawned workers inherit this process's standard output and error. Inside a notebook those
-    # are ipykernel's pipes into the cell's output: point them at the console while the workers
+    import torch
+
+    threads = max(1, torch.get_num_threads() // n)
+    # Spawned workers (and multiprocessing's resource tracker, started with the pool's queues)
+    # inherit this process's standard output and error. Inside a notebook those are ipykernel's
+    # pipes into the cell's output: point them at the console while the pool and its workers
     # start (the pool starts a process per submission while none is idle).
     with _std_to_console():
+        executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_start_worker, initargs=(threads,))
         started = [executor.submit(os.getpid) for _ in range(n)]
-    wait(started)
+    try:
+        wait(started)
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
     _POOL.update(executor=executor, workers=n, pid=os.getpid())
     return executor
 
@@ -171,7 +202,6 @@ def _std_to_console():
 def _start_worker(threads: int) -> None:
     # Units a worker runs compute in the worker itself: a nested pool would oversubscribe.
     os.environ[WORKERS_ENV] = "1"
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     import torch
 
     torch.set_num_threads(threads)

@@ -279,8 +279,11 @@ def _train(config: TrainConfig, *, device: str, cache_models: bool, progress: bo
             save_step()
             seen += len(y)
             loss_sum += loss.detach().double() * len(y)
-        seconds = time.time() - start
-        record = dict(epoch=epoch, loss=loss_sum.item() / seen, seconds=seconds, images_per_second=seen / seconds)
+        ended = time.time()
+        seconds = ended - start
+        # ``ended`` (Unix time, s) lines up the epochs of networks trained side by side (the bench).
+        record = dict(epoch=epoch, loss=loss_sum.item() / seen, seconds=seconds, images_per_second=seen / seconds,
+                      ended=ended)
         if epoch in config.checkpoint_epochs or epoch == config.epochs:
             record["train_accuracy"], record["test_accuracy"] = evaluate()
             history.append(record)

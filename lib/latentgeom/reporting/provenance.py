@@ -91,8 +91,9 @@ class StageClock:
     one stage timer of the studies (the curvature pages' ``seconds`` in their result files, the
     ladder's timing table) and of ``bench/`` (the pipeline's forward and estimator time).
 
-    CPU seconds are the whole process's (all threads), so cpu / wall shows how many cores a
-    stage kept busy.
+    CPU seconds are the whole process's (all threads), plus what a study adds for the worker
+    processes that computed for it (:meth:`latentgeom.chapters.protocol.Study.compute`), so
+    cpu / wall shows how many cores a stage kept busy.
 
     >>> clock = StageClock("training")
     >>> with clock("training"):
