@@ -14,12 +14,12 @@ The library's layers, bottom to top (``ls lib/latentgeom``; README, "Layout"): t
 numpy/torch), :mod:`.networks` (data, models, training, activations, model cache),
 :mod:`.reporting` (verdicts, statistics, tables, charts, scorecard) and :mod:`.synthetic`
 (ground-truth manifolds); :mod:`.profiles` (per-layer profiles of a network); :mod:`.units` (the
-work a page measures); :mod:`.chapters` (one module per paper, in one protocol); and
-:mod:`.sweep`, which computes what the pages need on Slurm or local processes
+work a page measures) and :mod:`.workers` (the processes that compute it); :mod:`.chapters` (one
+module per paper, in one protocol); and :mod:`.sweep`, which computes what the pages need on Slurm or local processes
 (``python -m latentgeom sweep``). This module, the public API, sits on top.
 """
 from . import chapters, estimators, networks, paths, profiles, progress, reporting, storage, synthetic, units
-from . import sweep, validation
+from . import sweep, validation, workers
 from .reporting import plots
 from .reporting.findings import Finding, load_findings, verdict, write_finding
 from .reporting.scorecard import scorecard, scorecard_html
@@ -52,5 +52,5 @@ __all__ = [
     "scorecard_html", "show", "spanned_directions", "storage", "svd_perturbations", "sweep", "synthetic",
     "torchvision_model", "train",
     "train_torchvision", "trajectory", "twonn", "twonn_block_analysis", "units", "validation", "verdict",
-    "write_finding",
+    "workers", "write_finding",
 ]
