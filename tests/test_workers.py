@@ -187,3 +187,22 @@ def test_worker_output_goes_to_the_console_not_into_the_page(tmp_path):
     assert cell.read_text() == "the kernel's own output"  # its descriptors are its own again
     said = console.read_text()
     assert all(f"{n} on {s}" in said for n in ("first", "second") for s in ("stdout", "stderr"))
+
+
+def test_a_script_without_a_main_guard_can_use_workers(tmp_path):
+    """Spawned workers import the parent's main module again: a script calling compute at its
+    top level (no ``if __name__ == "__main__":``) must not start workers from its workers."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(f"""import sys
+sys.path[:0] = [{str(Path(workers.__file__).parents[1])!r}, {str(Path(__file__).parent)!r}]
+from test_workers import Probe
+from latentgeom import workers
+workers.compute([Probe({str(tmp_path / 'a')!r}), Probe({str(tmp_path / 'b')!r})], workers=2)
+print("done")
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr[-2000:]
+    assert (tmp_path / "a").is_file() and (tmp_path / "b").is_file()

@@ -116,9 +116,11 @@ def shutdown() -> None:
 def _in_workers(units: list, n: int, progress) -> float:
     pool = _pool(n)
     env = {k: v for k, v in os.environ.items() if k.startswith("LATENTGEOM_") and k != WORKERS_ENV}
-    futures = {pool.submit(_run, unit, env): unit for unit in units}
-    pending = set(futures)
+    futures, pending = {}, set()
     try:
+        for unit in units:
+            futures[pool.submit(_run, unit, env)] = unit
+        pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             progress.update(len(done))
@@ -127,12 +129,13 @@ def _in_workers(units: list, n: int, progress) -> float:
                 _drop(pending)
                 error = failed[0].exception()
                 if isinstance(error, BrokenProcessPool):
-                    shutdown()
-                    raise RuntimeError(f"a worker process died (killed, or out of memory) while computing "
-                                       f"{len(units)} units; set {WORKERS_ENV}=1 to compute them in this "
-                                       f"process") from error
+                    raise error
                 error.add_note(f"(in work unit {futures[failed[0]].name!r}, computed in a worker process)")
                 raise error
+    except BrokenProcessPool as error:
+        shutdown()
+        raise RuntimeError(f"a worker process died (killed, or out of memory) while computing {len(units)} "
+                           f"units; set {WORKERS_ENV}=1 to compute them in this process") from error
     except BaseException:  # an interrupt too: nothing more starts
         _drop(pending)
         raise
@@ -165,7 +168,7 @@ def _pool(n: int) -> ProcessPoolExecutor:
     # inherit this process's standard output and error. Inside a notebook those are ipykernel's
     # pipes into the cell's output: point them at the console while the pool and its workers
     # start (the pool starts a process per submission while none is idle).
-    with _std_to_console():
+    with _std_to_console(), _main_not_rerun():
         executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
                                        initializer=_start_worker, initargs=(threads,))
         started = [executor.submit(os.getpid) for _ in range(n)]
@@ -176,6 +179,23 @@ def _pool(n: int) -> ProcessPoolExecutor:
         raise
     _POOL.update(executor=executor, workers=n, pid=os.getpid())
     return executor
+
+
+@contextlib.contextmanager
+def _main_not_rerun():
+    """Hide the main module from the workers as they start. A spawned process imports the
+    parent's ``__main__`` again (its file, or its module name under ``python -m``), so a script
+    calling :func:`compute` without an ``if __name__ == "__main__":`` guard would start workers
+    from its workers and break the pool. The units are the library's and need nothing of it."""
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    try:
+        for name in saved:
+            setattr(main, name, None) if name == "__spec__" else delattr(main, name)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 @contextlib.contextmanager
