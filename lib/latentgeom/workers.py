@@ -71,13 +71,16 @@ def worker_count(workers: int | str | None = None) -> int:
 def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "computing") -> float:
     """Compute every unit of ``units`` that its cache does not hold yet.
 
-    Training units run first (a profile waits for its network otherwise), then the rest, each
-    group in :func:`worker_count` processes (in this process when that is 1). Every unit runs on
-    the same threads whatever else is missing (a lone unit in a worker too): a network trained
-    on one thread does not have the bits of one trained on two, and a cache entry must not
-    depend on what happened to be cached before. A unit that fails raises its own exception here, with a note
-    naming the unit (the worker's traceback is its cause), once the units already running have
-    finished; units not yet started are dropped. An interrupt cancels what has not started.
+    In :func:`worker_count` processes (in this process when that is 1), trainings first; any
+    other unit starts once the training of its network (the missing :class:`~latentgeom.units.Train`
+    with its ``model_key``) has finished, so a worker measures the networks already trained
+    while the other one trains the last (a profile would otherwise train its network itself).
+    Every unit runs on the same threads whatever else is missing (a lone unit in a worker too):
+    a network trained on one thread does not have the bits of one trained on two, and a cache
+    entry must not depend on what happened to be cached before. A unit that fails raises its
+    own exception here, with a note naming the unit (the worker's traceback is its cause), once
+    the units already running have finished; units not yet started are dropped. An interrupt
+    cancels what has not started.
 
     Returns the CPU seconds the worker processes spent (0.0 when everything ran here: this
     process's own CPU time is the caller's to measure).
@@ -88,17 +91,16 @@ def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "c
     for unit in units:  # without repeats; not by hash: a Computation's arguments may be unhashable
         if unit not in missing and not unit.done():
             missing.append(unit)
-    waves = [[u for u in missing if isinstance(u, Train)], [u for u in missing if not isinstance(u, Train)]]
+    ordered = [u for u in missing if isinstance(u, Train)] + [u for u in missing if not isinstance(u, Train)]
     count = worker_count(workers)
     cpu = 0.0
     with bar(total=len(missing), desc=desc, leave=False, enabled=bool(missing)) as progress:
-        for wave in waves:
-            if count == 1:
-                for unit in wave:
-                    unit.run()
-                    progress.update()
-            elif wave:  # a lone unit too: its numbers must not depend on what else was missing
-                cpu += _in_workers(wave, count, progress)
+        if count == 1:
+            for unit in ordered:
+                unit.run()
+                progress.update()
+        elif ordered:  # a lone unit too: its numbers must not depend on what else was missing
+            cpu = _in_workers(ordered, count, progress)
     return cpu
 
 
@@ -114,32 +116,47 @@ def shutdown() -> None:
 
 
 def _in_workers(units: list, n: int, progress) -> float:
+    """Run ``units`` (trainings first) in ``n`` workers, never more at once than workers, so that
+    a training waiting in the queue always goes before a profile; a unit whose network's
+    training is among ``units`` waits for it. Returns the workers' CPU seconds."""
+    from .units import Train
+
     pool = _pool(n)
     env = {k: v for k, v in os.environ.items() if k.startswith("LATENTGEOM_") and k != WORKERS_ENV}
-    futures, pending = {}, set()
+    training = {u.model_key for u in units if isinstance(u, Train)}  # networks not trained yet
+    queue, running, cpu = list(units), {}, 0.0
     try:
-        for unit in units:
-            futures[pool.submit(_run, unit, env)] = unit
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        while queue or running:
+            for unit in [u for u in queue if isinstance(u, Train) or u.model_key not in training]:
+                if len(running) == n:
+                    break
+                queue.remove(unit)
+                running[pool.submit(_run, unit, env)] = unit
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             progress.update(len(done))
             failed = [f for f in done if f.exception() is not None]
             if failed:
-                _drop(pending)
                 error = failed[0].exception()
+                unit = running[failed[0]]
+                queue.clear()
+                _drop([f for f in running if f not in done])
                 if isinstance(error, BrokenProcessPool):
                     raise error
-                error.add_note(f"(in work unit {futures[failed[0]].name!r}, computed in a worker process)")
+                error.add_note(f"(in work unit {unit.name!r}, computed in a worker process)")
                 raise error
+            for f in done:
+                cpu += f.result()
+                finished = running.pop(f)
+                if isinstance(finished, Train):
+                    training.discard(finished.model_key)
     except BrokenProcessPool as error:
         shutdown()
         raise RuntimeError(f"a worker process died (killed, or out of memory) while computing {len(units)} "
                            f"units; set {WORKERS_ENV}=1 to compute them in this process") from error
     except BaseException:  # an interrupt too: nothing more starts
-        _drop(pending)
+        _drop(list(running))
         raise
-    return sum(f.result() for f in futures)
+    return cpu
 
 
 def _drop(futures) -> None:
