@@ -152,7 +152,9 @@ def test_setup_runs_and_bad_input(capsys):
     assert "tiny" in capsys.readouterr().out
     # each run on an image sample of its own; the last one re-seeds every model
     assert [(r.sample_seed, r.train_seed) for r in study.runs] == [(5, 0), (6, 0), (7, 0), (8, 1)]
-    assert study.preset.n_points == curvature.MIN_POINTS  # 40 tiny points, shared by 3 seeds, floored
+    assert study.preset.n_points == 40  # the preset's points in every run: more runs, never fewer points
+    assert curvature.setup("curvature-1-profile-shape", "default").n_seeds == 1  # 1 + 1 runs of 300 points
+    assert curvature.setup("curvature-1-profile-shape", "default").preset.n_points >= 300
     recipes = curvature.setup("curvature-5-mixup", "tiny", n_points=50, n_seeds=2)
     assert recipes.preset.n_points == 50
     with pytest.raises(ValueError, match="page must be one of"):
@@ -374,6 +376,10 @@ def test_precision_table_and_recipe_changes():
     assert np.allclose(table["half_width_scale-free"], half)  # its length scale is one number per layer
     # The control: the spread over the samples (layer 2: 1 and 2, sd 0.707, mean 1.5).
     assert np.allclose(table["across_paper"], [0.0, 1.96 * np.std([1, 2], ddof=1) / 1.5, 0.0, 0.0])
+    # The page says how many layers the control finds wider, or that one sample has no control.
+    assert "wider than that interval in 25% of the layers" in curvature_runs.across_control(table)
+    single = curvature_runs.precision_table(runs, {"paper": "mapc_paper"}, 100).iloc[[0]].assign(samples=1)
+    assert "needs two samples of one training seed; this run has 1" in curvature_runs.across_control(single)
     # The profile's standard error is that of the per-point values' mean.
     assert lg.profiles.standard_error([1.0, 3.0, np.nan]) == pytest.approx(np.std([1, 3], ddof=1) / np.sqrt(2))
     assert np.isnan(lg.profiles.standard_error([1.0]))

@@ -59,7 +59,7 @@ def test_notebook_runs_at_tiny_scale(stem, shared_notebook_env, tmp_path):
     # (every network re-seeded), combined per instrument; pooled claims: one decision on every
     # run's networks.
     from latentgeom.chapters.curvature import N_SEEDS
-    assert N_SEEDS == 3
+    assert N_SEEDS == 1  # one sample of training seed 0 (300 points by default), one of seed 1
     runs = 1 if stem in POOLED else N_SEEDS + 1
     assert set(result["seeds"]) == set(INSTRUMENTS)
     for instrument, agreement in result["seeds"].items():

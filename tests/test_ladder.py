@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from latentgeom.chapters import ladder, ladder_findings
+from latentgeom.chapters import curvature, ladder, ladder_findings
 from latentgeom.chapters.curvature_claims import CLAIMS as CURVATURE
 from latentgeom.chapters.id_claims import HUNCHBACK, WIDTH_AND_PCA
 from latentgeom.units import Profile, Train, untrained
@@ -146,7 +146,13 @@ def test_default_ladder_trains_the_mixup_pages_family_with_mixup_on_the_same_run
         assert [f for f in mix.__dataclass_fields__ if getattr(mix, f) != getattr(rung.config, f)] == ["mixup_alpha"]
         assert Train(mix) in study.plan()
     # The page rung's twin: the mixup page's own recipe at the ladder's width.
-    assert twins[0].config == replace(study.preset.recipes()["mixup"], width=16, seed=1)
+    assert twins[0].config == replace(study.preset.recipes()["mixup"], width=16, seed=1,
+                                      checkpoint_epochs=study.preset.checkpoint_epochs)
+    # The page rung is the zoo's member itself: its profiles are the curvature pages' units.
+    page = curvature.setup("curvature-1-profile-shape", "default")
+    own = {u for run in page.runs for u in page.units(run)}
+    for r in study.rungs():
+        assert r.untrained in own and (r.curvature in own) == (r.source == "page")
     assert [t.epoch for t in twins] == [r.epoch for r in rungs]
     assert all(t.images == r.curvature.images and t.geometry == r.curvature.geometry for t, r in zip(twins, rungs))
     assert all(t in study.plan() for t in twins)

@@ -18,8 +18,8 @@ import pandas as pd
 
 from ..reporting.findings import checks_frame, verdict
 
-__all__ = ["POOLED_RUN", "PRECISION", "Run", "SeedRuns", "accuracy_table", "measurability_table", "precision_table",
-           "recipe_changes", "recipe_fields"]
+__all__ = ["POOLED_RUN", "PRECISION", "Run", "SeedRuns", "accuracy_table", "across_control", "measurability_table",
+           "precision_table", "recipe_changes", "recipe_fields"]
 
 #: The name of the one decision of a claim judged on every run's networks pooled.
 POOLED_RUN = "all runs, pooled"
@@ -138,6 +138,20 @@ def precision_table(runs: SeedRuns, columns: dict[str, str], n_points: int) -> p
         values = grouped[columns[name]]
         table[f"across_{name}"] = 1.96 * values.std(ddof=1).to_numpy() / values.mean().abs().to_numpy()
     return table
+
+
+def across_control(precision: pd.DataFrame) -> str:
+    """A :func:`precision_table`'s control in words, for a page's prose: the share of layers
+    whose spread over the first training seed's samples is wider than the resampling interval
+    (paper MAPC), or, with one sample per training seed, why there is no control."""
+    samples = int(precision["samples"].min())
+    if samples < 2:
+        return (f"The control, the spread over samples of the same networks, needs two samples of one "
+                f"training seed; this run has {samples} (`-p n_seeds 2` adds one, at the cost of its "
+                f"profiles).")
+    wider = float((precision["across_paper"] > precision["half_width_paper"]).mean())
+    return (f"The spread over the first training seed's {samples} samples, the control, is wider than that "
+            f"interval in {wider:.0%} of the layers (third table).")
 
 
 def recipe_fields(recipes: dict) -> dict[str, dict]:
