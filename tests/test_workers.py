@@ -1,5 +1,6 @@
 """Worker processes for a page's missing work units (latentgeom.workers)."""
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,58 @@ class Failing:
 
     def run(self) -> None:
         raise ValueError("n_points must be at least 10, got 3")
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A unit that spends ``seconds`` of CPU and writes when it started and ended (``path``): a
+    network's measurement (``model_key``: the network)."""
+
+    path: str
+    model_key: str
+    seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def done(self) -> bool:
+        return Path(self.path).exists()
+
+    def run(self) -> None:
+        start, cpu = time.time(), time.process_time()
+        while time.process_time() - cpu < self.seconds:  # CPU seconds, whatever else runs
+            pass
+        Path(self.path).write_text(f"{start} {time.time()}")
+
+
+@dataclass(frozen=True)
+class StampedTrain(Train):
+    """A training (a :class:`~latentgeom.units.Train` to the scheduler) that stamps like
+    :class:`Stamp`; its network's key is ``key``."""
+
+    path: str = ""
+    key: str = ""
+    seconds: float = 0.0
+
+    @property
+    def model_key(self) -> str:
+        return self.key
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def done(self) -> bool:
+        return Stamp.done(self)
+
+    def run(self) -> None:
+        Stamp.run(self)
+
+
+def _times(path) -> tuple[float, float]:
+    start, end = Path(path).read_text().split()
+    return float(start), float(end)
 
 
 @pytest.fixture
@@ -206,3 +259,71 @@ print("done")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr[-2000:]
     assert (tmp_path / "a").is_file() and (tmp_path / "b").is_file()
+
+
+def test_a_measurement_starts_once_its_network_is_trained_and_no_later(caches):
+    """Trainings go first; a network's profile waits for its training and no longer: it runs
+    while the other worker still trains the slower network."""
+    config = TrainConfig(model="plain_cnn", **TINY)
+    d = caches
+
+    def train(key, seconds):
+        return StampedTrain(config, path=str(d / f"train {key}"), key=key, seconds=seconds)
+
+    units = [Stamp(str(d / "profile a"), "a"), Stamp(str(d / "profile b"), "b"),
+             train("a", 1.0), train("b", 4.0), Stamp(str(d / "cached network"), "c")]
+    spent = []
+    workers.compute(units, workers=2, spent=spent)
+    (_, trained_a), (_, trained_b) = _times(d / "train a"), _times(d / "train b")
+    started_a, started_b = _times(d / "profile a")[0], _times(d / "profile b")[0]
+    assert trained_a <= started_a < trained_b  # after its own training, beside the other one
+    assert started_b >= trained_b
+    assert _times(d / "cached network")[0] < trained_b  # no training of its own to wait for
+    assert sorted(u.name for u, _ in spent) == sorted(u.name for u in units)
+    assert dict((u.name, s) for u, s in spent)["train b"] == pytest.approx(4.0, abs=0.5)  # its CPU seconds
+
+
+def test_stages_computed_together_share_the_wall_by_their_cpu(caches, monkeypatch):
+    from latentgeom.chapters.protocol import Page, Study
+
+    monkeypatch.setenv(workers.WORKERS_ENV, "1")
+    config = TrainConfig(model="plain_cnn", **TINY)
+    d = caches
+    study = Study(page=Page("findings/x.md", {}, lambda: None), parameters={})
+    trains = [StampedTrain(config, path=str(d / "t"), key="t", seconds=0.6)]
+    profiles = [Stamp(str(d / "p"), "t", seconds=0.2), Stamp(str(d / "q"), "t", seconds=0.2)]
+    start = time.perf_counter()
+    study.compute_together({"training": trains, "profiles": [*profiles, trains[0]]})  # training counted once
+    elapsed = time.perf_counter() - start
+    cpu, wall = study.clock.cpu, study.clock.wall
+    assert cpu["training"] == pytest.approx(0.6, abs=0.1) and cpu["profiles"] == pytest.approx(0.4, abs=0.1)
+    assert wall["training"] / wall["profiles"] == pytest.approx(cpu["training"] / cpu["profiles"])
+    assert 0.8 * elapsed <= wall["training"] + wall["profiles"] <= elapsed
+
+
+def test_an_idle_worker_survives_an_interrupt_and_a_running_unit_stops(caches):
+    """Jupyter interrupts a kernel's whole process group (on every shutdown too): idle workers
+    carry on, quietly, and a unit running when the page is interrupted stops."""
+    import signal
+    import threading
+
+    workers.compute([Probe(str(caches / "a"))], workers=2)
+    pids = sorted(workers._POOL["executor"]._processes)
+
+    def interrupt():
+        for pid in pids:
+            os.kill(pid, signal.SIGINT)
+
+    interrupt()
+    time.sleep(0.5)
+    workers.compute([Probe(str(caches / "b")), Probe(str(caches / "c"))], workers=2)  # the same pool
+    assert sorted(workers._POOL["executor"]._processes) == pids
+    timer = threading.Timer(2.0, interrupt)
+    timer.start()
+    try:
+        workers.compute([Stamp(str(caches / "slow"), "slow", seconds=120)], workers=2)
+        raised = None
+    except BaseException as error:  # noqa: B036 (the interrupt itself)
+        raised = error
+    timer.join()
+    assert isinstance(raised, KeyboardInterrupt) and not (caches / "slow").exists()

@@ -21,13 +21,16 @@ where one process keeps the GPU busy) or a positive integer (1 runs every unit i
 process, as a sweep job does). The workers share the page's torch threads out among themselves.
 Progress goes to the console (:func:`latentgeom.progress.bar`); the workers' own output goes to
 the console too, never into a rendered page. The pool is kept for the process's life
-(:func:`shutdown` stops it).
+(:func:`shutdown` stops it). An interrupt of the page (Jupyter sends it to the kernel's whole
+process group) stops the units running; idle workers ignore it, so the kernel's shutdown, which
+interrupts first, ends them quietly.
 """
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -68,7 +71,8 @@ def worker_count(workers: int | str | None = None) -> int:
     return count
 
 
-def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "computing") -> float:
+def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "computing",
+            spent: list | None = None) -> float:
     """Compute every unit of ``units`` that its cache does not hold yet.
 
     In :func:`worker_count` processes (in this process when that is 1), trainings first; any
@@ -83,7 +87,8 @@ def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "c
     cancels what has not started.
 
     Returns the CPU seconds the worker processes spent (0.0 when everything ran here: this
-    process's own CPU time is the caller's to measure).
+    process's own CPU time is the caller's to measure). ``spent``, when given, receives one
+    ``(unit, CPU seconds)`` per unit computed, wherever it ran (to split the time among stages).
     """
     from .units import Train
 
@@ -97,10 +102,13 @@ def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "c
     with bar(total=len(missing), desc=desc, leave=False, enabled=bool(missing)) as progress:
         if count == 1:
             for unit in ordered:
+                start = time.process_time()
                 unit.run()
                 progress.update()
+                if spent is not None:
+                    spent.append((unit, time.process_time() - start))
         elif ordered:  # a lone unit too: its numbers must not depend on what else was missing
-            cpu = _in_workers(ordered, count, progress)
+            cpu = _in_workers(ordered, count, progress, [] if spent is None else spent)
     return cpu
 
 
@@ -115,10 +123,11 @@ def shutdown() -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _in_workers(units: list, n: int, progress) -> float:
+def _in_workers(units: list, n: int, progress, spent: list) -> float:
     """Run ``units`` (trainings first) in ``n`` workers, never more at once than workers, so that
     a training waiting in the queue always goes before a profile; a unit whose network's
-    training is among ``units`` waits for it. Returns the workers' CPU seconds."""
+    training is among ``units`` waits for it. Returns the workers' CPU seconds (and appends
+    each unit's to ``spent``)."""
     from .units import Train
 
     pool = _pool(n)
@@ -147,6 +156,7 @@ def _in_workers(units: list, n: int, progress) -> float:
             for f in done:
                 cpu += f.result()
                 finished = running.pop(f)
+                spent.append((finished, f.result()))
                 if isinstance(finished, Train):
                     training.discard(finished.model_key)
     except BrokenProcessPool as error:
@@ -185,7 +195,7 @@ def _pool(n: int) -> ProcessPoolExecutor:
     # inherit this process's standard output and error. Inside a notebook those are ipykernel's
     # pipes into the cell's output: point them at the console while the pool and its workers
     # start (the pool starts a process per submission while none is idle).
-    with _std_to_console(), _main_not_rerun():
+    with _std_to_console(), _main_not_rerun(), _born_ignoring_interrupts():
         executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
                                        initializer=_start_worker, initargs=(threads,))
         started = [executor.submit(os.getpid) for _ in range(n)]
@@ -216,6 +226,24 @@ def _main_not_rerun():
 
 
 @contextlib.contextmanager
+def _born_ignoring_interrupts():
+    """Start processes with interrupts ignored: an ignored SIGINT stays ignored across exec and
+    Python then installs no KeyboardInterrupt handler, so a worker interrupted while it starts
+    (before :func:`_start_worker` runs) neither dies nor prints a traceback. This process
+    ignores an interrupt for as long (the pool's start; main thread only, where signals go)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
+
+
+@contextlib.contextmanager
 def _std_to_console():
     target = console()
     try:
@@ -239,6 +267,10 @@ def _std_to_console():
 def _start_worker(threads: int) -> None:
     # Units a worker runs compute in the worker itself: a nested pool would oversubscribe.
     os.environ[WORKERS_ENV] = "1"
+    # Idle, a worker ignores interrupts (it is born so: _born_ignoring_interrupts): Jupyter
+    # interrupts a kernel's whole process group, on every shutdown too, and an idle worker
+    # stopped by it would print a traceback on the console and leave the pool broken. A running
+    # unit is interrupted (see _run).
     import torch
 
     torch.set_num_threads(threads)
@@ -251,5 +283,9 @@ def _run(unit, env: dict) -> float:
         del os.environ[key]
     os.environ.update(env)
     start = time.process_time()
-    unit.run()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # an interrupt of the page stops the unit
+    try:
+        unit.run()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return time.process_time() - start

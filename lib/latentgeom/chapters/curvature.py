@@ -173,6 +173,8 @@ class CurvatureStudy(Study):
     def over_seeds(self) -> SeedRuns:
         """The page's tests under every instrument: on every run's profiles, or once on every
         run's pooled (``Tests.pooled``). Progress on the console."""
+        units = [u for run in self.runs for u in self.units(run)]
+        self.compute_together({"training": [Train(u.config) for u in units], "profiles": units})
         profiles = {run.name: self.measure_run(run) for run in bar(self.runs, desc=f"{self.name} runs", leave=False)}
         runs = SeedRuns(self.runs, profiles, [], {}, {}, None, {}, {})
         frames = {POOLED_RUN: runs.pooled} if self.tests.pooled else profiles

@@ -299,8 +299,13 @@ class IDStudy(Study):
     # ---- the measurements
 
     def measure_runs(self) -> list[Run]:
-        """Every run of :attr:`run_seeds` (the primary run first), after training every network."""
-        self.measure(self.trainings(), stage="training")
+        """Every run of :attr:`run_seeds` (the primary run first), after training every network
+        and computing every run's profiles (each as soon as its network is trained)."""
+        plans = [self.run_plan(*seeds) for seeds in self.run_seeds]
+        self.compute_together({"training": self.trainings(),
+                               "per-class profiles": [u for p in plans for _, _, u in p.per_class],
+                               "last hidden layers": [u for p in plans for u in p.last_hidden],
+                               "random-label profiles": [u for p in plans for u in p.random_label]})
         return [self.measure_run(*seeds) for seeds in self.run_seeds]
 
     def measure_run(self, sample_seed: int, training_seed: int = 0) -> Run:

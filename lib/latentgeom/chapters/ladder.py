@@ -252,11 +252,12 @@ class LadderStudy(Study):
         the two; NaN where the rung has no mixup twin) and every finding's statistic under every
         instrument (``"<claim id>/<instrument>"``)."""
         rungs = self.rungs()
-        self.measure(self.trainings(), stage="training (or model cache)")
-        # Every rung's profiles at once (the workers share them out); the loop reads them.
-        self.compute([u for r in rungs for u in (r.curvature, r.untrained, r.mixup) if u is not None],
-                     stage="curvature profiles")
-        self.compute([u for r in rungs for u in (*r.per_class, r.last_hidden)], stage="ID profiles")
+        # Every rung's networks and profiles at once (the workers share them out, measuring the
+        # networks trained while the last ones train); the loop reads them.
+        self.compute_together({
+            "training (or model cache)": self.trainings(),
+            "curvature profiles": [u for r in rungs for u in (r.curvature, r.untrained, r.mixup) if u is not None],
+            "ID profiles": [u for r in rungs for u in (*r.per_class, r.last_hidden)]})
         rows, index = [], {}
         for r in rungs:
             curvature, start = self.measure([r.curvature, r.untrained], stage="curvature profiles")

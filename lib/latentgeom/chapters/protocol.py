@@ -265,6 +265,27 @@ class Study:
             worker_cpu = compute(units, desc=f"{self.page.name}: {stage}")
         self.clock.cpu[stage] += worker_cpu
 
+    def compute_together(self, stages: dict[str, Iterable]) -> None:
+        """Compute the units several stages miss in one call (:func:`latentgeom.workers.compute`):
+        the trainings first and every other unit as soon as its network is trained, so that no
+        worker idles at the end of one stage while the other finishes it. Each unit's CPU
+        seconds count towards the first of ``stages`` (name -> units) that lists it, and the
+        call's wall seconds are shared out among the stages in proportion to them (the workers
+        are busy throughout, so that is the share of the machine each stage took)."""
+        lists = {stage: list(units) for stage, units in stages.items()}
+        spent, start = [], time.perf_counter()
+        compute([u for units in lists.values() for u in units], desc=f"{self.page.name}: {' + '.join(lists)}",
+                spent=spent)
+        wall = time.perf_counter() - start
+        cpu = dict.fromkeys(lists, 0.0)
+        for unit, seconds in spent:
+            cpu[next(s for s, units in lists.items() if unit in units)] += seconds
+        total = sum(cpu.values())
+        for stage, seconds in cpu.items():
+            share = seconds / total if total > 0 else float(stage == next(iter(lists)))
+            self.clock.wall[stage] = self.clock.wall.get(stage, 0.0) + wall * share
+            self.clock.cpu[stage] = self.clock.cpu.get(stage, 0.0) + seconds
+
     def measure(self, units: Iterable | None = None, *, stage: str = "measurements") -> list:
         """The result of every unit (default: the whole :meth:`plan`), in order: the missing ones
         computed first (:meth:`compute`), then every one read from the caches; timed as ``stage``."""
