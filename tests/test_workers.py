@@ -13,6 +13,7 @@ from latentgeom import workers
 from latentgeom.chapters.presets import get_preset
 from latentgeom.profiles import profile
 from latentgeom.units import Images, Profile, Train, untrained
+from latentgeom.validation import usable_cores
 from latentgeom.networks.training import TrainConfig, train
 
 TINY = dict(dataset="fashion-mnist", width=4, n_train=256, epochs=1, n_test=200)
@@ -125,7 +126,7 @@ def caches(tmp_path, monkeypatch):
 def test_worker_count(value, count, monkeypatch):
     monkeypatch.setenv(workers.WORKERS_ENV, str(value))
     expected = count or (1 if torch.cuda.is_available() else max(1, min(2, torch.get_num_threads(),
-                                                                           workers._cores())))
+                                                                           usable_cores())))
     assert workers.worker_count() == expected
     assert workers.worker_count(value) == expected
 

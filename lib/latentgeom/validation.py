@@ -7,6 +7,7 @@ torch traceback or, worse, a silently wrong number.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -14,7 +15,13 @@ import numpy as np
 import torch
 
 __all__ = ["Parameter", "as_tensor", "check_choice", "check_finite", "check_int", "check_ndim",
-           "check_parameters", "check_range", "resolve_device", "tensor_is_finite"]
+           "check_parameters", "check_range", "resolve_device", "tensor_is_finite", "usable_cores"]
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may use (its affinity mask: a Slurm job's or a container's
+    share, not the machine's count), or all of them where the OS does not say."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def resolve_device(device: str | torch.device | None = "auto", like: torch.Tensor | None = None) -> torch.device:

@@ -38,6 +38,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable
 
 from .progress import bar, console
+from .validation import usable_cores
 
 __all__ = ["WORKERS_ENV", "compute", "shutdown", "worker_count"]
 
@@ -59,7 +60,7 @@ def worker_count(workers: int | str | None = None) -> int:
     if isinstance(value, str) and value.strip().lower() == "auto":
         import torch
 
-        return 1 if torch.cuda.is_available() else max(1, min(2, torch.get_num_threads(), _cores()))
+        return 1 if torch.cuda.is_available() else max(1, min(2, torch.get_num_threads(), usable_cores()))
     try:
         if isinstance(value, bool) or float(value) != int(value):
             raise ValueError
@@ -174,11 +175,6 @@ def _drop(futures) -> None:
     for f in futures:
         f.cancel()
     wait(futures)
-
-
-def _cores() -> int:
-    """The cores this process may use (all of them where the OS does not say)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _pool(n: int) -> ProcessPoolExecutor:

@@ -18,6 +18,8 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from ..validation import usable_cores
+
 __all__ = ["StageClock", "build_provenance", "machine_class", "page_preset", "source_commit"]
 
 _PRESET_LINE = re.compile(r"""^preset\s*=\s*["']([\w-]+)["']""", re.M)
@@ -43,10 +45,7 @@ def source_commit(root: str | os.PathLike | None = None) -> str:
 def machine_class() -> str:
     """``"2 CPU cores, no GPU"`` or ``"16 CPU cores, 1 GPU (NVIDIA H100 80GB HBM3)"``: the
     class of machine that executes the pages (CPU cores this process may use, CUDA devices)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     text = f"{cores} CPU core{'s' if cores != 1 else ''}"
     try:
         import torch

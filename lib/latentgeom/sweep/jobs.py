@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 
 from ..paths import model_cache_dir
 from ..progress import bar
-from ..validation import check_choice, check_int
+from ..validation import check_choice, check_int, usable_cores
 from .plan import jobs_of, plan
 
 __all__ = ["EXECUTORS", "SweepReport", "job_threads", "run_job", "slurm_available", "sweep"]
@@ -37,7 +37,7 @@ def job_threads(threads: int | None = None) -> int:
     """CPU threads for this job: ``threads``, else ``SLURM_CPUS_PER_TASK``, else the CPUs it may use."""
     if threads is None:
         env = os.environ.get("SLURM_CPUS_PER_TASK")
-        threads = int(env) if env and env.isdigit() else len(os.sched_getaffinity(0))
+        threads = int(env) if env and env.isdigit() else usable_cores()
     return max(1, int(threads))
 
 
@@ -244,7 +244,7 @@ def sweep(preset: str, *, executor: str = "auto", chapter_names: Iterable[str] |
     if executor == "auto":
         kind = "slurm" if slurm_available() else "local"
     if parallel is None:
-        parallel = 256 if kind == "slurm" else max(1, len(os.sched_getaffinity(0)) // cpus_per_job)
+        parallel = 256 if kind == "slurm" else max(1, usable_cores() // cpus_per_job)
     check_int(parallel, "parallel", minimum=1)
     report = SweepReport(executor=kind, units=len(units), cached=len(units) - len(pending), jobs=len(jobs))
     say(f"sweep {preset}: {len(units)} units, {report.cached} cached, {len(pending)} to compute in "
