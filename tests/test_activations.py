@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 
+import pandas as pd
 import pytest
 import torch
 
@@ -333,3 +334,24 @@ def test_curvature_profile_says_which_layers_it_can_measure(images):
     robust_ok = (frame["d_robust"] <= frame["dirs_robust"]) & (frame["resolved_robust"] >= 0.5)
     assert (frame["measurable_robust"] == robust_ok).all()
     assert not frame["measurable_paper"].all()                    # some layer's d exceeds 3 here
+
+
+def test_the_input_layer_is_measured_once_per_sample(images, monkeypatch):
+    """The input layer's curvature depends on the images alone: a second network on the same
+    sample reuses it (no second input fit), with the numbers a fresh computation gives."""
+    from latentgeom import profiles
+    geometry = profiles.GeometryConfig(q=3, modes=("paper", "robust"), id_resamples=2, device="cpu")
+    profiles._INPUT_CURVATURES.clear()
+    fits = []
+    real = profiles.knn_neighbourhoods
+    monkeypatch.setattr(profiles, "knn_neighbourhoods", lambda *a, **k: fits.append(1) or real(*a, **k))
+    a = profiles.curvature_profile(_bn_model("vgg_small"), images, geometry, progress=False)
+    b = profiles.curvature_profile(_bn_model("resnet_small"), images, geometry, progress=False)
+    assert len(fits) == 2  # paper and robust, for the first network only
+    profiles._INPUT_CURVATURES.clear()
+    fresh = profiles.curvature_profile(_bn_model("resnet_small"), images, geometry, progress=False)
+    pd.testing.assert_frame_equal(b, fresh)
+    columns = [c for c in a if c.endswith(("_paper", "_robust")) and not c.startswith(("scale_free", "bend"))]
+    pd.testing.assert_frame_equal(a.loc[a["layer"] == "input", columns], b.loc[b["layer"] == "input", columns])
+    other = profiles.curvature_profile(_bn_model("vgg_small"), images[:-1], geometry, progress=False)
+    assert len(fits) == 6 and other["layer"].iloc[0] == "input"  # another sample: fitted again

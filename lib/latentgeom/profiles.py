@@ -22,6 +22,7 @@ neighbourhood activations stay under ``max_bytes``: memory is bounded for any mo
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from dataclasses import asdict, dataclass
@@ -144,6 +145,43 @@ def _mapc_quietly(points, neighbours, d: int, mode: str) -> CurvatureResult:
         return mapc(points, neighbours, d, mode=mode)
 
 
+#: The input layer's curvature of the last few image samples (see :func:`input_curvature`).
+_INPUT_CURVATURES: dict[tuple, tuple] = {}
+
+
+def input_curvature(images: torch.Tensor, input_id: float, mode: str) -> tuple[list[CurvatureResult], list, float]:
+    """The input layer's curvature on ``images`` [n, C, H, W] under ``mode``: data kNN
+    neighbourhoods (paper: K = 2d, the paper's; robust: twice as many neighbours as the fit's
+    unknowns) in the tangent dimension of the input's TwoNN ``input_id`` (the mean over
+    resamples). Returns ``([CurvatureResult], [neighbourhood RMS radii], median input
+    directions spanned)``.
+
+    It depends on the images alone, not on the network, so every network measured on one sample
+    reuses it: the last few samples' results are kept in memory, by the images' content (at 300
+    points the robust fit, K ~ 150 neighbours in 784 dimensions, is ~2.7 s of a ~16 s profile).
+    """
+    flat = images.flatten(1)
+    n = flat.shape[0]
+    key = (hashlib.sha1(flat.contiguous().cpu().numpy().tobytes()).hexdigest(), tuple(flat.shape), str(flat.dtype),
+           input_id, mode)
+    if key not in _INPUT_CURVATURES:
+        if mode == "paper":
+            d = _tangent_dim(input_id, min(flat.shape[1] - 1, n - 2))
+            k = min(2 * d, n - 1)  # the paper's K = 2d
+        else:
+            d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1),
+                                           default=1))
+            k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
+        nb = knn_neighbourhoods(flat, k)
+        result = mapc(flat, nb, d, mode="paper") if mode == "paper" else _mapc_quietly(flat, nb, d, "robust")
+        while len(_INPUT_CURVATURES) >= 8:  # a page's samples; each entry holds per-point arrays only
+            _INPUT_CURVATURES.pop(next(iter(_INPUT_CURVATURES)))
+        _INPUT_CURVATURES[key] = (result, neighbourhood_radius(flat, nb),
+                                  float(np.median(spanned_directions(flat, nb).numpy())))
+    result, radius, span = _INPUT_CURVATURES[key]
+    return [result], [radius], span  # lists of their own: the caller's chunks are appended to lists
+
+
 def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = GeometryConfig(), *,
                       layers: Sequence[str] | None = None, progress: bool = True) -> pd.DataFrame:
     """MAPC per probe layer (the curvature profile) of ``model`` on ``images``.
@@ -244,24 +282,10 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     # At the input, rebuilding an image is linear in its singular values, so perturbation
     # neighbourhoods are flat by construction: like the paper, use data kNN there.
     if "input" in names:
-        flat = images.flatten(1)
-        input_id = dims.set_index("layer").loc["input", "id_mean"]
-        if "paper" in config.modes:
-            d = _tangent_dim(input_id, min(flat.shape[1] - 1, n - 2))
-            k = min(2 * d, n - 1)  # the paper's K = 2d
-            nb = knn_neighbourhoods(flat, k)
-            results[("paper", "input")] = [mapc(flat, nb, d, mode="paper")]
-            radii[("paper", "input")] = [neighbourhood_radius(flat, nb)]
-            input_spans["paper"] = float(np.median(spanned_directions(flat, nb).numpy()))
-        if "robust" in config.modes:
-            d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1),
-                                           default=1))
-            k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
-            nb = knn_neighbourhoods(flat, k)
-            results[("robust", "input")] = [_mapc_quietly(flat, nb, d, "robust")]
-            radii[("robust", "input")] = [neighbourhood_radius(flat, nb)]
-            input_spans["robust"] = float(np.median(spanned_directions(flat, nb).numpy()))
-
+        input_id = float(dims.set_index("layer").loc["input", "id_mean"])
+        for mode in config.modes:
+            results[(mode, "input")], radii[(mode, "input")], input_spans[mode] = input_curvature(images, input_id,
+                                                                                                mode)
     latent_spans = {mode: float(np.median(np.concatenate(s))) if s else math.nan for mode, s in spans.items()}
     rows, unmeasurable = dims.to_dict("records"), []
     for row in rows:
