@@ -14,6 +14,7 @@ from latentgeom.reporting.tables import show, significant
     (1.5e-7, "1.50e-07"), (2.5e8, "2.50e+08"), (0.0, "0"), (-0.0456789, "-0.0457"), (np.float32(0.5), "0.5"),
     (7, "7"), (123456, "123,456"), (np.int64(3), "3"), (True, "True"), ("text", "text"),
     (None, "—"), (float("nan"), "—"), (math.inf, "inf"),
+    ((-0.8939543580825945, -0.6123799384288732), "(-0.894, -0.612)"), ([0.5, float("nan")], "(0.5, —)"),
 ])
 def test_significant(value, expected):
     assert significant(value) == expected

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from latentgeom.reporting.findings import NOT_TESTABLE, UNSTABLE, over_seeds, undecided, verdict
-from latentgeom.reporting.statistics import bootstrap_correlation, equivalence, mantel_test, units_needed
+from latentgeom.reporting.statistics import (bootstrap_correlation, equivalence, mantel_test, needed_words,
+                                             units_needed)
 
 
 def test_a_failed_precondition_gives_not_testable_never_partly():
@@ -46,6 +47,10 @@ def test_a_wide_interval_is_not_testable_and_says_how_many_units_would_decide():
     needed = units_needed(8, interval, margin, estimate)
     assert needed > 8  # (0.55 / 0.45)^2 * 8 ~ 12
     assert units_needed(8, (0.55, 0.9), margin, 0.7) is None  # the estimate itself is outside the margin
+    # ... and the page says so in words, not "None".
+    assert needed_words("undecided", 8, needed) == f"About {needed} networks would decide it, against 8 measured."
+    assert needed_words("undecided", 8, None).startswith("No number of networks would place it inside the margin")
+    assert needed_words("equivalent", 12, 12) == "The 12 networks measured decide it."
 
 
 def test_clustered_resampling_widens_the_interval_of_duplicated_units():

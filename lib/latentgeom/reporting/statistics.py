@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["EQUIVALENCE", "Correlation", "MantelTest", "bootstrap_correlation", "equivalence", "mantel_test",
-           "units_needed"]
+           "needed_words", "units_needed"]
 
 #: Outcomes of :func:`equivalence`.
 EQUIVALENCE = ("equivalent", "not equivalent", "undecided")
@@ -144,6 +144,17 @@ def units_needed(units: int, interval: tuple[float, float], margin: float, estim
         return None
     half = (float(interval[1]) - float(interval[0])) / 2
     return max(int(units), int(math.ceil(units * (half / room) ** 2)))
+
+
+def needed_words(outcome: str, units: int, needed: int | None, unit: str = "networks") -> str:
+    """One sentence for a page's prose on what more ``unit`` would do to an :func:`equivalence`
+    ``outcome`` measured on ``units`` of them, ``needed`` being :func:`units_needed`'s count."""
+    if outcome != EQUIVALENCE[2]:
+        return f"The {units} {unit} measured decide it."
+    if needed is None:
+        return (f"No number of {unit} would place it inside the margin: the estimate itself lies beyond it, "
+                f"so more {unit} could at most show the claim refuted.")
+    return f"About {needed} {unit} would decide it, against {units} measured."
 
 
 @dataclass(frozen=True)

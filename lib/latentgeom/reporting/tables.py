@@ -11,9 +11,12 @@ __all__ = ["show", "significant"]
 
 def significant(value, digits: int = 3) -> str:
     """``value`` with ``digits`` significant figures (scientific notation only when very large
-    or small); integers, booleans and text unchanged; NaN and None as an em dash."""
+    or small); integers, booleans and text unchanged; NaN and None as an em dash; a tuple or list
+    (an interval) element by element, in parentheses."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(significant(v, digits) for v in value) + ")"
     if isinstance(value, (bool, np.bool_, str)):
         return str(value)
     if isinstance(value, (int, np.integer)):
