@@ -101,8 +101,8 @@ PRESETS: PresetTable[Preset] = PresetTable("preset", {
         # training images (4 epochs, checkpoint at 2); 300 points per image sample, the
         # fewest a measured sample may have (a referee's floor). The curvature pages run one
         # sample of the first training seed and one run of the second, each on its own 300;
-        # profiles cost about linearly in the points (3 + 1 samples of 300 would take the
-        # book over its budget). The README's "Quick start" lists what each page spent in a
+        # profiles cost about linearly in the points (2 + 1 samples of 300 took the book to
+        # 2348 s, over its budget). The README's "Quick start" lists what each page spent in a
         # cold build.
         widths=(8, 16), train=dict(n_train=12000), checkpoint_epochs=(2,), n_points=300, q=6, id_resamples=5),
     "paper": Preset(

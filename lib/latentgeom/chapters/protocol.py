@@ -259,11 +259,9 @@ class Study:
 
     def compute(self, units: Iterable, *, stage: str = "measurements") -> None:
         """Compute the units the caches miss (:func:`latentgeom.workers.compute`: in worker
-        processes, progress on the console), timed as ``stage``; the workers' CPU seconds count
-        towards the stage's."""
-        with self.clock(stage):
-            worker_cpu = compute(units, desc=f"{self.page.name}: {stage}")
-        self.clock.cpu[stage] += worker_cpu
+        processes, progress on the console), timed as ``stage``: :meth:`compute_together` with
+        one stage."""
+        self.compute_together({stage: units})
 
     def compute_together(self, stages: dict[str, Iterable]) -> None:
         """Compute the units several stages miss in one call (:func:`latentgeom.workers.compute`):
