@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -337,22 +339,48 @@ def test_curvature_profile_says_which_layers_it_can_measure(images):
 
 
 @pytest.mark.filterwarnings("ignore::latentgeom.UnresolvedCurvatureWarning")  # q = 3 on one channel: expected
-def test_the_input_layer_is_measured_once_per_sample(images, monkeypatch):
-    """The input layer's curvature depends on the images alone: a second network on the same
-    sample reuses it (no second input fit), with the numbers a fresh computation gives."""
-    from latentgeom import profiles
+def test_what_depends_on_the_sample_alone_is_measured_once_per_sample(images):
+    """The input layer's curvature, the perturbed copies and the directions they span depend on
+    the images alone: a second network on the same sample reuses them, with the numbers a fresh
+    computation gives; another sample (or another robust seed) is computed afresh."""
+    from latentgeom import profiles, sample_geometry as sg
     geometry = profiles.GeometryConfig(q=3, modes=("paper", "robust"), id_resamples=2, device="cpu")
-    profiles._INPUT_CURVATURES.clear()
-    fits = []
-    real = profiles.knn_neighbourhoods
-    monkeypatch.setattr(profiles, "knn_neighbourhoods", lambda *a, **k: fits.append(1) or real(*a, **k))
+    sg.INPUT_CURVATURES.clear()
+    sg.PERTURBATIONS.clear()
     a = profiles.curvature_profile(_bn_model("vgg_small"), images, geometry, progress=False)
     b = profiles.curvature_profile(_bn_model("resnet_small"), images, geometry, progress=False)
-    assert len(fits) == 2  # paper and robust, for the first network only
-    profiles._INPUT_CURVATURES.clear()
+    # paper and robust, for the first network only
+    assert sg.INPUT_CURVATURES.computed == 2 and sg.PERTURBATIONS.computed == 2
+    sg.INPUT_CURVATURES.clear()
+    sg.PERTURBATIONS.clear()
     fresh = profiles.curvature_profile(_bn_model("resnet_small"), images, geometry, progress=False)
     pd.testing.assert_frame_equal(b, fresh)
     columns = [c for c in a if c.endswith(("_paper", "_robust")) and not c.startswith(("scale_free", "bend"))]
     pd.testing.assert_frame_equal(a.loc[a["layer"] == "input", columns], b.loc[b["layer"] == "input", columns])
     other = profiles.curvature_profile(_bn_model("vgg_small"), images[:-1], geometry, progress=False)
-    assert len(fits) == 6 and other["layer"].iloc[0] == "input"  # another sample: fitted again
+    assert sg.INPUT_CURVATURES.computed == 4 and other["layer"].iloc[0] == "input"  # another sample
+    assert sg.PERTURBATIONS.computed == 4
+    reseeded = profiles.curvature_profile(_bn_model("vgg_small"), images, replace(geometry, seed=1), progress=False)
+    assert sg.PERTURBATIONS.computed == 5  # the robust copies follow the seed; the paper masks do not
+    assert not np.allclose(reseeded["mapc_robust"].iloc[1:], a["mapc_robust"].iloc[1:])
+
+
+def test_recent_samples_keeps_the_newest_within_its_limits():
+    from latentgeom.sample_geometry import RecentSamples
+    recent = RecentSamples(entries=2, max_bytes=100)
+    small = lambda n: (lambda: np.zeros(n, dtype=np.uint8))  # noqa: E731
+    for key in "abc":
+        recent.get((key,), small(10))
+    recent.get(("b",), small(10))                    # kept: not computed again
+    assert recent.computed == 3
+    recent.get(("a",), small(10))                    # dropped (oldest of three): computed again
+    assert recent.computed == 4
+    big = recent.get(("big",), small(1000))          # over max_bytes alone: returned, not kept
+    assert big.shape == (1000,) and recent.get(("big",), small(1000)) is not big
+    assert recent.computed == 6
+    recent.get(("x",), small(60))
+    recent.get(("y",), small(60))                    # 120 bytes > 100: x goes
+    recent.get(("y",), small(60))                    # kept
+    assert recent.computed == 8
+    recent.get(("x",), small(60))                    # computed again
+    assert recent.computed == 9

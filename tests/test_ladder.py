@@ -148,13 +148,13 @@ def test_default_ladder_trains_the_mixup_pages_family_with_mixup_on_the_same_run
     # The page rung's twin: the mixup page's own recipe at the ladder's width.
     assert twins[0].config == replace(study.preset.recipes()["mixup"], width=16, seed=1,
                                       checkpoint_epochs=study.preset.checkpoint_epochs)
-    # The page rung is the zoo's member itself: on the pages' points its profiles are the
-    # curvature pages' own units (the default ladder measures 100 points, its own samples).
+    # The page rung is the zoo's member itself, measured on the pages' samples: its profiles
+    # and the untrained networks' are the curvature pages' own units.
     page = curvature.setup("curvature-1-profile-shape", "default")
     own = {u for run in page.runs for u in page.units(run)}
     assert Train(page.configs(page.runs[0])[0]) in study.plan()
-    same_points = ladder.setup("default", n_points=page.preset.n_points)
-    for r in same_points.rungs():
+    assert study.preset.n_points == page.preset.n_points == 300
+    for r in study.rungs():
         assert r.untrained in own and (r.curvature in own) == (r.source == "page")
     assert [t.epoch for t in twins] == [r.epoch for r in rungs]
     assert all(t.images == r.curvature.images and t.geometry == r.curvature.geometry for t, r in zip(twins, rungs))

@@ -20,7 +20,7 @@ LIB = ROOT / "lib" / "latentgeom"
 LAYERS = {
     "paths": 0, "validation": 0, "storage": 0, "progress": 0,
     "estimators": 1, "networks": 1, "reporting": 1, "synthetic": 1,
-    "profiles": 2,
+    "profiles": 2, "sample_geometry": 2,
     "units": 3, "workers": 3,
     "chapters": 4,
     "sweep": 5, "__main__": 5,

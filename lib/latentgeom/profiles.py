@@ -22,7 +22,6 @@ neighbourhood activations stay under ``max_bytes``: memory is bounded for any mo
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 from dataclasses import asdict, dataclass
@@ -34,15 +33,14 @@ import torch
 
 from .estimators import curvature as curvature_estimator
 from .estimators import intrinsic_dimension as id_estimator
-from .estimators.curvature import (MODES, CurvatureResult, UnresolvedCurvatureWarning, mapc, min_neighbours,
-                                   spanned_directions)
+from .estimators.curvature import MODES, CurvatureResult, UnresolvedCurvatureWarning, min_neighbours
 from .estimators.intrinsic_dimension import pca_id, twonn
-from .estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
 from .estimators.scale_free import RMSRadius, bending, neighbourhood_radius
 from .networks.activations import inference_copy, iter_layers, neighbourhood_activations
 from .networks.external import as_trained
 from .paths import model_cache_dir
 from .progress import bar as progress_bar
+from .sample_geometry import input_curvature, perturbation_neighbourhoods, quiet_mapc, tangent_dim
 from .storage import cached_frame, content_key
 from .validation import resolve_device
 
@@ -118,10 +116,6 @@ def layer_dimensions(model, images: torch.Tensor, *, layers: Sequence[str] | Non
     return pd.DataFrame(rows)
 
 
-def _tangent_dim(id_mean: float, cap: int) -> int:
-    return int(max(1, min(round(id_mean), cap)))
-
-
 def _layer_groups(widths: dict[str, int], k: int, max_bytes: int, min_chunk: int = 4) -> list[list[str]]:
     """Greedy groups of layers whose neighbourhoods for `min_chunk` points fit the budget."""
     groups, current, used = [], [], 0
@@ -135,51 +129,6 @@ def _layer_groups(widths: dict[str, int], k: int, max_bytes: int, min_chunk: int
     if current:
         groups.append(current)
     return groups
-
-
-def _mapc_quietly(points, neighbours, d: int, mode: str) -> CurvatureResult:
-    """:func:`mapc` without its per-call :class:`UnresolvedCurvatureWarning`: a profile calls it
-    chunk by chunk and warns once at the end, naming the layers that are not measurable."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnresolvedCurvatureWarning)
-        return mapc(points, neighbours, d, mode=mode)
-
-
-#: The input layer's curvature of the last few image samples (see :func:`input_curvature`).
-_INPUT_CURVATURES: dict[tuple, tuple] = {}
-
-
-def input_curvature(images: torch.Tensor, input_id: float, mode: str) -> tuple[list[CurvatureResult], list, float]:
-    """The input layer's curvature on ``images`` [n, C, H, W] under ``mode``: data kNN
-    neighbourhoods (paper: K = 2d, the paper's; robust: twice as many neighbours as the fit's
-    unknowns) in the tangent dimension of the input's TwoNN ``input_id`` (the mean over
-    resamples). Returns ``([CurvatureResult], [neighbourhood RMS radii], median input
-    directions spanned)``.
-
-    It depends on the images alone, not on the network, so every network measured on one sample
-    reuses it: the last few samples' results are kept in memory, by the images' content (at 300
-    points the robust fit, K ~ 150 neighbours in 784 dimensions, is ~2.7 s of a ~16 s profile).
-    """
-    flat = images.flatten(1)
-    n = flat.shape[0]
-    key = (hashlib.sha1(flat.contiguous().cpu().numpy().tobytes()).hexdigest(), tuple(flat.shape), str(flat.dtype),
-           input_id, mode)
-    if key not in _INPUT_CURVATURES:
-        if mode == "paper":
-            d = _tangent_dim(input_id, min(flat.shape[1] - 1, n - 2))
-            k = min(2 * d, n - 1)  # the paper's K = 2d
-        else:
-            d = _tangent_dim(input_id, max((dd for dd in range(1, n) if 2 * min_neighbours(dd, "robust") <= n - 1),
-                                           default=1))
-            k = min(2 * min_neighbours(d, "robust"), n - 1)  # twice the unknowns: a well-posed fit
-        nb = knn_neighbourhoods(flat, k)
-        result = mapc(flat, nb, d, mode="paper") if mode == "paper" else _mapc_quietly(flat, nb, d, "robust")
-        while len(_INPUT_CURVATURES) >= 8:  # a page's samples; each entry holds per-point arrays only
-            _INPUT_CURVATURES.pop(next(iter(_INPUT_CURVATURES)))
-        _INPUT_CURVATURES[key] = (result, neighbourhood_radius(flat, nb),
-                                  float(np.median(spanned_directions(flat, nb).numpy())))
-    result, radius, span = _INPUT_CURVATURES[key]
-    return [result], [radius], span  # lists of their own: the caller's chunks are appended to lists
 
 
 def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = GeometryConfig(), *,
@@ -228,11 +177,11 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     names = list(dims["layer"])
     widths = dict(zip(names, dims["width"]))
     k_latent = 2 ** config.q
-    d_paper = {r.layer: _tangent_dim(r.id_mean, min(r.width - 1, k_latent - 2)) for r in dims.itertuples()}
+    d_paper = {r.layer: tangent_dim(r.id_mean, min(r.width - 1, k_latent - 2)) for r in dims.itertuples()}
     # Perturbations of q singular values per channel span at most q * C input directions.
     # The robust fit also needs K >= 1 + d + d(d+1)/2 neighbours (intercept, gradient, Hessian).
     d_fit = max((d for d in range(1, k_latent) if min_neighbours(d, "robust") <= k_latent - 1), default=1)
-    d_robust = {r.layer: _tangent_dim(r.id_mean, min(r.width - 1, config.q * channels, d_fit))
+    d_robust = {r.layer: tangent_dim(r.id_mean, min(r.width - 1, config.q * channels, d_fit))
                 for r in dims.itertuples()}
 
     results: dict[tuple[str, str], list[CurvatureResult]] = {}
@@ -254,11 +203,8 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
         x = images[start:start + chunk]
         for mode in config.modes:
             # Perturbed once per chunk and mode, whatever the number of layer groups.
-            if mode == "paper":
-                perturbed = svd_perturbations(x, config.q)
-            else:
-                perturbed = continuous_svd_perturbations(x, config.q, k_latent - 1, seed=generator_seed + start)
-            spans[mode].append(spanned_directions(x.flatten(1), perturbed.flatten(2)).numpy())
+            perturbed, spanned = perturbation_neighbourhoods(x, mode, config.q, generator_seed + start)
+            spans[mode].append(spanned)
             for group in groups:
                 hidden = [name for name in group if name != "input"]  # data kNN at the input layer (below)
                 # one pass: each point, then its 2**q - 1 neighbours: [m, 2**q, D] per layer
@@ -274,7 +220,7 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
                     nb = acts[name] if mode == "paper" else acts[name][:, 1:]
                     d = d_paper[name] if mode == "paper" else d_robust[name]
                     results.setdefault((mode, name), []).append(
-                        _mapc_quietly(p.to(device), nb.to(device), d, mode))
+                        quiet_mapc(p.to(device), nb.to(device), d, mode))
                     radii.setdefault((mode, name), []).append(neighbourhood_radius(p, nb))
                 bar.update(1)
     bar.close()
@@ -284,8 +230,8 @@ def curvature_profile(model, images: torch.Tensor, config: GeometryConfig = Geom
     if "input" in names:
         input_id = float(dims.set_index("layer").loc["input", "id_mean"])
         for mode in config.modes:
-            results[(mode, "input")], radii[(mode, "input")], input_spans[mode] = input_curvature(images, input_id,
-                                                                                                mode)
+            result, radius, input_spans[mode] = input_curvature(images, input_id, mode)
+            results[(mode, "input")], radii[(mode, "input")] = [result], [radius]  # as the chunks' lists
     latent_spans = {mode: float(np.median(np.concatenate(s))) if s else math.nan for mode, s in spans.items()}
     rows, unmeasurable = dims.to_dict("records"), []
     for row in rows:

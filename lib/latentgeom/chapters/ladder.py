@@ -111,11 +111,10 @@ SETTINGS: PresetTable[LadderSettings] = PresetTable("ladder setting", {
                            modes=("paper",)),
     # Training dominates: 2 seeds x 3 families on all 60 000 images (vgg 3, resnet 4, plain_cnn 12
     # epochs), and resnet_small (the mixup page's family) once more with mixup. Rungs: 3
-    # checkpoints per run plus the page's own network; 100 points per curvature profile, both
-    # estimators, ID on 2 classes. At the pages' 300 points (their samples, sharing the page
-    # rung's and the untrained networks' profiles) the ladder's 26 other profiles took ~344 s
-    # against 132 s for its 38 at 100 (2026-12-07), more than the book's budget leaves.
-    "default": LadderSettings(width=16, rungs=3, n_points=100, id_classes=2),
+    # checkpoints per run plus the page's own network; the pages' image samples (300 points:
+    # the page rung's and the untrained networks' profiles are the curvature pages' own units),
+    # both estimators, ID on 2 classes.
+    "default": LadderSettings(width=16, rungs=3, id_classes=2),
     "paper": LadderSettings(width=64, rungs=5, recipe=dict(dataset="cifar10"), id_classes=7),
 })
 
