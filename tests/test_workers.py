@@ -243,6 +243,48 @@ def test_worker_output_goes_to_the_console_not_into_the_page(tmp_path):
     assert all(f"{n} on {s}" in said for n in ("first", "second") for s in ("stdout", "stderr"))
 
 
+def test_a_kernel_with_workers_shuts_down_without_leaking_semaphores(tmp_path):
+    """A real Jupyter kernel that started the workers, executed and shut down as the book's
+    build does (nbclient): the pool stops on the shutdown request, so multiprocessing's resource
+    tracker reports no leaked semaphores on the console (it did once per page before)."""
+    import subprocess
+    import sys
+
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from latentgeom import workers\n"
+        "print(workers._pool(2).submit(sum, [1, 2]).result())")])
+    path = tmp_path / "pool.ipynb"
+    nbformat.write(nb, path)
+    run = ("import nbclient, nbformat, sys\n"
+           f"nb = nbformat.read({str(path)!r}, 4)\n"
+           "nbclient.NotebookClient(nb, kernel_name='python3').execute()\n"
+           "print(nb.cells[0].outputs[0]['text'].strip())")
+    out = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0 and out.stdout.strip() == "3", out.stderr[-2000:]
+    assert "leaked semaphore" not in out.stderr, out.stderr[-2000:]
+
+
+def test_stopping_the_workers_now_leaves_other_processes_alone():
+    """``shutdown(now=True)`` (the kernel's shutdown request) terminates the pool's own workers,
+    not another process the caller started."""
+    import multiprocessing
+
+    other = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(60,))
+    other.start()
+    try:
+        workers._pool(2)
+        pids = set(workers._POOL["pids"])
+        assert len(pids) == 2 and other.pid not in pids
+        workers.shutdown(now=True)
+        assert other.is_alive() and not workers._POOL
+        assert not pids & {p.pid for p in multiprocessing.active_children()}
+    finally:
+        other.terminate()
+        other.join()
+
+
 def test_a_script_without_a_main_guard_can_use_workers(tmp_path):
     """Spawned workers import the parent's main module again: a script calling compute at its
     top level (no ``if __name__ == "__main__":``) must not start workers from its workers."""

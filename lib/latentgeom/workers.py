@@ -23,11 +23,13 @@ Progress goes to the console (:func:`latentgeom.progress.bar`); the workers' own
 the console too, never into a rendered page. The pool is kept for the process's life
 (:func:`shutdown` stops it). An interrupt of the page (Jupyter sends it to the kernel's whole
 process group) stops the units running; idle workers ignore it, so the kernel's shutdown, which
-interrupts first, ends them quietly.
+interrupts first, ends them quietly; a kernel's shutdown request stops the pool before the kernel
+terminates its child processes (so no queue is left behind as a leaked semaphore).
 """
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -45,7 +47,7 @@ __all__ = ["WORKERS_ENV", "compute", "shutdown", "worker_count"]
 #: The environment variable that sets the number of worker processes (``auto`` or an integer).
 WORKERS_ENV = "LATENTGEOM_WORKERS"
 
-_POOL: dict = {}  # {"executor", "workers", "pid"}: one pool per process, kept between calls
+_POOL: dict = {}  # {"executor", "workers", "pid", "pids"}: one pool per process, kept between calls
 
 
 def worker_count(workers: int | str | None = None) -> int:
@@ -113,15 +115,22 @@ def compute(units: Iterable, *, workers: int | str | None = None, desc: str = "c
     return cpu
 
 
-def shutdown() -> None:
+def shutdown(*, now: bool = False) -> None:
     """Stop this process's worker processes (the next :func:`compute` starts new ones): after
     changing the library's code in a running kernel, for instance (workers keep what they
-    imported)."""
+    imported). ``now``: terminate them rather than let them finish their unit and exit (a
+    worker's own exit, torch loaded, takes about a second)."""
     pool = _POOL.pop("executor", None)
     owner = _POOL.pop("pid", None)
+    pids = _POOL.pop("pids", ())
     _POOL.clear()
-    if pool is not None and owner == os.getpid():  # a forked child's copy is not its to stop
-        pool.shutdown(wait=True, cancel_futures=True)
+    if pool is None or owner != os.getpid():  # a forked child's copy is not its to stop
+        return
+    if now:
+        for process in multiprocessing.active_children():
+            if process.pid in pids:  # the pool's workers, not other processes this one started
+                process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _in_workers(units: list, n: int, progress, spent: list) -> float:
@@ -191,6 +200,7 @@ def _pool(n: int) -> ProcessPoolExecutor:
     # inherit this process's standard output and error. Inside a notebook those are ipykernel's
     # pipes into the cell's output: point them at the console while the pool and its workers
     # start (the pool starts a process per submission while none is idle).
+    others = {p.pid for p in multiprocessing.active_children()}
     with _std_to_console(), _main_not_rerun(), _born_ignoring_interrupts():
         executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
                                        initializer=_start_worker, initargs=(threads,))
@@ -200,8 +210,34 @@ def _pool(n: int) -> ProcessPoolExecutor:
     except BaseException:
         executor.shutdown(wait=False, cancel_futures=True)
         raise
-    _POOL.update(executor=executor, workers=n, pid=os.getpid())
+    # Its worker processes: the children started with it (a task may run on any of them).
+    pids = {p.pid for p in multiprocessing.active_children()} - others
+    _POOL.update(executor=executor, workers=n, pid=os.getpid(), pids=pids)
+    _stop_with_the_kernel()
     return executor
+
+
+def _stop_with_the_kernel() -> None:
+    """Inside a Jupyter kernel, stop the pool first when the kernel is asked to shut down.
+
+    Why: at shutdown the kernel (ipykernel 7) sends SIGTERM to every child in its process group
+    and waits for them all; multiprocessing's resource tracker ignores SIGTERM, so the client
+    kills the kernel after its grace period, before the kernel's atexit handlers free the
+    pool's queues, and the tracker reports them on the console as leaked semaphores. Stopping
+    the (idle) workers on the shutdown request frees them. Elsewhere, nothing to do."""
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; a script has not
+    kernel = getattr(ipython.get_ipython(), "kernel", None) if ipython is not None else None
+    for handlers in (getattr(kernel, "control_handlers", None), getattr(kernel, "shell_handlers", None)):
+        original = handlers.get("shutdown_request") if isinstance(handlers, dict) else None
+        if original is None or getattr(original, "stops_workers", False):
+            continue
+
+        async def stop_workers_first(*args, _original=original, **kwargs):
+            shutdown(now=True)
+            gc.collect()  # the pool's queues (in reference cycles) unregister their semaphores when collected
+            return await _original(*args, **kwargs)
+        stop_workers_first.stops_workers = True
+        handlers["shutdown_request"] = stop_workers_first
 
 
 @contextlib.contextmanager
