@@ -243,18 +243,33 @@ def test_worker_output_goes_to_the_console_not_into_the_page(tmp_path):
     assert all(f"{n} on {s}" in said for n in ("first", "second") for s in ("stdout", "stderr"))
 
 
+def draw_a_bar() -> str:
+    """A worker's task that draws a progress bar (creating its lock) and says so."""
+    from latentgeom.progress import bar
+
+    with bar(total=1, desc="bar", enabled=True) as progress:
+        progress.update()
+    return "drawn"
+
+
 def test_a_kernel_with_workers_shuts_down_without_leaking_semaphores(tmp_path):
     """A real Jupyter kernel that started the workers, executed and shut down as the book's
     build does (nbclient): the pool stops on the shutdown request, so multiprocessing's resource
-    tracker reports no leaked semaphores on the console (it did once per page before)."""
+    tracker reports no leaked semaphores on the console (it did once per page before): neither
+    the pool's queues nor the workers' own progress-bar locks."""
     import subprocess
     import sys
 
     import nbformat
 
+    # Each worker draws a progress bar, as the book's units do: its lock is a semaphore of the
+    # worker's own, freed when the worker is terminated.
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import test_workers\n"
         "from latentgeom import workers\n"
-        "print(workers._pool(2).submit(sum, [1, 2]).result())")])
+        "pool = workers._pool(2)\n"
+        "print(sum(len(pool.submit(test_workers.draw_a_bar).result()) for _ in range(4)))")])
     path = tmp_path / "pool.ipynb"
     nbformat.write(nb, path)
     run = ("import nbclient, nbformat, sys\n"
@@ -262,7 +277,7 @@ def test_a_kernel_with_workers_shuts_down_without_leaking_semaphores(tmp_path):
            "nbclient.NotebookClient(nb, kernel_name='python3').execute()\n"
            "print(nb.cells[0].outputs[0]['text'].strip())")
     out = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0 and out.stdout.strip() == "3", out.stderr[-2000:]
+    assert out.returncode == 0 and out.stdout.strip() == "20", out.stderr[-2000:]
     assert "leaked semaphore" not in out.stderr, out.stderr[-2000:]
 
 
