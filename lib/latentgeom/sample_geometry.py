@@ -14,7 +14,6 @@ results are the ones a fresh computation gives (tests compare them).
 """
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections import OrderedDict
 from typing import Callable
@@ -22,12 +21,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .estimators.curvature import CurvatureResult, UnresolvedCurvatureWarning, mapc, min_neighbours, spanned_directions
+from .estimators.curvature import (MODES, CurvatureResult, UnresolvedCurvatureWarning, mapc, min_neighbours,
+                                   spanned_directions)
 from .estimators.neighbourhoods import continuous_svd_perturbations, knn_neighbourhoods, svd_perturbations
 from .estimators.scale_free import neighbourhood_radius
+from .storage import content_key
 from .validation import check_choice
 
-__all__ = ["RecentSamples", "INPUT_CURVATURES", "PERTURBATIONS", "content_digest", "input_curvature",
+__all__ = ["RecentSamples", "INPUT_CURVATURES", "PERTURBATIONS", "input_curvature",
            "perturbation_neighbourhoods", "quiet_mapc", "tangent_dim"]
 
 
@@ -82,12 +83,6 @@ INPUT_CURVATURES = RecentSamples(entries=8, max_bytes=256 * 2 ** 20)
 PERTURBATIONS = RecentSamples(entries=4, max_bytes=512 * 2 ** 20)
 
 
-def content_digest(images: torch.Tensor) -> tuple:
-    """A key of ``images``' content: SHA-1 of the values, with shape and dtype."""
-    flat = images.detach().contiguous().cpu()
-    return hashlib.sha1(flat.numpy().tobytes()).hexdigest(), tuple(flat.shape), str(flat.dtype)
-
-
 def tangent_dim(id_mean: float, cap: int) -> int:
     """The tangent dimension ``d``: the mean TwoNN ID rounded, in [1, ``cap``]."""
     return int(max(1, min(round(id_mean), cap)))
@@ -112,9 +107,10 @@ def input_curvature(images: torch.Tensor, input_id: float, mode: str) -> tuple[C
     At 300 points the robust fit (K ~ 150 neighbours in 784 dimensions) is ~2.7 s of a ~16 s
     profile: it is computed once per sample (:data:`INPUT_CURVATURES`).
     """
-    check_choice(mode, "mode", ("paper", "robust"))
+    check_choice(mode, "mode", MODES)
     flat = images.flatten(1)
-    return INPUT_CURVATURES.get((content_digest(flat), float(input_id), mode),
+    # Keyed by the images' bytes, shape and dtype (storage.content_key, as the disk caches are).
+    return INPUT_CURVATURES.get((content_key(flat), float(input_id), mode),
                                 lambda: _input_curvature(flat, input_id, mode))
 
 
@@ -142,8 +138,8 @@ def perturbation_neighbourhoods(images: torch.Tensor, mode: str, q: int, seed: i
     W], directions spanned per image [m])``; kept for the next network on the same images
     (:data:`PERTURBATIONS`: ~0.45 s per mode at 300 images).
     """
-    check_choice(mode, "mode", ("paper", "robust"))
-    key = (content_digest(images), mode, int(q), int(seed) if mode == "robust" else None)
+    check_choice(mode, "mode", MODES)
+    key = (content_key(images), mode, int(q), int(seed) if mode == "robust" else None)
 
     def compute():
         if mode == "paper":
