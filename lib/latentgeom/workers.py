@@ -223,8 +223,9 @@ def _stop_with_the_kernel() -> None:
     Why: at shutdown the kernel (ipykernel 7) sends SIGTERM to every child in its process group
     and waits for them all; multiprocessing's resource tracker ignores SIGTERM, so the client
     kills the kernel after its grace period, before the kernel's atexit handlers free the
-    pool's queues, and the tracker reports them on the console as leaked semaphores. Stopping
-    the (idle) workers on the shutdown request frees them. Elsewhere, nothing to do."""
+    pool's queues, and the tracker reports them on the console as leaked semaphores.
+    Terminating the pool's workers on the shutdown request (``shutdown(now=True)``) and
+    collecting the pool frees them. Elsewhere, nothing to do."""
     ipython = sys.modules.get("IPython")  # a kernel has imported it; a script has not
     kernel = getattr(ipython.get_ipython(), "kernel", None) if ipython is not None else None
     for handlers in (getattr(kernel, "control_handlers", None), getattr(kernel, "shell_handlers", None)):
