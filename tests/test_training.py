@@ -284,6 +284,8 @@ def test_keys_of_earlier_configs_are_unchanged():
         == old.key()
     # the bfloat16 loop (the default) never reads a model of the float32 loop from the cache
     assert TrainConfig().precision == "bfloat16" and _config(lr=0.05).key() != old.key()
+    # nor one of its first revision (batch norm in the channels-last kernel), whose key this was
+    assert training.BFLOAT16_LOOP == 2 and _config().key() != "c571d7ea91ea090523d9c99a"
 
 
 def test_sub_epoch_checkpoints_are_cached_and_loaded():

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..validation import check_choice, check_finite, check_int, resolve_device
+from .batch_norm import BatchNorm2d
 from .models import ProbedModel, ProbeLayer
 from .probes import TOKENS, as_features, check_images_fit, probe_layers, probe_module
 
@@ -239,7 +240,7 @@ def inference_copy(model: nn.Module, keep: Sequence[str] = ()) -> nn.Module:
         children = list(parent.named_children())
         for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
             names = {f"{prefix}.{conv_name}".lstrip("."), f"{prefix}.{bn_name}".lstrip(".")}
-            if type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d and bn.running_mean is not None \
+            if type(conv) is nn.Conv2d and type(bn) in (nn.BatchNorm2d, BatchNorm2d) and bn.running_mean is not None \
                     and conv.out_channels == bn.num_features and not names & keep:
                 _fold(conv, bn)
                 setattr(parent, bn_name, nn.Identity())

@@ -26,6 +26,11 @@ PRECISIONS = ("bfloat16", "float32")
 #: the old loop in the cache.
 _LATER_FIELDS = dict(optimizer="sgd", init_scale=1.0, data_seed=None, pretrain_random_label_epochs=0,
                      precision="float32")
+#: Revision of the bfloat16 loop's arithmetic, in the cache key of every bfloat16 config from
+#: revision 2 on, so that a cached model is always one the current loop trains (a revision
+#: changes roundings, not the recipe). 1: batch norm in the channels-last kernel; 2: narrow
+#: layers' batch norm in the contiguous layout (:mod:`latentgeom.networks.batch_norm`).
+BFLOAT16_LOOP = 2
 #: Images in each dataset's training split (for the steps of an epoch when ``n_train`` is None).
 _TRAIN_SIZES = {"fashion-mnist": 60000, "mnist": 60000, "cifar10": 50000, "cifar100": 50000, "svhn": 73257}
 
@@ -216,12 +221,16 @@ class TrainConfig:
         Fields added after the first version enter only when they differ from the value that
         reproduces the first version's loop, so the keys (and cached models) of every earlier
         config are unchanged; ``precision="bfloat16"`` (the default) enters the key, so no model
-        of the float32 loop is taken for one of the bfloat16 loop or the reverse.
+        of the float32 loop is taken for one of the bfloat16 loop or the reverse, and
+        :data:`BFLOAT16_LOOP` enters it too, so no model of an earlier bfloat16 loop is taken
+        for one of the current loop.
         """
         content = {f.name: getattr(self, f.name) for f in fields(self)
                    if f.name not in ("checkpoint_epochs", "checkpoint_steps")
                    and not (f.name in _LATER_FIELDS and getattr(self, f.name) == _LATER_FIELDS[f.name])}
         content["version"] = CONFIG_VERSION
+        if self.precision == "bfloat16" and BFLOAT16_LOOP > 1:
+            content["bfloat16_loop"] = BFLOAT16_LOOP
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:24]
 
     @classmethod

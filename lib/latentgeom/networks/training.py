@@ -29,7 +29,7 @@ from ..validation import resolve_device
 from .data import DATASETS, augment_batch, load_tensors
 from .models import ProbedModel, build_model
 # Re-exported: the config and its recipes are read through this module by the chapters.
-from .train_config import (CONFIG_VERSION, OPTIMIZERS, PRECISIONS, WELL_TRAINED,  # noqa: F401
+from .train_config import (BFLOAT16_LOOP, CONFIG_VERSION, OPTIMIZERS, PRECISIONS, WELL_TRAINED,  # noqa: F401
                            WELL_TRAINED_EPOCHS, TrainConfig, TrainedModel, steps_per_epoch)
 
 
@@ -167,6 +167,9 @@ class _Arithmetic:
     convolutions on the CPU need it; for one-channel images it is the same memory) and the
     forward pass under bfloat16 autocast; the logits are cast back to float32 before the loss,
     so the loss, the gradients reaching the float32 weights and the update are float32.
+    Batch norm keeps float32 statistics; in layers narrower than 16 channels it runs in the
+    contiguous layout (:mod:`latentgeom.networks.batch_norm`: the channels-last kernel is
+    scalar there), which moves bytes but changes no formula.
     """
 
     def __init__(self, precision: str, device: torch.device):
