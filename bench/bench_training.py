@@ -4,12 +4,13 @@ For every family and width of the default zoo (``plain_cnn``, ``vgg_small``, ``r
 widths 8 and 16, Fashion-MNIST) two loops train the same model:
 
 - **plain**: the first version's loop and recipe, ``TrainConfig(precision="float32",
-  batch_size=128, lr=0.05)``: eager float32, contiguous tensors, a Python loop over the
-  parameters in the optimiser step;
+  batch_size=128, lr=0.05, momentum=0.9)``: eager float32, contiguous tensors, a Python loop
+  over the parameters in the optimiser step;
 - **ours**: :class:`latentgeom.TrainConfig`'s defaults, ``precision="bfloat16"``,
-  ``batch_size=256``, ``lr=0.1`` (the learning rate scaled with the batch): channels-last
-  tensors, the forward pass under bfloat16 autocast, float32 master weights, loss and fused
-  optimiser update.
+  ``batch_size=256``, ``lr=0.1``, ``momentum=0.9`` (the learning rate scaled with the batch):
+  channels-last tensors, the forward pass under bfloat16 autocast, float32 master weights,
+  loss and fused optimiser update. ``--ours`` changes its SGD settings (``batch_size``,
+  ``lr``, ``momentum``) to measure a candidate recipe against the same plain loop.
 
 Two measurements per model:
 
@@ -23,17 +24,20 @@ Two measurements per model:
   loop;
 - **accuracy**: test accuracy on the full test split (10 000 images) after ``--epochs`` epochs
   on ``--n-train`` training images (the default preset's 12 000 and 4 epochs), for each of
-  ``--seeds`` seeds, the loops again alternating. "Equal" means the two loops' mean accuracies
-  differ by no more than the larger of their seed spreads (max - min over the seeds).
+  ``--seeds`` seeds from ``--first-seed`` on (a candidate chosen on some seeds is judged on
+  others), the loops again alternating. "Equal" means the two loops' mean accuracies differ
+  by no more than the plain loop's seed spread (max - min over its seeds): the reference's own
+  variation, which a less stable loop of ours cannot widen.
 
 Usage::
 
     python bench/bench_training.py                  # ~10 min on 2 idle cores
     python bench/bench_training.py --quick          # 3000 images, 1 epoch, 2 rounds
-    python bench/bench_training.py --models vgg_small --widths 16 --seeds 3
+    python bench/bench_training.py --models vgg_small --widths 16 --seeds 4 --first-seed 10
+    python bench/bench_training.py --ours lr=0.15,momentum=0.85 --first-seed 10
 
-Writes ``results/bench/training.json`` (under ``$LATENTGEOM_HOME``): a ``training`` entry per
-family and width.
+Writes ``results/bench/training.json`` (under ``$LATENTGEOM_HOME``; with ``--ours``,
+``training-candidate.json``): a ``training`` entry per family and width.
 """
 from __future__ import annotations
 
@@ -58,17 +62,51 @@ from bench_estimators import _core_probe, _load, write_report  # noqa: E402  (sh
 
 FAMILIES, WIDTHS = ("plain_cnn", "vgg_small", "resnet_small"), (8, 16)
 #: The first version's loop and recipe: what "plain" runs.
-PLAIN = dict(precision="float32", batch_size=128, lr=0.05)
+PLAIN = dict(precision="float32", batch_size=128, lr=0.05, momentum=0.9)
 #: Ours: TrainConfig's defaults (named here so that the table says what it compares).
-OURS = {name: getattr(TrainConfig(), name) for name in ("precision", "batch_size", "lr")}
+OURS = {name: getattr(TrainConfig(), name) for name in ("precision", "batch_size", "lr", "momentum")}
 LOOPS = {"plain": PLAIN, "ours": OURS}
+#: The settings of our loop that ``--ours`` (the ``ours`` argument) may change.
+RECIPE_FIELDS = ("batch_size", "lr", "momentum")
 #: Our loop on two networks at once, one per worker process (how the book trains its zoo).
 PAIR = "ours, two at once"
 TARGET = 2.0  # the speed-up asked for on every family and width
 
 
-def _config(model: str, width: int, loop: str, **settings) -> TrainConfig:
-    return TrainConfig(model=model, width=width, **{**LOOPS[loop], **settings})
+def our_loop(ours: dict | None = None) -> dict:
+    """Our loop's settings: :data:`OURS` with ``ours`` (a dict of :data:`RECIPE_FIELDS`) applied;
+    one ValueError names any other key, and TrainConfig checks the values."""
+    ours = dict(ours or {})
+    unknown = sorted(set(ours) - set(RECIPE_FIELDS))
+    if unknown:
+        raise ValueError(f"ours may change {list(RECIPE_FIELDS)}, got {unknown}")
+    settings = {**OURS, **ours}
+    TrainConfig(**settings)  # a bad value raises here, naming the field
+    return settings
+
+
+def parse_recipe(text: str) -> dict:
+    """``"lr=0.15,momentum=0.85"`` -> ``{"lr": 0.15, "momentum": 0.85}`` (``--ours``), checked by
+    :func:`our_loop`; ``""`` -> ``{}``."""
+    types = dict(batch_size=int, lr=float, momentum=float)
+    ours = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in types:
+            raise ValueError(f"expected KEY=VALUE with KEY one of {list(RECIPE_FIELDS)}, got {item!r}")
+        try:
+            ours[key] = types[key](value)
+        except ValueError:
+            kind = "an integer" if types[key] is int else "a number"
+            raise ValueError(f"{key} must be {kind}, got {value!r}") from None
+    our_loop(ours)
+    return ours
+
+
+def _config(model: str, width: int, loop: str, ours: dict | None = None, **settings) -> TrainConfig:
+    recipe = our_loop(ours) if loop == "ours" else LOOPS[loop]
+    return TrainConfig(model=model, width=width, **{**recipe, **settings})
 
 
 def _run(config: TrainConfig) -> training.TrainedModel:
@@ -76,12 +114,13 @@ def _run(config: TrainConfig) -> training.TrainedModel:
     return training.train(config, device="cpu", cache_models=False, progress=False)
 
 
-def two_at_once(model: str, width: int, *, images: int, seed: int) -> float:
+def two_at_once(model: str, width: int, *, images: int, seed: int, ours: dict | None = None) -> float:
     """Images per second of our loop training two networks at once, as the book does (in the
     two single-threaded worker processes of :func:`latentgeom.workers.compute`): both epochs'
     images over the span from the first epoch's start to the last one's end (the training
     steps only)."""
-    configs = [_config(model, width, "ours", n_train=images, epochs=1, n_test=100, seed=seed + k) for k in (0, 1)]
+    configs = [_config(model, width, "ours", ours, n_train=images, epochs=1, n_test=100, seed=seed + k)
+               for k in (0, 1)]
     before = os.environ.get("LATENTGEOM_CACHE")
     with tempfile.TemporaryDirectory() as cache:  # never from the model cache
         os.environ["LATENTGEOM_CACHE"] = cache
@@ -97,7 +136,7 @@ def two_at_once(model: str, width: int, *, images: int, seed: int) -> float:
     return 2 * images / span
 
 
-def speed(model: str, width: int, *, rounds: int = 5, images: int = 3072) -> dict:
+def speed(model: str, width: int, *, rounds: int = 5, images: int = 3072, ours: dict | None = None) -> dict:
     """Images per second of one epoch of each loop, and of our loop training two networks at
     once (:func:`two_at_once`, ``"ours, two at once"``): the fastest of ``rounds`` epochs, the
     three alternating (one each per round, so that all sample the same stretch of the
@@ -105,14 +144,14 @@ def speed(model: str, width: int, *, rounds: int = 5, images: int = 3072) -> dic
     samples: dict[str, list[float]] = {loop: [] for loop in (*LOOPS, PAIR)}
     for r in range(rounds):
         for loop in LOOPS:
-            run = _run(_config(model, width, loop, n_train=images, epochs=1, n_test=100, seed=r))
+            run = _run(_config(model, width, loop, ours, n_train=images, epochs=1, n_test=100, seed=r))
             samples[loop].append(run.history[0]["images_per_second"])
-        samples[PAIR].append(two_at_once(model, width, images=images, seed=100 + 2 * r))
+        samples[PAIR].append(two_at_once(model, width, images=images, seed=100 + 2 * r, ours=ours))
     return {loop: dict(images_per_second=max(s), samples=s) for loop, s in samples.items()}
 
 
-def accuracy(model: str, width: int, *, seeds=(0, 1), epochs: int = 4, n_train: int | None = 12000,
-             n_test: int | None = None) -> dict:
+def accuracy(model: str, width: int, *, seeds=(0, 1, 2), epochs: int = 4, n_train: int | None = 12000,
+             n_test: int | None = None, ours: dict | None = None) -> dict:
     """Test accuracy (on ``n_test`` test images; None = the full test split) of each loop after
     ``epochs`` epochs on ``n_train`` images, per seed, the loops alternating; with each run's
     mean images per second and seconds. Returns ``{loop: {"test_accuracy": [...],
@@ -121,7 +160,7 @@ def accuracy(model: str, width: int, *, seeds=(0, 1), epochs: int = 4, n_train: 
                                                    seconds=[]) for loop in LOOPS}
     for seed in seeds:
         for loop in LOOPS:
-            run = _run(_config(model, width, loop, n_train=n_train, epochs=epochs, n_test=n_test, seed=seed))
+            run = _run(_config(model, width, loop, ours, n_train=n_train, epochs=epochs, n_test=n_test, seed=seed))
             out[loop]["test_accuracy"].append(run.test_accuracy)
             out[loop]["train_accuracy"].append(run.train_accuracy)
             out[loop]["seconds"].append(sum(h["seconds"] for h in run.history))
@@ -129,16 +168,19 @@ def accuracy(model: str, width: int, *, seeds=(0, 1), epochs: int = 4, n_train: 
     return out
 
 
-def training_case(model: str, width: int, *, seeds=(0, 1), epochs: int = 4, n_train: int | None = 12000,
-                  n_test: int | None = None, rounds: int = 5, speed_images: int = 3072) -> dict:
-    """One row of the table: speed (:func:`speed`) and accuracy (:func:`accuracy`) of both loops,
-    the speed-up, the accuracy difference and whether it is within the seed spread."""
-    fast = speed(model, width, rounds=rounds, images=speed_images)
-    acc = accuracy(model, width, seeds=seeds, epochs=epochs, n_train=n_train, n_test=n_test)
-    plain, ours = (np.asarray(acc[loop]["test_accuracy"]) for loop in ("plain", "ours"))
-    spread = float(max(np.ptp(plain), np.ptp(ours)))
-    difference = float(ours.mean() - plain.mean())
-    return dict(model=model, width=width, plain_loop=PLAIN, our_loop=OURS, seeds=list(seeds), epochs=epochs,
+def training_case(model: str, width: int, *, seeds=(0, 1, 2), epochs: int = 4, n_train: int | None = 12000,
+                  n_test: int | None = None, rounds: int = 5, speed_images: int = 3072,
+                  ours: dict | None = None) -> dict:
+    """One row of the table: speed (:func:`speed`) and accuracy (:func:`accuracy`) of both loops
+    (ours with the ``ours`` changes of :func:`our_loop`), the speed-up, the accuracy difference
+    and whether it is within the plain loop's seed spread."""
+    loop = our_loop(ours)
+    fast = speed(model, width, rounds=rounds, images=speed_images, ours=ours)
+    acc = accuracy(model, width, seeds=seeds, epochs=epochs, n_train=n_train, n_test=n_test, ours=ours)
+    plain, mine = (np.asarray(acc[name]["test_accuracy"]) for name in ("plain", "ours"))
+    spread = float(np.ptp(plain))
+    difference = float(mine.mean() - plain.mean())
+    return dict(model=model, width=width, plain_loop=PLAIN, our_loop=loop, seeds=list(seeds), epochs=epochs,
                 n_train=n_train, speed_images=speed_images, rounds=rounds,
                 plain_images_per_second=fast["plain"]["images_per_second"],
                 ours_images_per_second=fast["ours"]["images_per_second"],
@@ -146,13 +188,13 @@ def training_case(model: str, width: int, *, seeds=(0, 1), epochs: int = 4, n_tr
                 two_at_once_images_per_second=fast[PAIR]["images_per_second"],
                 two_at_once_speedup=fast[PAIR]["images_per_second"] / fast["plain"]["images_per_second"],
                 speed_samples={loop: fast[loop]["samples"] for loop in fast},
-                plain_test_accuracy=plain.tolist(), ours_test_accuracy=ours.tolist(),
+                plain_test_accuracy=plain.tolist(), ours_test_accuracy=mine.tolist(),
                 accuracy_difference=difference, seed_spread=spread, equal_accuracy=abs(difference) <= spread,
                 accuracy_runs=acc)
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"\ntraining, Fashion-MNIST: plain = {PLAIN}, ours = {OURS}")
+    print(f"\ntraining, Fashion-MNIST: plain = {PLAIN}, ours = {rows[0]['our_loop'] if rows else OURS}")
     print(f"{'model':14s} {'w':>3s} {'plain img/s':>11s} {'ours img/s':>10s} {'ours/plain':>10s} "
           f"{'two at once':>11s} {'/plain':>7s} "
           f"{'plain test acc':>22s} {'ours test acc':>22s} {'diff':>7s} {'spread':>7s} {'equal':>5s}")
@@ -170,7 +212,7 @@ def print_table(rows: list[dict]) -> None:
               f"single-threaded worker process (as the book trains), both epochs' images over the span from "
               f"the first start to the last end. test acc: full test split after {r['epochs']} epochs on "
               f"{r['n_train'] or 'all'} images, seeds {r['seeds']}; equal: |diff of means| <= spread "
-              f"(the larger max - min over seeds).")
+              f"(the plain loop's max - min over its seeds).")
         worst = min(r["speedup"] for r in rows)
         pair = min(r["two_at_once_speedup"] for r in rows)
         print(f"two at once: min {pair:.2f}x of the plain loop's img/s (a throughput, not a faster loop)")
@@ -184,17 +226,28 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="3000 training images, 1 epoch, 2 speed rounds")
     ap.add_argument("--models", default=",".join(FAMILIES), help="comma-separated families")
     ap.add_argument("--widths", default=",".join(map(str, WIDTHS)), help="comma-separated widths")
-    ap.add_argument("--seeds", type=int, default=2, help="seeds of the accuracy runs (>= 2)")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds of the accuracy runs (>= 2)")
+    ap.add_argument("--first-seed", type=int, default=0, help="the accuracy runs' first seed (>= 0)")
     ap.add_argument("--epochs", type=int, default=4, help="epochs of the accuracy runs")
     ap.add_argument("--n-train", type=int, default=12000, help="training images of the accuracy runs")
     ap.add_argument("--rounds", type=int, default=5, help="alternating speed rounds")
     ap.add_argument("--speed-images", type=int, default=3072, help="images of each speed epoch")
+    ap.add_argument("--ours", default="", metavar="KEY=VALUE,...",
+                    help=f"a candidate recipe for our loop: changes of {', '.join(RECIPE_FIELDS)} "
+                         f"(e.g. lr=0.15,momentum=0.85); written to training-candidate.json")
     args = ap.parse_args(argv)
+    try:
+        ours = parse_recipe(args.ours)
+    except ValueError as e:
+        ap.error(f"--ours: {e}")
     if args.seeds < 2:
         ap.error(f"--seeds must be >= 2 (a seed spread needs two), got {args.seeds}")
+    if args.first_seed < 0:
+        ap.error(f"--first-seed must be >= 0, got {args.first_seed}")
     if args.quick:
         args.n_train, args.epochs, args.rounds = 3000, 1, 2
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    seeds = tuple(range(args.first_seed, args.first_seed + args.seeds))
     widths = [int(w) for w in args.widths.split(",") if w.strip()]
     cores = os.cpu_count()
     load_start, probe_start = _load(), _core_probe()
@@ -205,8 +258,8 @@ def main(argv=None) -> dict:
     t = time.perf_counter()
     for model in models:
         for width in widths:
-            rows.append(training_case(model, width, seeds=tuple(range(args.seeds)), epochs=args.epochs,
-                                      n_train=args.n_train, rounds=args.rounds, speed_images=args.speed_images))
+            rows.append(training_case(model, width, seeds=seeds, epochs=args.epochs, n_train=args.n_train,
+                                      rounds=args.rounds, speed_images=args.speed_images, ours=ours))
             r = rows[-1]
             print(f"  {model} w{width}: {r['speedup']:.2f}x, test accuracy plain {r['plain_test_accuracy']}, ours "
                   f"{r['ours_test_accuracy']}", flush=True)
@@ -216,7 +269,8 @@ def main(argv=None) -> dict:
           f"start {probe_start:.2f}x, at end {probe_end:.2f}x (2 cores: 2.0 when both are free)")
     report = dict(cores=cores, torch_threads=torch.get_num_threads(), load_start=load_start, load_end=load_end,
                   core_probe_start=probe_start, core_probe_end=probe_end, training=rows)
-    return write_report("training", report)
+    # A candidate recipe never overwrites the table of the library's own loop.
+    return write_report("training-candidate" if ours else "training", report)
 
 
 if __name__ == "__main__":

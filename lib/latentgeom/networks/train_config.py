@@ -65,9 +65,10 @@ class TrainConfig:
         SGD settings; the learning rate follows a cosine schedule to 0 over all steps. The
         defaults, 256 and 0.1, are the first version's 128 and 0.05 with the learning rate
         scaled with the batch: half the optimiser steps per epoch, each cheaper per image on
-        the CPU, at a cost of 1-2 points of test accuracy after 4 epochs of 12 000 images
+        the CPU, at a cost of 1-3 points of test accuracy after 4 epochs of 12 000 images
         (``make bench`` measures both; batch 128 with lr 0.05 matches the first version's
-        accuracy in the bfloat16 loop too).
+        accuracy in the bfloat16 loop too; README, "Speed of training", lists the other
+        settings of batch 256 measured).
     augment : bool
         Random crop (4-pixel padding) + horizontal flip.
     mixup_alpha, manifold_mixup_alpha : float
