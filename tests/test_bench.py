@@ -1,7 +1,8 @@
-"""``bench/bench_estimators.py`` and ``bench/bench_training.py``: the comparison of one case (the
-reference, ours, ours on an extra device), the ``--devices`` option, the forward passes of a
-profile's neighbourhoods and one training case, at a tiny size (the timings themselves are for
-``make bench``, not for tests)."""
+"""``bench/bench_estimators.py``, ``bench/bench_training.py`` and ``bench/bench_training_bounds.py``:
+the comparison of one case (the reference, ours, ours on an extra device), the ``--devices``
+option, the forward passes of a profile's neighbourhoods, one training case, a candidate recipe
+and the batch-norm stub, at a tiny size (the timings themselves are for ``make bench``, not for
+tests)."""
 import importlib.util
 from pathlib import Path
 
@@ -122,3 +123,38 @@ def test_a_candidate_recipe_replaces_only_our_loops_sgd_settings(bench_training)
             bench_training.parse_recipe(text)
     with pytest.raises(ValueError, match=r"ours may change \['batch_size', 'lr', 'momentum'\], got \['precision'\]"):
         bench_training.our_loop(dict(precision="float32"))
+
+
+@pytest.fixture(scope="module")
+def bench_bounds():
+    return _load("bench_training_bounds")
+
+
+def test_the_batch_norm_stub_replaces_only_the_narrow_route_and_is_undone(bench_bounds):
+    from latentgeom.networks import batch_norm
+    original = batch_norm._ContiguousBatchNorm
+    layer = batch_norm.BatchNorm2d(4).train()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+        layer.bias.copy_(torch.tensor([0.5, 0.0, -1.0, 2.0]))
+    x = torch.randn(2, 4, 3, 3).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    wide = torch.randn(2, 16, 3, 3).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    with bench_bounds.batch_norm_stub():
+        y = layer(x)
+        expected = layer.bias.view(1, -1, 1, 1).bfloat16() + x * layer.weight.view(1, -1, 1, 1).bfloat16()
+        assert torch.allclose(y.float(), expected.float(), rtol=1e-2, atol=0.02)  # affine only: no statistics
+        assert torch.equal(layer.running_mean, torch.zeros(4))                 # nor running averages
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        normalised = batch_norm.BatchNorm2d(16).train()(wide).float()          # wide layers still normalise
+        assert normalised.mean(dim=(0, 2, 3)).abs().max() < 0.05
+    assert batch_norm._ContiguousBatchNorm is original
+    assert layer(x).float().mean(dim=(0, 2, 3)).sub(layer.bias).abs().max() < 0.05  # normalised again
+
+
+@pytest.mark.skipif(not (data_dir() / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file(),
+                    reason="Fashion-MNIST missing (run `make data`)")
+def test_bounds_time_every_loop_against_the_plain_one(bench_bounds):
+    row = bench_bounds.bounds("vgg_small", 2, rounds=1, images=128)
+    names = [name for name, *_ in bench_bounds.LOOPS]
+    assert set(row["images_per_second"]) == set(row["speedup"]) == set(names) and row["speedup"]["plain"] == 1
+    assert all(v > 0 for v in row["images_per_second"].values()) and all(len(s) == 1 for s in row["samples"].values())
