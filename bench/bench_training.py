@@ -66,8 +66,9 @@ PLAIN = dict(precision="float32", batch_size=128, lr=0.05, momentum=0.9)
 #: Ours: TrainConfig's defaults (named here so that the table says what it compares).
 OURS = {name: getattr(TrainConfig(), name) for name in ("precision", "batch_size", "lr", "momentum")}
 LOOPS = {"plain": PLAIN, "ours": OURS}
-#: The settings of our loop that ``--ours`` (the ``ours`` argument) may change.
-RECIPE_FIELDS = ("batch_size", "lr", "momentum")
+#: The settings of our loop that ``--ours`` (the ``ours`` argument) may change, with the type
+#: ``--ours`` reads each one as.
+RECIPE_FIELDS = dict(batch_size=int, lr=float, momentum=float)
 #: Our loop on two networks at once, one per worker process (how the book trains its zoo).
 PAIR = "ours, two at once"
 TARGET = 2.0  # the speed-up asked for on every family and width
@@ -88,17 +89,16 @@ def our_loop(ours: dict | None = None) -> dict:
 def parse_recipe(text: str) -> dict:
     """``"lr=0.15,momentum=0.85"`` -> ``{"lr": 0.15, "momentum": 0.85}`` (``--ours``), checked by
     :func:`our_loop`; ``""`` -> ``{}``."""
-    types = dict(batch_size=int, lr=float, momentum=float)
     ours = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         key = key.strip()
-        if not sep or key not in types:
+        if not sep or key not in RECIPE_FIELDS:
             raise ValueError(f"expected KEY=VALUE with KEY one of {list(RECIPE_FIELDS)}, got {item!r}")
         try:
-            ours[key] = types[key](value)
+            ours[key] = RECIPE_FIELDS[key](value)
         except ValueError:
-            kind = "an integer" if types[key] is int else "a number"
+            kind = "an integer" if RECIPE_FIELDS[key] is int else "a number"
             raise ValueError(f"{key} must be {kind}, got {value!r}") from None
     our_loop(ours)
     return ours

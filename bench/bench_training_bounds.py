@@ -18,7 +18,7 @@ in :mod:`bench_training`), on ``--speed-images`` images:
 
 Usage::
 
-    python bench/bench_training_bounds.py                     # vgg_small, resnet_small w8, ~4 min
+    python bench/bench_training_bounds.py                     # vgg_small, resnet_small w8, ~1 min
     python bench/bench_training_bounds.py --models vgg_small --rounds 3
 
 Writes ``results/bench/training-bounds.json`` (under ``$LATENTGEOM_HOME``): a ``bounds`` entry
