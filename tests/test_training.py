@@ -359,7 +359,7 @@ def test_well_trained_recipe():
         config = TrainConfig.well_trained(model)
         assert config.model == model and config.epochs == epochs and config.width == 16
         assert config.n_train is None and not config.augment and config.label_smoothing == 0
-        assert config.precision == "bfloat16" and config.batch_size == 256 and config.lr == 0.1
+        assert config.precision == "bfloat16" and config.batch_size == 128 and config.lr == 0.05
     assert TrainConfig.well_trained("vgg_small", width=8, seed=3).width == 8
     with pytest.raises(ValueError, match=r"well-trained recipe is measured for \['plain_cnn', 'resnet_small', "
                                          r"'vgg_small'\], got model='mlp'"):
