@@ -90,8 +90,8 @@ def test_training_case_compares_the_plain_loop_with_ours(bench_training):
     assert bench_training.PLAIN == dict(precision="float32", batch_size=128, lr=0.05, momentum=0.9)
     assert bench_training.OURS["precision"] == "bfloat16"
     # the same SGD as the plain loop (the first version's), so that accuracy per epoch can match
-    assert {k: bench_training.OURS[k] for k in ("batch_size", "lr", "momentum")} == \
-        {k: bench_training.PLAIN[k] for k in ("batch_size", "lr", "momentum")}
+    assert {k: bench_training.OURS[k] for k in bench_training.RECIPE_FIELDS} == \
+        {k: bench_training.PLAIN[k] for k in bench_training.RECIPE_FIELDS}
     row = bench_training.training_case("plain_cnn", 2, seeds=(0, 1), epochs=1, n_train=256, n_test=200, rounds=1,
                                        speed_images=256)
     assert row["model"] == "plain_cnn" and row["width"] == 2 and row["seeds"] == [0, 1]
