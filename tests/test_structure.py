@@ -111,6 +111,38 @@ def test_modules_are_of_readable_size():
     assert not long, f"modules above {MAX_MODULE_LINES} lines (split them by role): {long}"
 
 
+def _modules_loaded_by(code: str) -> set[str]:
+    """The top-level modules a fresh interpreter has loaded after running ``code``."""
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return set(out.stdout.split())
+
+
+def test_imports_load_only_what_they_use():
+    """``import latentgeom`` loads nothing heavy (its names load on first use), a worker's
+    imports load no chapter, torchvision, altair or scipy.optimize (seconds of every worker
+    process's start), a page's chapter loads no other chapter, and every public name still
+    resolves."""
+    bare = _modules_loaded_by("import latentgeom")
+    assert not {"torch", "numpy", "pandas", "latentgeom.chapters"} & bare
+    worker = _modules_loaded_by("import latentgeom.units, latentgeom.workers")
+    assert "torch" in worker
+    assert not {"torchvision", "altair", "scipy.optimize"} & worker
+    assert not {m for m in worker if m.startswith("latentgeom.chapters")}
+    page = _modules_loaded_by("from latentgeom.chapters import curvature")
+    assert "latentgeom.chapters.curvature" in page
+    assert not {"torchvision", "latentgeom.chapters.own_network", "latentgeom.chapters.toroids"} & page
+    import latentgeom as lg
+
+    assert set(lg.__all__) <= set(dir(lg))
+    assert all(getattr(lg, name) is not None for name in lg.__all__)
+    assert lg.chapters.attribution.__name__ == "latentgeom.chapters.attribution"  # any module of the package
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        lg.nothing  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        lg.chapters.nothing  # noqa: B018
+
+
 PAGES = sorted((ROOT / "book").rglob("*.md"))
 
 

@@ -17,28 +17,85 @@ numpy/torch), :mod:`.networks` (data, models, training, activations, model cache
 work a page measures) and :mod:`.workers` (the processes that compute it); :mod:`.chapters` (one
 module per paper, in one protocol); and :mod:`.sweep`, which computes what the pages need on Slurm or local processes
 (``python -m latentgeom sweep``). This module, the public API, sits on top.
+
+Its names load on first use (PEP 562 ``__getattr__``): ``import latentgeom`` alone imports
+nothing heavy, so a worker process that needs the units and a network pays for torch, not for
+every chapter, scipy, altair and torchvision. ``lg.mapc``, ``from latentgeom import train`` and
+``lg.chapters`` work as before; the ``TYPE_CHECKING`` block lists the same names for readers,
+type checkers and the import-direction test.
 """
-from . import chapters, estimators, networks, paths, profiles, progress, reporting, storage, synthetic, units
-from . import sweep, validation, workers
-from .reporting import plots
-from .reporting.findings import Finding, load_findings, verdict, write_finding
-from .reporting.scorecard import scorecard, scorecard_html
-from .reporting.statistics import Correlation, bootstrap_correlation
-from .reporting.tables import show
-from .estimators import (MODES, CurvatureResult, TwoNNResult, UnresolvedCurvatureWarning,
-                         continuous_svd_perturbations, knn_neighbourhoods, mapc, pca_id, spanned_directions,
-                         svd_perturbations, twonn, twonn_block_analysis)
-from .estimators.prediction_space import InPCA, bhattacharyya, inpca
-from .estimators.scale_free import scale_free_mapc
-from .networks import (DATASETS, MODELS, ProbeLayer, TrainConfig, TrainedModel, build_model, extract,
-                       iter_layers, load_checkpoint, load_tensors, train)
-from .networks import TorchvisionConfig, default_layers, fit_images, probe_layers, torchvision_model, train_torchvision
-from .profiles import (GeometryConfig, curvature_gap, curvature_profile, dimension_profile,
-                                layer_dimensions, profile)
-from .chapters.presets import PRESETS, Preset, get_preset, sample_images, trajectory
-from .validation import resolve_device
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+#: The modules that ``lg.<name>`` loads: name -> path below this package.
+_MODULES = {**{name: name for name in ("chapters", "estimators", "networks", "paths", "profiles", "progress",
+                                       "reporting", "storage", "synthetic", "sweep", "units", "validation",
+                                       "workers")},
+            "plots": "reporting.plots"}
+#: Every other public name, by the module (path below this package) that defines it.
+_NAMES = {
+    "reporting.findings": ("Finding", "load_findings", "verdict", "write_finding"),
+    "reporting.scorecard": ("scorecard", "scorecard_html"),
+    "reporting.statistics": ("Correlation", "bootstrap_correlation"),
+    "reporting.tables": ("show",),
+    "estimators": ("MODES", "CurvatureResult", "TwoNNResult", "UnresolvedCurvatureWarning",
+                   "continuous_svd_perturbations", "knn_neighbourhoods", "mapc", "pca_id", "spanned_directions",
+                   "svd_perturbations", "twonn", "twonn_block_analysis"),
+    "estimators.prediction_space": ("InPCA", "bhattacharyya", "inpca"),
+    "estimators.scale_free": ("scale_free_mapc",),
+    "networks": ("DATASETS", "MODELS", "ProbeLayer", "TrainConfig", "TrainedModel", "build_model", "extract",
+                 "iter_layers", "load_checkpoint", "load_tensors", "train", "TorchvisionConfig", "default_layers",
+                 "fit_images", "probe_layers", "torchvision_model", "train_torchvision"),
+    "profiles": ("GeometryConfig", "curvature_gap", "curvature_profile", "dimension_profile", "layer_dimensions",
+                 "profile"),
+    "chapters.presets": ("PRESETS", "Preset", "get_preset", "sample_images", "trajectory"),
+    "validation": ("resolve_device",),
+}
+_WHERE = {name: module for module, names in _NAMES.items() for name in names}
+
+if TYPE_CHECKING:  # the same names, imported eagerly, for readers and tools
+    from . import chapters, estimators, networks, paths, profiles, progress, reporting, storage, synthetic, units
+    from . import sweep, validation, workers
+    from .reporting import plots
+    from .reporting.findings import Finding, load_findings, verdict, write_finding
+    from .reporting.scorecard import scorecard, scorecard_html
+    from .reporting.statistics import Correlation, bootstrap_correlation
+    from .reporting.tables import show
+    from .estimators import (MODES, CurvatureResult, TwoNNResult, UnresolvedCurvatureWarning,
+                             continuous_svd_perturbations, knn_neighbourhoods, mapc, pca_id, spanned_directions,
+                             svd_perturbations, twonn, twonn_block_analysis)
+    from .estimators.prediction_space import InPCA, bhattacharyya, inpca
+    from .estimators.scale_free import scale_free_mapc
+    from .networks import (DATASETS, MODELS, ProbeLayer, TrainConfig, TrainedModel, build_model, extract,
+                           iter_layers, load_checkpoint, load_tensors, train)
+    from .networks import (TorchvisionConfig, default_layers, fit_images, probe_layers, torchvision_model,
+                           train_torchvision)
+    from .profiles import (GeometryConfig, curvature_gap, curvature_profile, dimension_profile,
+                           layer_dimensions, profile)
+    from .chapters.presets import PRESETS, Preset, get_preset, sample_images, trajectory
+    from .validation import resolve_device
+
+
+def __getattr__(name: str):
+    """Load a public name on first use and keep it (the next lookup is a plain attribute)."""
+    if name in _MODULES:
+        value = importlib.import_module(f".{_MODULES[name]}", __name__)
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Correlation", "CurvatureResult", "DATASETS", "Finding", "GeometryConfig", "InPCA", "MODELS", "MODES",

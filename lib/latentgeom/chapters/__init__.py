@@ -18,9 +18,31 @@
 
 Chapters import the layers below them (units, profiles, networks, estimators, reporting) and
 never the sweep; the sweep finds them by their ``PAGES``.
+
+Each chapter loads on first use (``chapters.curvature``, ``from latentgeom.chapters import
+curvature``), so a page imports its own chapter and not the others' (the own-network guide's
+alone loads torchvision, about a second).
 """
-from . import curvature, getting_started, intrinsic_dimension, ladder, measuring_curvature, own_network, presets
-from . import protocol, toroid_grid, toroids, trajectories
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
 
 __all__ = ["curvature", "getting_started", "intrinsic_dimension", "ladder", "measuring_curvature", "own_network",
            "presets", "protocol", "toroid_grid", "toroids", "trajectories"]
+
+if TYPE_CHECKING:  # the same modules, imported eagerly, for readers and tools
+    from . import curvature, getting_started, intrinsic_dimension, ladder, measuring_curvature, own_network
+    from . import presets, protocol, toroid_grid, toroids, trajectories
+
+
+def __getattr__(name: str):
+    """Import the chapter (or any other module of this package) ``name`` on first use."""
+    if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return importlib.import_module(f".{name}", __name__)  # the import binds it on this package
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

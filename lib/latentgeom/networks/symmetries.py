@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 __all__ = ["align", "load_spheres", "normalise", "random_symmetry", "recompute_batchnorm", "same_architecture",
@@ -262,6 +261,10 @@ def align(reference: nn.Sequential, other: nn.Sequential, *, raw: bool = False) 
     normalisation: only the permutation symmetry removed), e.g. for a linear path between
     aligned networks. ``ValueError`` when the architectures differ.
     """
+    # Here, not at the top: scipy.optimize costs 0.4 s of every import of the networks package
+    # (each worker process), and only this alignment needs it.
+    from scipy.optimize import linear_sum_assignment
+
     same_architecture(reference, other)
     ref, out = normalise(reference), normalise(other)
     kept = copy.deepcopy(other) if raw else None
