@@ -116,8 +116,7 @@ def _run(config: TrainConfig) -> training.TrainedModel:
     return training.train(config, device="cpu", cache_models=False, progress=False)
 
 
-def two_at_once(model: str, width: int, loop: str = "ours", ours: dict | None = None, *, images: int,
-                seed: int) -> float:
+def two_at_once(model: str, width: int, loop: str, ours: dict | None = None, *, images: int, seed: int) -> float:
     """Images per second of ``loop`` training two networks at once, as the book does (in the
     two single-threaded worker processes of :func:`latentgeom.workers.compute`): both epochs'
     images over the span from the first epoch's start to the last one's end (the training

@@ -112,7 +112,7 @@ def test_modules_are_of_readable_size():
 
 
 def _modules_loaded_by(code: str) -> set[str]:
-    """The top-level modules a fresh interpreter has loaded after running ``code``."""
+    """The names of the modules a fresh interpreter has loaded after running ``code``."""
     out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     return set(out.stdout.split())

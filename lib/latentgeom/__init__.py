@@ -21,14 +21,13 @@ module per paper, in one protocol); and :mod:`.sweep`, which computes what the p
 Its names load on first use (PEP 562 ``__getattr__``): ``import latentgeom`` alone imports
 nothing heavy, so a worker process that needs the units and a network pays for torch, not for
 every chapter, scipy, altair and torchvision. ``lg.mapc``, ``from latentgeom import train`` and
-``lg.chapters`` work as before; the ``TYPE_CHECKING`` block lists the same names for readers,
-type checkers and the import-direction test.
+``lg.chapters`` work as before. One table below names every public name and its module;
+``__all__`` is derived from it.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -57,28 +56,7 @@ _NAMES = {
     "validation": ("resolve_device",),
 }
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
-
-if TYPE_CHECKING:  # the same names, imported eagerly, for readers and tools
-    from . import chapters, estimators, networks, paths, profiles, progress, reporting, storage, synthetic, units
-    from . import sweep, validation, workers
-    from .reporting import plots
-    from .reporting.findings import Finding, load_findings, verdict, write_finding
-    from .reporting.scorecard import scorecard, scorecard_html
-    from .reporting.statistics import Correlation, bootstrap_correlation
-    from .reporting.tables import show
-    from .estimators import (MODES, CurvatureResult, TwoNNResult, UnresolvedCurvatureWarning,
-                             continuous_svd_perturbations, knn_neighbourhoods, mapc, pca_id, spanned_directions,
-                             svd_perturbations, twonn, twonn_block_analysis)
-    from .estimators.prediction_space import InPCA, bhattacharyya, inpca
-    from .estimators.scale_free import scale_free_mapc
-    from .networks import (DATASETS, MODELS, ProbeLayer, TrainConfig, TrainedModel, build_model, extract,
-                           iter_layers, load_checkpoint, load_tensors, train)
-    from .networks import (TorchvisionConfig, default_layers, fit_images, probe_layers, torchvision_model,
-                           train_torchvision)
-    from .profiles import (GeometryConfig, curvature_gap, curvature_profile, dimension_profile,
-                           layer_dimensions, profile)
-    from .chapters.presets import PRESETS, Preset, get_preset, sample_images, trajectory
-    from .validation import resolve_device
+__all__ = sorted({*_MODULES, *_WHERE})
 
 
 def __getattr__(name: str):
@@ -96,18 +74,3 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
-
-__all__ = [
-    "Correlation", "CurvatureResult", "DATASETS", "Finding", "GeometryConfig", "InPCA", "MODELS", "MODES",
-    "PRESETS", "Preset", "ProbeLayer", "TorchvisionConfig", "TrainConfig", "TrainedModel", "TwoNNResult",
-    "UnresolvedCurvatureWarning",
-    "bhattacharyya", "bootstrap_correlation", "build_model", "chapters", "continuous_svd_perturbations",
-    "curvature_gap", "curvature_profile", "default_layers", "dimension_profile", "estimators", "extract",
-    "fit_images", "get_preset", "inpca", "iter_layers", "knn_neighbourhoods", "layer_dimensions", "load_checkpoint",
-    "load_findings", "load_tensors", "mapc", "networks", "paths", "pca_id", "plots", "probe_layers", "profile",
-    "profiles", "progress", "reporting", "resolve_device", "sample_images", "scale_free_mapc", "scorecard",
-    "scorecard_html", "show", "spanned_directions", "storage", "svd_perturbations", "sweep", "synthetic",
-    "torchvision_model", "train",
-    "train_torchvision", "trajectory", "twonn", "twonn_block_analysis", "units", "validation", "verdict",
-    "workers", "write_finding",
-]

@@ -27,14 +27,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import TYPE_CHECKING
 
 __all__ = ["curvature", "getting_started", "intrinsic_dimension", "ladder", "measuring_curvature", "own_network",
            "presets", "protocol", "toroid_grid", "toroids", "trajectories"]
-
-if TYPE_CHECKING:  # the same modules, imported eagerly, for readers and tools
-    from . import curvature, getting_started, intrinsic_dimension, ladder, measuring_curvature, own_network
-    from . import presets, protocol, toroid_grid, toroids, trajectories
 
 
 def __getattr__(name: str):
